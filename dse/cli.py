@@ -1,0 +1,233 @@
+"""The ``dse`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from objectives.parity import Fp32Band, ObjectivesInputError
+from training import (
+    ALGO_CONFIGS,
+    SCOPES,
+    PolicyConfig,
+    TrainingInputError,
+    TrainSpec,
+    evaluate,
+    field_docs,
+    load_policy,
+    read_run,
+    train,
+    write_eval,
+)
+
+USER_ERRORS = (TrainingInputError, ObjectivesInputError)
+
+
+class CliError(Exception):
+    """A usage error found by the CLI itself."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (no usage block) and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_hyper_options(parser: argparse.ArgumentParser) -> None:
+    """Every field of every algorithm's dataclass, with its docstring as help."""
+    group = parser.add_argument_group("algorithm hyperparameters (defaults: CleanRL's, per --algo)")
+    seen: dict[str, list[str]] = {}
+    for algo, config_cls in ALGO_CONFIGS.items():
+        docs = field_docs(config_cls)
+        for f in dataclasses.fields(config_cls):
+            seen.setdefault(f.name, []).append(algo)
+            if len(seen[f.name]) > 1:
+                continue
+            kwargs: dict = {"default": None, "help": docs.get(f.name, "")}
+            if isinstance(f.default, bool):
+                kwargs["action"] = argparse.BooleanOptionalAction
+            else:
+                kwargs["type"] = type(f.default)
+            group.add_argument(_option(f.name), dest=f"hyper_{f.name}", **kwargs)
+    for name, algos in seen.items():
+        if len(algos) < len(ALGO_CONFIGS):
+            action = next(a for a in group._group_actions if a.dest == f"hyper_{name}")
+            action.help += f" [{', '.join(algos)} only]"
+
+
+def _hyper_from_args(args: argparse.Namespace):
+    config_cls = ALGO_CONFIGS[args.algo]
+    allowed = {f.name for f in dataclasses.fields(config_cls)}
+    overrides = {}
+    for key, value in vars(args).items():
+        if not key.startswith("hyper_") or value is None:
+            continue
+        name = key.removeprefix("hyper_")
+        if name not in allowed:
+            raise CliError(f"{_option(name)} is not a setting of --algo {args.algo}")
+        overrides[name] = value
+    return config_cls(**overrides)
+
+
+def _policy_from_args(args: argparse.Namespace) -> PolicyConfig:
+    explicit = [n for n in ("core_bits", "input_bits", "output_bits") if getattr(args, n) is not None]
+    if args.scope is not None:
+        if args.bits is None:
+            raise CliError("--scope needs --bits B")
+        if explicit or args.fp32:
+            raise CliError("--scope/--bits cannot be combined with --core-bits, --input-bits, --output-bits or --fp32")
+        return PolicyConfig.for_scope(args.scope, args.bits, width=args.width)
+    if args.bits is not None:
+        raise CliError("--bits needs --scope all|input|output|core")
+    if args.fp32 and explicit:
+        raise CliError("--fp32 cannot be combined with bit widths")
+    bits = {n: getattr(args, n) for n in explicit}
+    return PolicyConfig(width=args.width, fp32=args.fp32, **bits)
+
+
+def _add_fidelity_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env", required=True, help="gymnasium env id, e.g. Hopper-v4")
+    parser.add_argument("--algo", choices=sorted(ALGO_CONFIGS), default="sac")
+    parser.add_argument("--steps", type=int, default=1_000_000, help="env steps per training")
+    parser.add_argument("--no-normalize", action="store_true", help="turn observation normalization off")
+    parser.add_argument("--eval-every", type=int, default=10_000, help="env steps between learning-curve points (0: none)")
+    parser.add_argument("--eval-episodes", type=int, default=10, help="episodes per learning-curve point")
+    parser.add_argument("--final-eval-episodes", type=int, default=10, help="episodes of the final evaluation")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per training (one is fastest when trainings share cores)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_hyper_options(parser)
+
+
+def _spec(args: argparse.Namespace, policy: PolicyConfig, seed: int) -> TrainSpec:
+    return TrainSpec(
+        env_id=args.env,
+        algo=args.algo,
+        policy=policy,
+        hyper=_hyper_from_args(args),
+        total_steps=args.steps,
+        seed=seed,
+        normalize=not args.no_normalize,
+        eval_every=args.eval_every,
+        eval_episodes=args.eval_episodes,
+        final_eval_episodes=args.final_eval_episodes,
+    )
+
+
+def _train_with_progress(spec: TrainSpec, out: Path, args: argparse.Namespace, label: str):
+    import torch
+    from tqdm import tqdm
+
+    if args.threads < 1:
+        raise CliError(f"threads {args.threads} is invalid: it must be at least 1")
+    torch.set_num_threads(args.threads)
+    bars = []  # made at the first report, so input errors print alone
+
+    def on_progress(progress) -> None:
+        if not bars:
+            bars.append(tqdm(total=spec.total_steps, unit="step", desc=label, disable=args.no_progress, dynamic_ncols=True))
+        bar = bars[0]
+        bar.update(progress.env_step - bar.n)
+        if progress.last_eval_return is not None:
+            bar.set_postfix(eval_return=f"{progress.last_eval_return:.1f}", refresh=False)
+
+    try:
+        return train(spec, out, overwrite=args.overwrite, on_progress=on_progress)
+    finally:
+        for bar in bars:
+            bar.close()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    policy = _policy_from_args(args)
+    spec = _spec(args, policy, args.seed)
+    out = Path(args.out or f"runs/{args.env.lower()}-{args.algo}-{policy.label}-s{args.seed}")
+    result = _train_with_progress(spec, out, args, policy.label)
+    print(f"trained {spec.env_id} {spec.algo} {policy.label} seed {spec.seed}: "
+          f"return {result.mean_return:.1f} over {len(result.returns)} episodes -> {out}")
+    return 0
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    if args.seeds < 1:
+        raise CliError(f"seeds {args.seeds} is invalid: it must be at least 1")
+    policy = PolicyConfig(width=args.width, fp32=True)
+    out = Path(args.out or f"runs/baseline-{args.env.lower()}-{args.algo}")
+    seed_returns = []
+    for seed in range(args.seeds):
+        spec = _spec(args, policy, seed)
+        result = _train_with_progress(spec, out / f"seed-{seed}", args, f"fp32 seed {seed}/{args.seeds}")
+        seed_returns.append(result.mean_return)
+    band = Fp32Band.from_seed_returns(seed_returns)
+    (out / "band.json").write_text(json.dumps({"env": args.env, "algo": args.algo, "steps": args.steps, **band.to_dict()}, indent=2))
+    print(f"FP32 band of {args.env} ({args.seeds} seeds): {band.mean:.1f} +- {band.std:.1f} -> {out / 'band.json'}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run)
+    config = read_run(run_dir)
+    policy, normalizer = load_policy(run_dir)
+    returns = evaluate(policy, normalizer, config["spec"]["env_id"], args.episodes, args.seed, args.noise)
+    name = "eval.json" if args.noise == 0 else f"eval-noise{args.noise:g}.json"
+    path = write_eval(run_dir, returns, args.noise, name)
+    print(f"return {returns.mean():.1f} +- {returns.std():.1f} over {args.episodes} episodes (noise {args.noise:g}) -> {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dse", description="Design-space exploration of integer-only RL policies for FPGAs.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = commands.add_parser("train", help="train one policy (QAT or FP32) into a run folder")
+    _add_fidelity_options(p)
+    p.add_argument("--width", type=int, default=256, help="hidden width of the policy")
+    p.add_argument("--core-bits", type=int, help="b_core: weights and hidden activations (default 8)")
+    p.add_argument("--input-bits", type=int, help="b_in: the observation quantizer (default 8)")
+    p.add_argument("--output-bits", type=int, help="b_out: the quantizer before tanh (default 8)")
+    p.add_argument("--fp32", action="store_true", help="full-precision policy")
+    p.add_argument("--scope", choices=SCOPES, help="sensitivity-study shorthand: --bits on this part, 8 elsewhere")
+    p.add_argument("--bits", type=int, help="bit width for --scope")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="run folder (default runs/<env>-<algo>-<config>-s<seed>)")
+    p.set_defaults(func=cmd_train)
+
+    p = commands.add_parser("baseline", help="train FP32 policies over seeds and write the FP32 band")
+    _add_fidelity_options(p)
+    p.add_argument("--width", type=int, default=256, help="hidden width of the policy")
+    p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1")
+    p.add_argument("--out", help="folder for the seeds' run folders and band.json")
+    p.set_defaults(func=cmd_baseline)
+
+    p = commands.add_parser("eval", help="evaluate a run folder's policy deterministically")
+    p.add_argument("run", help="a finished run folder")
+    p.add_argument("--episodes", type=int, default=1000)
+    p.add_argument("--noise", type=float, default=0.0, help="std of Gaussian noise on the normalized observation")
+    p.add_argument("--seed", type=int, default=12345, help="seeds the episodes and the noise")
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (CliError, *USER_ERRORS) as error:
+        print(f"dse: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dse: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

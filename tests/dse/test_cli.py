@@ -1,0 +1,95 @@
+"""The command line: real trainings at tiny fidelity, and one clear line for every bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from dse.cli import main
+
+TINY = ["--steps", "300", "--learning-starts", "100", "--critic-width", "32", "--batch-size", "32",
+        "--eval-every", "150", "--eval-episodes", "2", "--final-eval-episodes", "2", "--no-progress"]
+
+
+def run_cli(args, capsys):
+    try:
+        code = main(args)
+    except SystemExit as exit:  # argparse's own errors
+        code = exit.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_train_then_eval_with_noise(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, _ = run_cli(
+        ["train", "--env", "Pendulum-v1", "--width", "8", "--core-bits", "2", "--input-bits", "6", "--out", str(out), *TINY],
+        capsys,
+    )
+    assert code == 0 and str(out) in stdout
+    config = json.loads((out / "config.json").read_text())
+    assert config["spec"]["policy"] == {**config["spec"]["policy"], "width": 8, "core_bits": 2, "input_bits": 6, "output_bits": 8}
+    assert config["spec"]["hyper"]["critic_width"] == 32 and config["spec"]["hyper"]["learning_starts"] == 100
+
+    code, stdout, _ = run_cli(["eval", str(out), "--episodes", "3", "--noise", "0.2"], capsys)
+    assert code == 0
+    noisy = json.loads((out / "eval-noise0.2.json").read_text())
+    assert noisy["episodes"] == 3 and noisy["noise_sigma"] == 0.2
+    assert f"{noisy['return_mean']:.1f}" in stdout
+
+
+def test_scope_shorthand_from_the_cli(tmp_path, capsys):
+    out = tmp_path / "scoped"
+    code, _, _ = run_cli(
+        ["train", "--env", "Pendulum-v1", "--width", "8", "--scope", "input", "--bits", "3", "--out", str(out), *TINY],
+        capsys,
+    )
+    assert code == 0
+    policy = json.loads((out / "config.json").read_text())["spec"]["policy"]
+    assert (policy["core_bits"], policy["input_bits"], policy["output_bits"]) == (8, 3, 8)
+
+
+def test_baseline_writes_the_fp32_band_of_its_seeds(tmp_path, capsys):
+    out = tmp_path / "baseline"
+    code, _, _ = run_cli(["baseline", "--env", "Pendulum-v1", "--width", "8", "--seeds", "2", "--out", str(out), *TINY], capsys)
+    assert code == 0
+    band = json.loads((out / "band.json").read_text())
+    seed_means = [json.loads((out / f"seed-{k}" / "eval.json").read_text())["return_mean"] for k in range(2)]
+    assert band["seeds"] == 2
+    assert band["mean"] == pytest.approx(sum(seed_means) / 2)
+    assert band["std"] == pytest.approx(abs(seed_means[0] - seed_means[1]) / 2)
+    assert json.loads((out / "seed-1" / "config.json").read_text())["spec"]["policy"]["fp32"] is True
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "--env", "Hoper-v4"], "env 'Hoper-v4' is not a registered gymnasium env; did you mean Hopper-v4"),
+        (["train", "--env", "CartPole-v1", *TINY], "Discrete action space"),
+        (["train", "--env", "Pendulum-v1", "--core-bits", "9", *TINY], "core-bits 9 is outside the allowed 2..8"),
+        (["train", "--env", "Pendulum-v1", "--width", "0", *TINY], "width 0 is invalid"),
+        (["train", "--env", "Pendulum-v1", "--steps", "1000"], "steps 1000 must exceed learning-starts 5000"),
+        (["train", "--env", "Pendulum-v1", "--scope", "core"], "--scope needs --bits"),
+        (["train", "--env", "Pendulum-v1", "--fp32", "--core-bits", "3"], "--fp32 cannot be combined"),
+        (["train", "--env", "Pendulum-v1", "--exploration-noise", "0.2"], "--exploration-noise is not a setting of --algo sac"),
+        (["train", "--env", "Pendulum-v1", "--algo", "ppo"], "invalid choice: 'ppo'"),
+        (["eval", "/nonexistent/run"], "run folder /nonexistent/run does not exist"),
+        (["eval", ".", "--episodes", "1"], "is not a run folder"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(args, message, capsys):
+    code, _, stderr = run_cli(args, capsys)
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], stderr
+
+
+def test_the_installed_entry_point_prints_no_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "dse.cli", "train", "--env", "Pendulum-v1", "--input-bits", "1"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip() == "dse: error: input-bits 1 is outside the allowed 2..8"

@@ -1,0 +1,130 @@
+"""The training loop and its run folder."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import tiny_spec
+from training import PolicyConfig, TrainingInputError, load_policy, read_run, train
+from training.envs import make_env
+from training.normalizer import ObsNormalizer
+from training.replay import ReplayBuffer
+from training.run import step_env
+
+
+def test_truncation_keeps_the_true_last_observation_and_still_bootstraps():
+    env = make_env("Pendulum-v1")  # never terminates; a 200-step time limit truncates
+    buffer = ReplayBuffer(300, 3, 1)
+    obs, _ = env.reset(seed=0)
+    policy_inputs = [obs]
+    for _ in range(201):
+        obs = step_env(env, obs, np.array([0.5]), buffer)
+        policy_inputs.append(obs)
+    assert buffer.terminated[:201].sum() == 0
+    last = buffer.next_obs[199].numpy()
+    reset_obs = policy_inputs[200]
+    assert not np.allclose(last, reset_obs), "the last transition must not point at the reset observation"
+    np.testing.assert_allclose(buffer.obs[200].numpy(), reset_obs, rtol=1e-6)
+    np.testing.assert_allclose(buffer.obs[199].numpy(), buffer.next_obs[198].numpy())
+
+
+def test_termination_stops_bootstrapping_and_stores_the_terminal_observation():
+    env = make_env("InvertedPendulum-v4")  # terminates when the pole leaves +-0.2 rad
+    buffer = ReplayBuffer(100, 4, 1)
+    obs, _ = env.reset(seed=0)
+    for step in range(100):
+        obs = step_env(env, obs, np.array([3.0]), buffer)
+        if buffer.terminated[step]:
+            break
+    else:
+        pytest.fail("a full push never tipped the pole over")
+    assert abs(buffer.next_obs[step, 1]) > 0.2, "the stored next observation is the terminal one"
+    assert buffer.terminated[:step].sum() == 0
+    assert np.abs(obs).max() < 0.02, "after termination the policy sees the reset observation"
+
+
+def test_normalizer_tracks_mean_and_variance_of_everything_seen():
+    rng = np.random.default_rng(0)
+    data = rng.normal([1.0, -3.0], [2.0, 0.5], size=(500, 2))
+    normalizer = ObsNormalizer.fresh(2, clip=10.0)
+    for row in data:
+        normalizer.update(row)
+    np.testing.assert_allclose(normalizer.mean, data.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(normalizer.var, data.var(0), rtol=1e-5)
+    normalized = normalizer(data)
+    np.testing.assert_allclose(normalized.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(normalized.std(0), 1, atol=1e-4)
+    torch_normalized = normalizer.torch_normalize(torch.as_tensor(data, dtype=torch.float32)).numpy()
+    np.testing.assert_allclose(torch_normalized, normalized, atol=1e-5)
+    assert normalizer(np.array([1e6, 0.0]))[0] == 10.0
+    assert ObsNormalizer.fresh(2, 10.0, enabled=False)(np.array([1e6, 0.0])).tolist() == [1e6, 0.0]
+
+
+def test_run_folder_holds_everything_and_marks_completion_last(qat_run):
+    run_dir = qat_run.run_dir
+    names = {path.name for path in run_dir.iterdir()}
+    assert {"config.json", "checkpoint.pt", "policy.onnx", "curve.csv", "eval.json", "complete.json"} <= names
+    config = read_run(run_dir)
+    assert config["spec"]["policy"]["core_bits"] == 2
+    with open(run_dir / "curve.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(row["env_step"]) for row in rows] == [350, 700]
+    evaluation = json.loads((run_dir / "eval.json").read_text())
+    assert evaluation["episodes"] == 2 and len(evaluation["returns"]) == 2
+    assert evaluation["return_mean"] == pytest.approx(qat_run.mean_return)
+
+
+def test_load_policy_gives_a_frozen_normalizer_and_actions_in_range(qat_run):
+    policy, normalizer = load_policy(qat_run.run_dir)
+    assert normalizer.count > 700 * 0.9
+    assert not any(q.training for q in policy.net.quantizers())
+    assert not policy.net.warming_up, "the stored scales are the learned ones, past the warm-up"
+    actions = policy(torch.randn(32, 3) * 5)
+    assert actions.shape == (32, 1) and actions.abs().max() <= 1.0
+
+
+def test_same_seed_gives_the_same_learning_curve(tmp_path):
+    spec = tiny_spec(PolicyConfig(width=8, core_bits=3, input_bits=4), total_steps=500, eval_every=250)
+    first = train(spec, tmp_path / "a")
+    second = train(spec, tmp_path / "b")
+    assert (tmp_path / "a" / "curve.csv").read_text().split("\n")[1].split(",")[:3] == (
+        tmp_path / "b" / "curve.csv"
+    ).read_text().split("\n")[1].split(",")[:3]
+    assert first.returns == second.returns
+    other_seed = train(tiny_spec(spec.policy, seed=1, total_steps=500, eval_every=250), tmp_path / "c")
+    assert other_seed.returns != first.returns
+
+
+def test_ddpg_trains_and_exports(tmp_path):
+    from training import DDPGConfig
+
+    spec = tiny_spec(
+        PolicyConfig(width=8, core_bits=3, input_bits=5, scale_warmup_steps=50),
+        algo="ddpg",
+        hyper=DDPGConfig(learning_starts=200, critic_width=32, batch_size=64),
+        total_steps=400,
+    )
+    result = train(spec, tmp_path / "ddpg")
+    policy, _ = load_policy(result.run_dir)
+    assert not policy.net.warming_up
+    assert (result.run_dir / "policy.onnx").stat().st_size > 0
+
+
+def test_incomplete_foreign_and_existing_run_folders_are_refused(tmp_path, qat_run):
+    with pytest.raises(TrainingInputError, match="does not exist"):
+        load_policy(tmp_path / "missing")
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "config.json").write_text('{"kind": "something else"}')
+    with pytest.raises(TrainingInputError, match="not a dse training run"):
+        load_policy(tmp_path / "foreign")
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    config = json.loads((qat_run.run_dir / "config.json").read_text())
+    (partial / "config.json").write_text(json.dumps(config))
+    with pytest.raises(TrainingInputError, match="incomplete"):
+        load_policy(partial)
+    with pytest.raises(TrainingInputError, match="already exists"):
+        train(tiny_spec(PolicyConfig(width=8, fp32=True)), qat_run.run_dir)

@@ -1,0 +1,29 @@
+"""Export of the deployed policy to ONNX: QONNX through Brevitas, or plain ONNX for FP32.
+
+The graph ends at the output quantizer, before tanh: on the FPGA tanh is a lookup
+table after the integer network, and qonnx has no execution model for Tanh.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from training.brevitas_policy import BrevitasPolicy, export_qonnx
+from training.networks import PolicyNet
+
+INPUT_NAME = "obs"
+
+
+def export_policy(net: PolicyNet, obs_dim: int, path: Path) -> None:
+    """Write ``net`` (pre-tanh output) as one self-contained ONNX file."""
+    example = torch.zeros(1, obs_dim)
+    if net.config.fp32:
+        torch.onnx.export(
+            net.eval(), (example,), str(path), input_names=[INPUT_NAME], output_names=["pre_tanh"], dynamo=False
+        )
+        return
+    twin = BrevitasPolicy(net).eval()
+    # dynamo=False keeps weights inside the file instead of a side ``.onnx.data``.
+    export_qonnx(twin, input_t=example, export_path=str(path), dynamo=False, input_names=[INPUT_NAME])

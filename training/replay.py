@@ -1,0 +1,59 @@
+"""Replay memory of raw transitions.
+
+Observations are stored raw and normalized when a batch is drawn, so every batch
+sees the normalizer's current statistics rather than those of the moment the
+transition was collected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Batch:
+    obs: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    next_obs: torch.Tensor
+    terminated: torch.Tensor
+    """1.0 where the episode ended in a terminal state (no bootstrap); truncation is not termination"""
+
+
+class ReplayBuffer:
+    def __init__(self, capacity: int, obs_dim: int, act_dim: int):
+        self.capacity = capacity
+        self.obs = torch.zeros(capacity, obs_dim)
+        self.next_obs = torch.zeros(capacity, obs_dim)
+        self.actions = torch.zeros(capacity, act_dim)
+        self.rewards = torch.zeros(capacity)
+        self.terminated = torch.zeros(capacity)
+        self.position = 0
+        self.size = 0
+
+    def add(self, obs: np.ndarray, action: np.ndarray, reward: float, next_obs: np.ndarray, terminated: bool) -> None:
+        i = self.position
+        self.obs[i] = torch.as_tensor(obs, dtype=torch.float32)
+        self.next_obs[i] = torch.as_tensor(next_obs, dtype=torch.float32)
+        self.actions[i] = torch.as_tensor(action, dtype=torch.float32)
+        self.rewards[i] = float(reward)
+        self.terminated[i] = float(terminated)
+        self.position = (i + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def sample(
+        self, batch_size: int, generator: torch.Generator, normalize: Callable[[torch.Tensor], torch.Tensor]
+    ) -> Batch:
+        """A uniform batch, with both observations passed through ``normalize``."""
+        index = torch.randint(0, self.size, (batch_size,), generator=generator)
+        return Batch(
+            normalize(self.obs[index]),
+            self.actions[index],
+            self.rewards[index],
+            normalize(self.next_obs[index]),
+            self.terminated[index],
+        )

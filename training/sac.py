@@ -1,0 +1,111 @@
+"""Soft Actor-Critic with a quantized mean policy, after CleanRL's ``sac_continuous_action.py``.
+
+Differences from CleanRL, each deliberate:
+- the mean branch is the (quantized) ``PolicyNet`` and log sigma comes from a
+  separate FP32 ``SigmaNet`` (SPEC section 1); the deployed action is tanh(mean);
+- the policy is in training mode only for the actor-loss forward, so the
+  activation-scale warm-up counts policy gradient steps, not rollouts or targets;
+- the two critics are one ``CriticEnsemble`` and do not accumulate weight
+  gradients during the actor loss (CleanRL computes and discards them).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from training.config import PolicyConfig, SACConfig
+from training.networks import CriticEnsemble, PolicyNet, SigmaNet, soft_update
+from training.replay import Batch
+
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+class SAC:
+    def __init__(
+        self,
+        obs_dim: int,
+        action_low: np.ndarray,
+        action_high: np.ndarray,
+        policy_config: PolicyConfig,
+        hyper: SACConfig,
+        generator: torch.Generator,
+    ):
+        act_dim = len(action_low)
+        self.hyper = hyper
+        self.generator = generator
+        self.action_scale = torch.as_tensor((action_high - action_low) / 2.0, dtype=torch.float32)
+        self.action_bias = torch.as_tensor((action_high + action_low) / 2.0, dtype=torch.float32)
+        self.policy = PolicyNet(obs_dim, act_dim, policy_config).eval()
+        self.sigma = SigmaNet(obs_dim, act_dim, hyper.sigma_width)
+        self.critic = CriticEnsemble(2, obs_dim, act_dim, hyper.critic_width)
+        self.critic_target = copy.deepcopy(self.critic)
+        self.policy_optimizer = torch.optim.Adam(
+            list(self.policy.parameters()) + list(self.sigma.parameters()), lr=hyper.policy_lr, fused=True
+        )
+        self.q_optimizer = torch.optim.Adam(self.critic.parameters(), lr=hyper.q_lr, fused=True)
+        self.alpha = hyper.alpha
+        if hyper.autotune:
+            self.target_entropy = -float(act_dim)
+            self.log_alpha = torch.zeros(1, requires_grad=True)
+            self.alpha = self.log_alpha.exp().item()
+            self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=hyper.q_lr, fused=True)
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A reparameterised action (env units) and its log-probability under the squashed Gaussian."""
+        mean = self.policy(obs)
+        log_std = self.sigma(obs)
+        noise = torch.randn(mean.shape, generator=self.generator)
+        x_t = mean + log_std.exp() * noise
+        y_t = torch.tanh(x_t)
+        action = y_t * self.action_scale + self.action_bias
+        log_prob = -0.5 * noise.pow(2) - log_std - HALF_LOG_2PI
+        log_prob = log_prob - torch.log(self.action_scale * (1 - y_t.pow(2)) + 1e-6)
+        return action, log_prob.sum(1)
+
+    @torch.no_grad()
+    def explore(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.sample(obs)[0]
+
+    def update(self, batch: Batch, global_step: int) -> dict[str, float]:
+        hyper = self.hyper
+        with torch.no_grad():
+            next_actions, next_log_pi = self.sample(batch.next_obs)
+            next_q = self.critic_target(batch.next_obs, next_actions).min(0).values - self.alpha * next_log_pi
+            target_q = batch.rewards + (1 - batch.terminated) * hyper.gamma * next_q
+        q_values = self.critic(batch.obs, batch.actions)
+        q_loss = F.mse_loss(q_values[0], target_q) + F.mse_loss(q_values[1], target_q)
+        self.q_optimizer.zero_grad()
+        q_loss.backward()
+        self.q_optimizer.step()
+        metrics = {"q_loss": q_loss.item() / 2}
+
+        if global_step % hyper.policy_frequency == 0:
+            self.critic.requires_grad_(False)
+            for _ in range(hyper.policy_frequency):
+                self.policy.train()
+                actions, log_pi = self.sample(batch.obs)
+                self.policy.eval()
+                min_q = self.critic(batch.obs, actions).min(0).values
+                actor_loss = (self.alpha * log_pi - min_q).mean()
+                self.policy_optimizer.zero_grad()
+                actor_loss.backward()
+                self.policy_optimizer.step()
+                if hyper.autotune:
+                    with torch.no_grad():
+                        _, log_pi = self.sample(batch.obs)
+                    alpha_loss = (-self.log_alpha.exp() * (log_pi + self.target_entropy)).mean()
+                    self.alpha_optimizer.zero_grad()
+                    alpha_loss.backward()
+                    self.alpha_optimizer.step()
+                    self.alpha = self.log_alpha.exp().item()
+            self.critic.requires_grad_(True)
+            metrics.update(actor_loss=actor_loss.item(), alpha=self.alpha)
+
+        if global_step % hyper.target_network_frequency == 0:
+            soft_update(self.critic_target, self.critic, hyper.tau)
+        return metrics
