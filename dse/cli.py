@@ -56,6 +56,7 @@ def _add_hyper_options(parser: argparse.ArgumentParser) -> None:
                 kwargs["action"] = argparse.BooleanOptionalAction
             else:
                 kwargs["type"] = type(f.default)
+                kwargs["metavar"] = f.name.upper()
             group.add_argument(_option(f.name), dest=f"hyper_{f.name}", **kwargs)
     for name, algos in seen.items():
         if len(algos) < len(ALGO_CONFIGS):

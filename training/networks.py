@@ -9,6 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from training.config import PolicyConfig
+from training.fused import QuantizedWeight, quantize_weight, quantized_mlp, quantized_mlp_inference
 from training.quant import ActQuant, qdq_weight
 
 # CleanRL's bounds on SAC's log standard deviation.
@@ -20,8 +21,10 @@ class PolicyNet(nn.Module):
 
     QDQ sits at the input, on every weight matrix (all at b_core), after each
     hidden ReLU (unsigned, b_core; the ReLU is fused into its quantizer) and on
-    the output (signed, b_out). Biases stay
-    float: in the integer dataflow they fold into the requantization thresholds.
+    the output (signed, b_out). Biases stay float: in the integer dataflow they
+    fold into the requantization thresholds. During the activation-scale warm-up
+    the forward goes through the ``ActQuant`` modules; afterwards through
+    ``training.fused``, which computes the same values with less overhead.
     The deployed action is tanh of the output; tanh is left out of this module
     because the FPGA implements it as a lookup table after the integer network.
     """
@@ -32,7 +35,7 @@ class PolicyNet(nn.Module):
         self.fc1 = nn.Linear(obs_dim, config.width)
         self.fc2 = nn.Linear(config.width, config.width)
         self.fc3 = nn.Linear(config.width, act_dim)
-        self._weight_cache: dict[nn.Linear, tuple[int, torch.Tensor]] = {}
+        self._weight_cache: dict[nn.Linear, QuantizedWeight] = {}
         if not config.fp32:
             def act_quant(bits: int, signed: bool, relu: bool = False) -> ActQuant:
                 return ActQuant(
@@ -47,31 +50,47 @@ class PolicyNet(nn.Module):
     def linears(self) -> tuple[nn.Linear, nn.Linear, nn.Linear]:
         return self.fc1, self.fc2, self.fc3
 
+    def weight_record(self, layer: nn.Linear) -> QuantizedWeight:
+        """The layer's quantized weight, recomputed only when the optimizer has written the weight.
+
+        Between two optimizer steps the policy runs several times (targets,
+        rollouts, the actor loss) on the same weights.
+        """
+        record = self._weight_cache.get(layer)
+        if record is None or record.version != layer.weight._version or record.source is not layer.weight:
+            record = quantize_weight(layer.weight, self.config.core_bits)
+            self._weight_cache[layer] = record
+        return record
+
     def quantized_weight(self, layer: nn.Linear) -> torch.Tensor:
         if self.config.fp32:
             return layer.weight
         if torch.is_grad_enabled():
             return qdq_weight(layer.weight, self.config.core_bits)
-        # Without gradients the QDQ weight only changes when the optimizer writes the
-        # weight, which bumps its version: reuse it across the no-grad calls in between.
-        cached = self._weight_cache.get(layer)
-        if cached is None or cached[0] != layer.weight._version:
-            cached = (layer.weight._version, qdq_weight(layer.weight, self.config.core_bits))
-            self._weight_cache[layer] = cached
-        return cached[1]
+        return self.weight_record(layer).dequantized
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         if self.config.fp32:
             x = F.relu(self.fc1(obs))
             x = F.relu(self.fc2(x))
             return self.fc3(x)
+        if not self.warming_up:
+            scales = [q.value for q in self.quantizers()]
+            bits = (self.config.input_bits, self.config.core_bits, self.config.output_bits)
+            weights = [self.weight_record(layer) for layer in self.linears()]
+            if torch.is_grad_enabled():
+                return quantized_mlp(obs, self.linears(), weights, scales, bits)
+            return quantized_mlp_inference(obs, self.linears(), weights, scales, bits)
         x = self.input_quant(obs)
         x = self.hidden1_quant(F.linear(x, self.quantized_weight(self.fc1), self.fc1.bias))
         x = self.hidden2_quant(F.linear(x, self.quantized_weight(self.fc2), self.fc2.bias))
         return self.output_quant(F.linear(x, self.quantized_weight(self.fc3), self.fc3.bias))
 
-    def quantizers(self) -> list[ActQuant]:
-        return [m for m in self.modules() if isinstance(m, ActQuant)]
+    def quantizers(self) -> tuple[ActQuant, ...]:
+        """The activation quantizers in data-flow order (none for FP32)."""
+        if self.config.fp32:
+            return ()
+        return self.input_quant, self.hidden1_quant, self.hidden2_quant, self.output_quant
 
     @property
     def warming_up(self) -> bool:

@@ -10,15 +10,19 @@ scale is their own abs max, so only the rounding edge clips) and passes them onl
 inside the range for activations, whose learned scale takes the clipped part:
 Brevitas' choice (TensorClampSte for statistics scaling, TensorClamp for learned).
 
-These plain-torch modules are the training path: Brevitas computes the same
-thing (``training.brevitas_policy`` builds the Brevitas twin, and a test checks
-forward values, gradients and the warm-up step by step), but Brevitas pays
-~190 module calls per forward, which made QAT 2.5x slower than FP32 training.
+This module (and ``training.fused``, which strings the same ``Quantizer`` through
+the whole policy) is the training path. Brevitas computes the same thing
+(``training.brevitas_policy`` builds the Brevitas twin; a test checks forward
+values bit for bit and gradients to float rounding, call by call through the
+warm-up), but Brevitas pays ~190 module calls per forward, which made QAT 2.5x
+slower than FP32 training.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -41,64 +45,88 @@ def scale_divisor(bits: int, signed: bool) -> int:
     return max(-q_min, q_max)
 
 
-class _QDQ(torch.autograd.Function):
-    """QDQ with hand-written gradients: eight passes over the tensor instead of ~20.
+@dataclass(frozen=True)
+class Quantizer:
+    """Q_b and QDQ_b for one bit width and signedness, optionally of relu(x).
 
-    Forward, with y = x / step (y = max(x / step, 0) when the ReLU is fused in):
-        out = clamp(round(y), q_min, q_max) * step
-    Backward, the gradients autograd would give for that expression with round
-    as identity:
-        d/dx    = g where the rounded value lies in [q_min, q_max] (and x > 0 with
-                  the ReLU), else 0; always g when ``clip_ste``
-        d/dstep = sum(g * (q - y * pass))
-    Masks come from ``hardtanh_backward`` (y strictly inside (lo, hi)), since
-    boolean tensor ops are ten times slower than float ones here.
+    Every path computes y = x / step, q = clip(round(y)), out = q * step with the
+    same operations in the same order, so all of them agree bit for bit (and with
+    Brevitas, which divides by the same step). With ``relu`` the lower clip at 0
+    is the ReLU: values below zero come out as 0 (or -0, which compares equal).
+
+    Gradients (``backward``): rounding passes them straight through; x gets g where
+    the rounded value lies in [q_min, q_max] (and x > 0 with ``relu``), or g
+    everywhere with ``clip_ste``; the step gets sum(g * (q - y * pass)).
     """
 
-    @staticmethod
-    def forward(ctx, x, step, q_min: int, q_max: int, relu: bool, clip_ste: bool):
+    q_min: int
+    q_max: int
+    divisor: int
+    relu: bool
+    bounds: tuple[float, float]
+    """open interval of y whose rounding lands inside the range (see ``of``)"""
+
+    @classmethod
+    @functools.lru_cache(maxsize=None)
+    def of(cls, bits: int, signed: bool, relu: bool = False) -> Quantizer:
+        q_min, q_max = int_range(bits, signed)
+        # Ties round to even: q_max is odd, so q_max + 0.5 rounds out; q_min is even,
+        # so q_min - 0.5 rounds in and the open bound is the float32 just below it.
+        # With relu, y > 0 is the ReLU's own condition.
+        lower = 0.0 if relu else float(np.nextafter(np.float32(q_min - 0.5), np.float32(-np.inf)))
+        return cls(q_min, q_max, scale_divisor(bits, signed), relu, (lower, q_max + 0.5))
+
+    def step(self, scale: torch.Tensor) -> torch.Tensor:
+        return scale / self.divisor
+
+    def qdq_(self, x: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+        """QDQ without gradients, overwriting nothing but a fresh y."""
+        return (x / step).round_().clamp_(self.q_min, self.q_max).mul_(step)
+
+    def qdq_owned_(self, x: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+        """QDQ without gradients, in place on an ``x`` the caller owns."""
+        return x.div_(step).round_().clamp_(self.q_min, self.q_max).mul_(step)
+
+    def forward(self, x: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(QDQ output, y): what ``backward`` needs besides the step."""
         y = x / step
-        if relu:
-            y = y.clamp_(min=0)
-        q = torch.round(y).clamp_(q_min, q_max)
-        ctx.save_for_backward(y, q)
-        ctx.bounds = None if clip_ste else _pass_bounds(q_min, q_max, relu)
-        return q * step
+        return torch.round(y).clamp_(self.q_min, self.q_max).mul_(step), y
+
+    def backward(
+        self, grad: torch.Tensor, y: torch.Tensor, out: torch.Tensor, step: torch.Tensor, clip_ste: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(gradient to x, gradient to step), with q = out / step. Masks come from
+        ``hardtanh_backward`` because boolean tensor ops are ten times slower than float ones here."""
+        grad_x = grad if clip_ste else torch.ops.aten.hardtanh_backward(grad, y, *self.bounds)
+        grad_step = torch.dot(grad.reshape(-1), out.reshape(-1)) / step - torch.dot(grad_x.reshape(-1), y.reshape(-1))
+        return grad_x, grad_step
+
+
+class _QDQ(torch.autograd.Function):
+    """One quantizer as an autograd node with ``Quantizer.backward``'s gradients."""
+
+    @staticmethod
+    def forward(ctx, x, step, quantizer: Quantizer, clip_ste: bool):
+        out, y = quantizer.forward(x, step)
+        ctx.save_for_backward(y, out, step)
+        ctx.quantizer, ctx.clip_ste = quantizer, clip_ste
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        y, q = ctx.saved_tensors
-        grad_x = grad if ctx.bounds is None else torch.ops.aten.hardtanh_backward(grad, y, *ctx.bounds)
-        grad_step = torch.dot(grad.reshape(-1), q.reshape(-1)) - torch.dot(grad_x.reshape(-1), y.reshape(-1))
-        return grad_x, grad_step.reshape(()), None, None, None, None
-
-
-def _pass_bounds(q_min: int, q_max: int, relu: bool) -> tuple[float, float]:
-    """Open interval of y whose rounding lands in [q_min, q_max] (ties round to even).
-
-    q_max is odd, so q_max + 0.5 rounds out; q_min is even (or 0), so q_min - 0.5
-    rounds in, and the lower bound is the float32 just below it. With the ReLU
-    fused in, y > 0 is the ReLU's own pass condition.
-    """
-    upper = q_max + 0.5
-    lower = 0.0 if relu else float(np.nextafter(np.float32(q_min - 0.5), np.float32(-np.inf)))
-    return lower, upper
+        grad_x, grad_step = ctx.quantizer.backward(grad, *ctx.saved_tensors, clip_ste=ctx.clip_ste)
+        return grad_x, grad_step, None, None
 
 
 def qdq(
     x: torch.Tensor, scale: torch.Tensor, bits: int, signed: bool, *, relu: bool = False, clip_ste: bool = False
 ) -> torch.Tensor:
-    """QDQ_b(x; s) (of relu(x) with ``relu``); gradients pass straight through round,
-    and through the clip too with ``clip_ste``."""
-    q_min, q_max = int_range(bits, signed)
-    step = scale / scale_divisor(bits, signed)
+    """QDQ_b(x; s) (of relu(x) with ``relu``), with the straight-through gradients of ``Quantizer``."""
+    quantizer = Quantizer.of(bits, signed, relu)
+    step = quantizer.step(scale)
     if not torch.is_grad_enabled():
-        # Same values without saving anything: rollouts and targets call this four times per update.
-        y = x / step
-        if relu:
-            y = y.clamp_(min=0)
-        return torch.round(y).clamp_(q_min, q_max).mul_(step)
-    return _QDQ.apply(x, step, q_min, q_max, relu, clip_ste)
+        return quantizer.qdq_(x, step)
+    return _QDQ.apply(x, step, quantizer, clip_ste)
 
 
 def qdq_weight(weight: torch.Tensor, bits: int) -> torch.Tensor:
@@ -108,9 +136,8 @@ def qdq_weight(weight: torch.Tensor, bits: int) -> torch.Tensor:
 
 def quantize_to_int(x: torch.Tensor, scale: torch.Tensor, bits: int, signed: bool) -> torch.Tensor:
     """Q_b(x; s) as integers (no gradient): what the hardware holds."""
-    q_min, q_max = int_range(bits, signed)
-    step = scale / scale_divisor(bits, signed)
-    return torch.clamp(torch.round(x / step), q_min, q_max).to(torch.int64)
+    quantizer = Quantizer.of(bits, signed)
+    return (x / quantizer.step(scale)).round_().clamp_(quantizer.q_min, quantizer.q_max).to(torch.int64)
 
 
 def abs_percentile(x: torch.Tensor, percentile: float) -> torch.Tensor:

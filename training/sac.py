@@ -6,7 +6,10 @@ Differences from CleanRL, each deliberate:
 - the policy is in training mode only for the actor-loss forward, so the
   activation-scale warm-up counts policy gradient steps, not rollouts or targets;
 - the two critics are one ``CriticEnsemble`` and do not accumulate weight
-  gradients during the actor loss (CleanRL computes and discards them).
+  gradients during the actor loss (CleanRL computes and discards them);
+- the alpha loss takes log pi from the next actor-loss forward (same policy,
+  same observations, the same noise draws in the same order) instead of a
+  forward of its own, so only the last of the delayed updates needs one.
 """
 
 from __future__ import annotations
@@ -55,10 +58,8 @@ class SAC:
             self.alpha = self.log_alpha.exp().item()
             self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=hyper.q_lr, fused=True)
 
-    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def squash(self, mean: torch.Tensor, log_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A reparameterised action (env units) and its log-probability under the squashed Gaussian."""
-        mean = self.policy(obs)
-        log_std = self.sigma(obs)
         noise = torch.randn(mean.shape, generator=self.generator)
         x_t = mean + log_std.exp() * noise
         y_t = torch.tanh(x_t)
@@ -66,6 +67,16 @@ class SAC:
         log_prob = -0.5 * noise.pow(2) - log_std - HALF_LOG_2PI
         log_prob = log_prob - torch.log(self.action_scale * (1 - y_t.pow(2)) + 1e-6)
         return action, log_prob.sum(1)
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.squash(self.policy(obs), self.sigma(obs))
+
+    def policy_outputs(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log sigma, with the policy in training mode (this call counts for the scale warm-up)."""
+        self.policy.train()
+        mean = self.policy(obs)
+        self.policy.eval()
+        return mean, self.sigma(obs)
 
     @torch.no_grad()
     def explore(self, obs: torch.Tensor) -> torch.Tensor:
@@ -86,18 +97,25 @@ class SAC:
 
         if global_step % hyper.policy_frequency == 0:
             self.critic.requires_grad_(False)
-            for _ in range(hyper.policy_frequency):
-                self.policy.train()
-                actions, log_pi = self.sample(batch.obs)
-                self.policy.eval()
+            mean, log_std = self.policy_outputs(batch.obs)
+            for i in range(hyper.policy_frequency):
+                actions, log_pi = self.squash(mean, log_std)
                 min_q = self.critic(batch.obs, actions).min(0).values
                 actor_loss = (self.alpha * log_pi - min_q).mean()
                 self.policy_optimizer.zero_grad()
                 actor_loss.backward()
                 self.policy_optimizer.step()
+                # CleanRL's alpha loss uses log pi of the updated policy on the same
+                # observations, which is exactly what the next actor-loss forward
+                # computes: take its outputs (detached) instead of a second forward.
+                if i + 1 < hyper.policy_frequency:
+                    mean, log_std = self.policy_outputs(batch.obs)
+                elif hyper.autotune:
+                    with torch.no_grad():
+                        mean, log_std = self.policy(batch.obs), self.sigma(batch.obs)
                 if hyper.autotune:
                     with torch.no_grad():
-                        _, log_pi = self.sample(batch.obs)
+                        _, log_pi = self.squash(mean.detach(), log_std.detach())
                     alpha_loss = (-self.log_alpha.exp() * (log_pi + self.target_entropy)).mean()
                     self.alpha_optimizer.zero_grad()
                     alpha_loss.backward()
