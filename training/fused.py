@@ -21,11 +21,8 @@ from training.quant import MIN_SCALE, Quantizer
 
 @dataclass(frozen=True)
 class QuantizedWeight:
-    """A weight matrix's QDQ with what its gradient needs; valid while the weight's version is unchanged."""
+    """A weight matrix's QDQ with what its gradient needs."""
 
-    source: torch.Tensor
-    """the weight it was made from"""
-    version: int
     dequantized: torch.Tensor
     """QDQ(W): exactly ``training.quant.qdq_weight``'s value"""
     scaled: torch.Tensor
@@ -48,55 +45,84 @@ def quantize_weight(weight: torch.Tensor, bits: int) -> QuantizedWeight:
     quantizer = Quantizer.of(bits, signed=True)
     step = quantizer.step(torch.clamp(absmax, min=MIN_SCALE))
     dequantized, scaled = quantizer.forward(weight, step)
-    return QuantizedWeight(weight, weight._version, dequantized, scaled, step, flat_index, sign)
+    return QuantizedWeight(dequantized, scaled, step, flat_index, sign)
 
 
-def _quantizers(bits: tuple[int, int, int]) -> tuple[Quantizer, Quantizer, Quantizer, Quantizer]:
-    """(input, hidden 1, hidden 2, output) for (input, core, output) bits."""
-    input_bits, core_bits, output_bits = bits
-    hidden = Quantizer.of(core_bits, signed=False, relu=True)
-    return Quantizer.of(input_bits, signed=True), hidden, hidden, Quantizer.of(output_bits, signed=True)
+@dataclass(frozen=True)
+class QuantizedPolicy:
+    """Everything the forward derives from the parameters alone: quantized weights, activation steps.
 
+    Between two optimizer steps the policy runs several times (targets, rollouts,
+    the actor loss) on the same parameters; this is computed once for all of them
+    and is current while none of ``sources`` has been written (tensor versions).
+    """
 
-def _steps(quantizers, scales) -> list[torch.Tensor]:
-    return [q.step(torch.clamp(scale, min=MIN_SCALE)) for q, scale in zip(quantizers, scales)]
+    sources: tuple[torch.Tensor, ...]
+    """the three weight matrices and the four activation-scale parameters"""
+    versions: tuple[int, ...]
+    weights: tuple[QuantizedWeight, ...]
+    quantizers: tuple[Quantizer, ...]
+    """input, hidden 1, hidden 2, output"""
+    steps: tuple[torch.Tensor, ...]
+    scales_pass: tuple[bool, ...]
+    """whether each activation scale is above its lower bound (and so passes gradient)"""
+
+    def is_current(self, sources: tuple[torch.Tensor, ...]) -> bool:
+        return all(a is b for a, b in zip(self.sources, sources)) and self.versions == tuple(
+            t._version for t in sources
+        )
 
 
 @torch.no_grad()
-def quantized_mlp_inference(obs, linears, weights: list[QuantizedWeight], scales, bits: tuple[int, int, int]):
-    """The same forward without gradients: nothing saved, operations in place, no module calls."""
-    quantizers = _quantizers(bits)
-    steps = _steps(quantizers, scales)
-    x = quantizers[0].qdq_(obs, steps[0])
+def quantize_policy(weights, scales, bits: tuple[int, int, int]) -> QuantizedPolicy:
+    """``weights``: the three weight matrices; ``scales``: the four activation-scale
+    parameters; ``bits``: (input, core, output)."""
+    input_bits, core_bits, output_bits = bits
+    hidden = Quantizer.of(core_bits, signed=False, relu=True)
+    quantizers = (Quantizer.of(input_bits, signed=True), hidden, hidden, Quantizer.of(output_bits, signed=True))
+    steps = tuple(q.step(torch.clamp(scale, min=MIN_SCALE)) for q, scale in zip(quantizers, scales))
+    sources = (*weights, *scales)
+    return QuantizedPolicy(
+        sources,
+        tuple(t._version for t in sources),
+        tuple(quantize_weight(w, core_bits) for w in weights),
+        quantizers,
+        steps,
+        tuple(float(scale) >= MIN_SCALE for scale in scales),
+    )
+
+
+@torch.no_grad()
+def quantized_mlp_inference(obs: torch.Tensor, biases, plan: QuantizedPolicy) -> torch.Tensor:
+    """The forward without gradients: nothing saved, operations in place."""
+    x = plan.quantizers[0].qdq_(obs, plan.steps[0])
     for layer in range(3):
-        pre = torch.addmm(linears[layer].bias, x, weights[layer].dequantized.t())
-        x = quantizers[layer + 1].qdq_owned_(pre, steps[layer + 1])
+        pre = torch.addmm(biases[layer], x, plan.weights[layer].dequantized.t())
+        x = plan.quantizers[layer + 1].qdq_owned_(pre, plan.steps[layer + 1])
     return x
 
 
 class _QuantizedMLP(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, obs, w1, b1, w2, b2, w3, b3, s_in, s_hidden1, s_hidden2, s_out, bits, weights):
-        quantizers = _quantizers(bits)
-        raw_scales = (s_in, s_hidden1, s_hidden2, s_out)
-        steps = _steps(quantizers, raw_scales)
-        x, y = quantizers[0].forward(obs, steps[0])
+    def forward(ctx, obs, w1, b1, w2, b2, w3, b3, s_in, s_hidden1, s_hidden2, s_out, plan: QuantizedPolicy):
+        x, y = plan.quantizers[0].forward(obs, plan.steps[0])
         outputs, scaled = [x], [y]
         for layer, bias in enumerate((b1, b2, b3)):
-            x, y = quantizers[layer + 1].forward(torch.addmm(bias, x, weights[layer].dequantized.t()), steps[layer + 1])
+            pre = torch.addmm(bias, x, plan.weights[layer].dequantized.t())
+            x, y = plan.quantizers[layer + 1].forward(pre, plan.steps[layer + 1])
             outputs.append(x)
             scaled.append(y)
-        ctx.quantizers, ctx.weights, ctx.bits = quantizers, weights, bits
-        ctx.scales_pass = [float(s) >= MIN_SCALE for s in raw_scales]
-        ctx.save_for_backward(*outputs, *scaled, *steps)
+        ctx.plan = plan
+        ctx.save_for_backward(*outputs, *scaled)
         return x
 
     @staticmethod
     def backward(ctx, grad):
-        quantizers, weights = ctx.quantizers, ctx.weights
+        plan = ctx.plan
+        quantizers, weights, steps = plan.quantizers, plan.weights, plan.steps
         saved = ctx.saved_tensors
-        outputs, scaled, steps = saved[0:4], saved[4:8], saved[8:12]
-        weight_quantizer = Quantizer.of(ctx.bits[1], signed=True)
+        outputs, scaled = saved[0:4], saved[4:8]
+        weight_quantizer = Quantizer.of(quantizers[1].bits, signed=True)
 
         grad_steps = [None] * 4
         grad_weights, grad_biases = [None] * 3, [None] * 3
@@ -118,25 +144,21 @@ class _QuantizedMLP(torch.autograd.Function):
 
         grad_scales = [
             g.div_(q.divisor) if passes else torch.zeros(())
-            for g, q, passes in zip(grad_steps, quantizers, ctx.scales_pass)
+            for g, q, passes in zip(grad_steps, quantizers, plan.scales_pass)
         ]
         return (
             grad_pre if ctx.needs_input_grad[0] else None,
             grad_weights[0], grad_biases[0], grad_weights[1], grad_biases[1], grad_weights[2], grad_biases[2],
             *grad_scales,
             None,
-            None,
         )
 
 
-def quantized_mlp(obs, linears, weights: list[QuantizedWeight], scales, bits: tuple[int, int, int]) -> torch.Tensor:
+def quantized_mlp(obs: torch.Tensor, linears, scales, plan: QuantizedPolicy) -> torch.Tensor:
     """The post-warm-up QDQ policy forward with a hand-written backward.
 
-    ``weights`` are the current ``quantize_weight`` records of the three linears,
-    ``scales`` the four activation-scale parameters (input, hidden 1, hidden 2,
-    output), ``bits`` (input, core, output).
+    ``linears`` and ``scales`` (input, hidden 1, hidden 2, output) are the
+    parameters that receive gradients; ``plan`` is their current ``quantize_policy``.
     """
     fc1, fc2, fc3 = linears
-    return _QuantizedMLP.apply(
-        obs, fc1.weight, fc1.bias, fc2.weight, fc2.bias, fc3.weight, fc3.bias, *scales, bits, weights
-    )
+    return _QuantizedMLP.apply(obs, fc1.weight, fc1.bias, fc2.weight, fc2.bias, fc3.weight, fc3.bias, *scales, plan)

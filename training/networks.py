@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from training.config import PolicyConfig
-from training.fused import QuantizedWeight, quantize_weight, quantized_mlp, quantized_mlp_inference
+from training.fused import QuantizedPolicy, quantize_policy, quantized_mlp, quantized_mlp_inference
 from training.quant import ActQuant, qdq_weight
 
 # CleanRL's bounds on SAC's log standard deviation.
@@ -35,7 +35,9 @@ class PolicyNet(nn.Module):
         self.fc1 = nn.Linear(obs_dim, config.width)
         self.fc2 = nn.Linear(config.width, config.width)
         self.fc3 = nn.Linear(config.width, act_dim)
-        self._weight_cache: dict[nn.Linear, QuantizedWeight] = {}
+        self._plan: QuantizedPolicy | None = None
+        self._warmed_up = False
+        self.register_load_state_dict_post_hook(PolicyNet._reset_warm_up_flag)
         if not config.fp32:
             def act_quant(bits: int, signed: bool, relu: bool = False) -> ActQuant:
                 return ActQuant(
@@ -50,24 +52,17 @@ class PolicyNet(nn.Module):
     def linears(self) -> tuple[nn.Linear, nn.Linear, nn.Linear]:
         return self.fc1, self.fc2, self.fc3
 
-    def weight_record(self, layer: nn.Linear) -> QuantizedWeight:
-        """The layer's quantized weight, recomputed only when the optimizer has written the weight.
-
-        Between two optimizer steps the policy runs several times (targets,
-        rollouts, the actor loss) on the same weights.
-        """
-        record = self._weight_cache.get(layer)
-        if record is None or record.version != layer.weight._version or record.source is not layer.weight:
-            record = quantize_weight(layer.weight, self.config.core_bits)
-            self._weight_cache[layer] = record
-        return record
-
     def quantized_weight(self, layer: nn.Linear) -> torch.Tensor:
-        if self.config.fp32:
-            return layer.weight
-        if torch.is_grad_enabled():
-            return qdq_weight(layer.weight, self.config.core_bits)
-        return self.weight_record(layer).dequantized
+        return qdq_weight(layer.weight, self.config.core_bits)
+
+    def quantized_policy(self) -> QuantizedPolicy:
+        """Quantized weights and activation steps, recomputed only after the parameters were written."""
+        sources = (*(layer.weight for layer in self.linears()), *(q.value for q in self.quantizers()))
+        plan = self._plan
+        if plan is None or not plan.is_current(sources):
+            bits = (self.config.input_bits, self.config.core_bits, self.config.output_bits)
+            plan = self._plan = quantize_policy(sources[:3], sources[3:], bits)
+        return plan
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         if self.config.fp32:
@@ -75,12 +70,10 @@ class PolicyNet(nn.Module):
             x = F.relu(self.fc2(x))
             return self.fc3(x)
         if not self.warming_up:
-            scales = [q.value for q in self.quantizers()]
-            bits = (self.config.input_bits, self.config.core_bits, self.config.output_bits)
-            weights = [self.weight_record(layer) for layer in self.linears()]
+            plan = self.quantized_policy()
             if torch.is_grad_enabled():
-                return quantized_mlp(obs, self.linears(), weights, scales, bits)
-            return quantized_mlp_inference(obs, self.linears(), weights, scales, bits)
+                return quantized_mlp(obs, self.linears(), [q.value for q in self.quantizers()], plan)
+            return quantized_mlp_inference(obs, [layer.bias for layer in self.linears()], plan)
         x = self.input_quant(obs)
         x = self.hidden1_quant(F.linear(x, self.quantized_weight(self.fc1), self.fc1.bias))
         x = self.hidden2_quant(F.linear(x, self.quantized_weight(self.fc2), self.fc2.bias))
@@ -94,7 +87,15 @@ class PolicyNet(nn.Module):
 
     @property
     def warming_up(self) -> bool:
-        return any(q.warming_up for q in self.quantizers())
+        # Once over, the warm-up stays over (counters only grow) until a state is loaded.
+        if self._warmed_up:
+            return False
+        self._warmed_up = not any(q.warming_up for q in self.quantizers())
+        return not self._warmed_up
+
+    @staticmethod
+    def _reset_warm_up_flag(module: PolicyNet, incompatible_keys) -> None:
+        module._warmed_up = False
 
 
 class DeployedPolicy(nn.Module):

@@ -59,6 +59,7 @@ class Quantizer:
     everywhere with ``clip_ste``; the step gets sum(g * (q - y * pass)).
     """
 
+    bits: int
     q_min: int
     q_max: int
     divisor: int
@@ -74,7 +75,7 @@ class Quantizer:
         # so q_min - 0.5 rounds in and the open bound is the float32 just below it.
         # With relu, y > 0 is the ReLU's own condition.
         lower = 0.0 if relu else float(np.nextafter(np.float32(q_min - 0.5), np.float32(-np.inf)))
-        return cls(q_min, q_max, scale_divisor(bits, signed), relu, (lower, q_max + 0.5))
+        return cls(bits, q_min, q_max, scale_divisor(bits, signed), relu, (lower, q_max + 0.5))
 
     def step(self, scale: torch.Tensor) -> torch.Tensor:
         return scale / self.divisor
@@ -132,12 +133,6 @@ def qdq(
 def qdq_weight(weight: torch.Tensor, bits: int) -> torch.Tensor:
     """QDQ of a weight matrix: signed, scale = its abs max (recomputed, never learned), STE through the clip."""
     return qdq(weight, weight_scale(weight), bits, signed=True, clip_ste=True)
-
-
-def quantize_to_int(x: torch.Tensor, scale: torch.Tensor, bits: int, signed: bool) -> torch.Tensor:
-    """Q_b(x; s) as integers (no gradient): what the hardware holds."""
-    quantizer = Quantizer.of(bits, signed)
-    return (x / quantizer.step(scale)).round_().clamp_(quantizer.q_min, quantizer.q_max).to(torch.int64)
 
 
 def abs_percentile(x: torch.Tensor, percentile: float) -> torch.Tensor:
