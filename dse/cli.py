@@ -78,7 +78,16 @@ def _hyper_from_args(args: argparse.Namespace):
     return config_cls(**overrides)
 
 
+SCALE_FIELDS = ("scale_warmup_steps", "scale_percentile", "scale_momentum")
+
+
 def _policy_from_args(args: argparse.Namespace) -> PolicyConfig:
+    policy = _policy_bits_from_args(args)
+    scale_settings = {name: getattr(args, name) for name in SCALE_FIELDS if getattr(args, name) is not None}
+    return dataclasses.replace(policy, **scale_settings)
+
+
+def _policy_bits_from_args(args: argparse.Namespace) -> PolicyConfig:
     explicit = [n for n in ("core_bits", "input_bits", "output_bits") if getattr(args, n) is not None]
     if args.scope is not None:
         if args.bits is None:
@@ -196,6 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-bits", type=int, help="b_out: the quantizer before tanh (default 8)")
     p.add_argument("--fp32", action="store_true", help="full-precision policy")
     p.add_argument("--scope", choices=SCOPES, help="sensitivity-study shorthand: --bits on this part, 8 elsewhere")
+    policy_docs = field_docs(PolicyConfig)
+    for name in SCALE_FIELDS:
+        field_type = type(getattr(PolicyConfig, name))
+        p.add_argument(_option(name), type=field_type, metavar=name.upper(), help=f"{policy_docs[name]} (default {getattr(PolicyConfig, name)})")
     p.add_argument("--bits", type=int, help="bit width for --scope")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="run folder (default runs/<env>-<algo>-<config>-s<seed>)")

@@ -105,6 +105,12 @@ class PolicyConfig:
     def __post_init__(self) -> None:
         if self.width < 1:
             raise TrainingInputError(f"width {self.width} is invalid: it must be at least 1")
+        if self.scale_warmup_steps < 1:
+            raise TrainingInputError(f"scale-warmup-steps {self.scale_warmup_steps} is invalid: it must be at least 1")
+        if not 0 < self.scale_percentile <= 100:
+            raise TrainingInputError(f"scale-percentile {self.scale_percentile} is outside the allowed (0, 100]")
+        if not 0 < self.scale_momentum <= 1:
+            raise TrainingInputError(f"scale-momentum {self.scale_momentum} is outside the allowed (0, 1]")
         if not self.fp32:
             for name in ("core_bits", "input_bits", "output_bits"):
                 bits = getattr(self, name)

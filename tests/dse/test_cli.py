@@ -42,12 +42,14 @@ def test_train_then_eval_with_noise(tmp_path, capsys):
 def test_scope_shorthand_from_the_cli(tmp_path, capsys):
     out = tmp_path / "scoped"
     code, _, _ = run_cli(
-        ["train", "--env", "Pendulum-v1", "--width", "8", "--scope", "input", "--bits", "3", "--out", str(out), *TINY],
+        ["train", "--env", "Pendulum-v1", "--width", "8", "--scope", "input", "--bits", "3",
+         "--scale-warmup-steps", "50", "--scale-percentile", "99.0", "--out", str(out), *TINY],
         capsys,
     )
     assert code == 0
     policy = json.loads((out / "config.json").read_text())["spec"]["policy"]
     assert (policy["core_bits"], policy["input_bits"], policy["output_bits"]) == (8, 3, 8)
+    assert (policy["scale_warmup_steps"], policy["scale_percentile"], policy["scale_momentum"]) == (50, 99.0, 0.1)
 
 
 def test_baseline_writes_the_fp32_band_of_its_seeds(tmp_path, capsys):
@@ -71,6 +73,7 @@ def test_baseline_writes_the_fp32_band_of_its_seeds(tmp_path, capsys):
         (["train", "--env", "Pendulum-v1", "--width", "0", *TINY], "width 0 is invalid"),
         (["train", "--env", "Pendulum-v1", "--steps", "1000"], "steps 1000 must exceed learning-starts 5000"),
         (["train", "--env", "Pendulum-v1", "--scope", "core"], "--scope needs --bits"),
+        (["train", "--env", "Pendulum-v1", "--scale-warmup-steps", "0"], "scale-warmup-steps 0 is invalid"),
         (["train", "--env", "Pendulum-v1", "--fp32", "--core-bits", "3"], "--fp32 cannot be combined"),
         (["train", "--env", "Pendulum-v1", "--exploration-noise", "0.2"], "--exploration-noise is not a setting of --algo sac"),
         (["train", "--env", "Pendulum-v1", "--algo", "ppo"], "invalid choice: 'ppo'"),

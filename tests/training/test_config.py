@@ -41,6 +41,8 @@ def test_scope_shorthand_sets_one_part_and_leaves_the_rest_at_8(scope, expected)
         (lambda: PolicyConfig(input_bits=9), "input-bits 9 is outside the allowed 2..8"),
         (lambda: PolicyConfig(width=0), "width 0 is invalid"),
         (lambda: PolicyConfig.for_scope("hidden", 4), "scope 'hidden' is unknown"),
+        (lambda: PolicyConfig(scale_percentile=0.0), r"scale-percentile 0.0 is outside the allowed \(0, 100\]"),
+        (lambda: PolicyConfig(scale_momentum=1.5), r"scale-momentum 1.5 is outside the allowed \(0, 1\]"),
         (lambda: TrainSpec("Pendulum-v1", total_steps=100), "steps 100 must exceed learning-starts 5000"),
         (lambda: TrainSpec("Pendulum-v1", algo="ppo"), "algo 'ppo' is unknown"),
     ],
