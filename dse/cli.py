@@ -207,8 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scope", choices=SCOPES, help="sensitivity-study shorthand: --bits on this part, 8 elsewhere")
     policy_docs = field_docs(PolicyConfig)
     for name in SCALE_FIELDS:
-        field_type = type(getattr(PolicyConfig, name))
-        p.add_argument(_option(name), type=field_type, metavar=name.upper(), help=f"{policy_docs[name]} (default {getattr(PolicyConfig, name)})")
+        default = getattr(PolicyConfig, name)
+        p.add_argument(
+            _option(name), type=type(default), metavar=name.upper(), help=f"{policy_docs[name]} (default {default})"
+        )
     p.add_argument("--bits", type=int, help="bit width for --scope")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="run folder (default runs/<env>-<algo>-<config>-s<seed>)")

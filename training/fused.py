@@ -36,13 +36,12 @@ class QuantizedWeight:
 
 
 @torch.no_grad()
-def quantize_weight(weight: torch.Tensor, bits: int) -> QuantizedWeight:
+def quantize_weight(weight: torch.Tensor, quantizer: Quantizer) -> QuantizedWeight:
     magnitude = weight.abs().reshape(-1)
     # numpy's argmax is vectorised and ten times faster than torch's here; both take the first maximum.
     flat_index = int(np.argmax(magnitude.numpy()))
     absmax = magnitude[flat_index]
     sign = float(torch.sign(weight.reshape(-1)[flat_index])) if float(absmax) >= MIN_SCALE else 0.0
-    quantizer = Quantizer.of(bits, signed=True)
     step = quantizer.step(torch.clamp(absmax, min=MIN_SCALE))
     dequantized, scaled = quantizer.forward(weight, step)
     return QuantizedWeight(dequantized, scaled, step, flat_index, sign)
@@ -63,6 +62,7 @@ class QuantizedPolicy:
     weights: tuple[QuantizedWeight, ...]
     quantizers: tuple[Quantizer, ...]
     """input, hidden 1, hidden 2, output"""
+    weight_quantizer: Quantizer
     steps: tuple[torch.Tensor, ...]
     scales_pass: tuple[bool, ...]
     """whether each activation scale is above its lower bound (and so passes gradient)"""
@@ -80,13 +80,15 @@ def quantize_policy(weights, scales, bits: tuple[int, int, int]) -> QuantizedPol
     input_bits, core_bits, output_bits = bits
     hidden = Quantizer.of(core_bits, signed=False, relu=True)
     quantizers = (Quantizer.of(input_bits, signed=True), hidden, hidden, Quantizer.of(output_bits, signed=True))
+    weight_quantizer = Quantizer.of(core_bits, signed=True)
     steps = tuple(q.step(torch.clamp(scale, min=MIN_SCALE)) for q, scale in zip(quantizers, scales))
     sources = (*weights, *scales)
     return QuantizedPolicy(
         sources,
         tuple(t._version for t in sources),
-        tuple(quantize_weight(w, core_bits) for w in weights),
+        tuple(quantize_weight(w, weight_quantizer) for w in weights),
         quantizers,
+        weight_quantizer,
         steps,
         tuple(float(scale) >= MIN_SCALE for scale in scales),
     )
@@ -122,7 +124,7 @@ class _QuantizedMLP(torch.autograd.Function):
         quantizers, weights, steps = plan.quantizers, plan.weights, plan.steps
         saved = ctx.saved_tensors
         outputs, scaled = saved[0:4], saved[4:8]
-        weight_quantizer = Quantizer.of(quantizers[1].bits, signed=True)
+        weight_quantizer = plan.weight_quantizer
 
         grad_steps = [None] * 4
         grad_weights, grad_biases = [None] * 3, [None] * 3

@@ -59,7 +59,6 @@ class Quantizer:
     everywhere with ``clip_ste``; the step gets sum(g * (q - y * pass)).
     """
 
-    bits: int
     q_min: int
     q_max: int
     divisor: int
@@ -75,7 +74,7 @@ class Quantizer:
         # so q_min - 0.5 rounds in and the open bound is the float32 just below it.
         # With relu, y > 0 is the ReLU's own condition.
         lower = 0.0 if relu else float(np.nextafter(np.float32(q_min - 0.5), np.float32(-np.inf)))
-        return cls(bits, q_min, q_max, scale_divisor(bits, signed), relu, (lower, q_max + 0.5))
+        return cls(q_min, q_max, scale_divisor(bits, signed), relu, (lower, q_max + 0.5))
 
     def step(self, scale: torch.Tensor) -> torch.Tensor:
         return scale / self.divisor
