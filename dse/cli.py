@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from objectives.parity import Fp32Band, ObjectivesInputError
+from synthesis import DEVICES, FinnFailure, SynthesisInputError, lower_qonnx
 from training import (
     ALGO_CONFIGS,
     SCOPES,
@@ -23,7 +24,7 @@ from training import (
     write_eval,
 )
 
-USER_ERRORS = (TrainingInputError, ObjectivesInputError)
+USER_ERRORS = (TrainingInputError, ObjectivesInputError, SynthesisInputError)
 
 
 class CliError(Exception):
@@ -193,6 +194,98 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _synthesizer(args: argparse.Namespace):
+    """The run's integer policy and a Synthesizer with the command's settings (imports FINN)."""
+    from synthesis.estimate import SynthesisSettings, Synthesizer
+
+    run_dir = Path(args.run)
+    config = read_run(run_dir)
+    if config["spec"]["policy"]["fp32"]:
+        raise CliError(f"{run_dir} holds an FP32 policy; synthesis needs a quantized one (train without --fp32)")
+    settings = SynthesisSettings(
+        device=args.device, clock_mhz=args.clock_mhz, pad_multiple=args.pad, weight_memory=args.weight_memory
+    )
+    policy = lower_qonnx(run_dir / "policy.onnx")
+    return policy, Synthesizer(policy, settings, cache_dir=run_dir / "synth-cache")
+
+
+def _designs(args: argparse.Namespace, synthesizer) -> tuple[list, object]:
+    """(every design estimated, the chosen one or None): one folding, one target, or the sweep."""
+    from synthesis.estimate import read_folding
+
+    if args.folding:
+        report = synthesizer.with_folding(read_folding(args.folding))
+        return [report], report
+    if args.target_fps is not None:
+        report = synthesizer.at_target(args.target_fps)
+        return [report], report
+    return synthesizer.sweep()
+
+
+def _print_designs(designs: list, chosen) -> None:
+    print(f"{'target/s':>9} {'LUT':>8} {'BRAM36':>6} {'DSP':>4} {'latency':>14} {'actions/s':>12} {'energy':>9}  fits")
+    for report in designs:
+        target = "folding" if report.target_fps is None else f"{report.target_fps:.0e}"
+        latency = f"{report.latency_cycles} cy {report.latency_s * 1e6:.2f}us"
+        fits = "yes" if report.fits else "no: " + "; ".join(report.over)
+        mark = "  <- chosen" if report is chosen else ""
+        print(
+            f"{target:>9} {report.luts:>8,} {report.bram36:>6g} {report.dsps:>4} {latency:>14} "
+            f"{report.throughput_fps:>12,.0f} {report.energy_per_action_j * 1e9:>6.1f} nJ  {fits}{mark}"
+        )
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    policy, synthesizer = _synthesizer(args)
+    designs, chosen = _designs(args, synthesizer)
+    run_dir = Path(args.run)
+    summary = {
+        "kind": "dse-synth",
+        "policy_digest": policy.digest(),
+        "settings": dataclasses.asdict(synthesizer.settings),
+        "chosen": chosen.to_dict() if chosen else None,
+        "designs": [report.to_dict() for report in designs],
+    }
+    (run_dir / "synth.json").write_text(json.dumps(summary, indent=2))
+    _print_designs(designs, chosen)
+    if chosen is None:
+        print(f"no design fits {synthesizer.settings.device}; every target's design is in {run_dir / 'synth.json'}")
+        return 0
+    (run_dir / "folding.json").write_text(json.dumps(chosen.folding(), indent=2))
+    for note in chosen.notes:
+        print(f"note: {note}")
+    print(f"-> {run_dir / 'synth.json'}, folding in {run_dir / 'folding.json'}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from synthesis.export import write_finn_build
+
+    policy, synthesizer = _synthesizer(args)
+    _, chosen = _designs(args, synthesizer)
+    if chosen is None:
+        raise CliError(f"no design of the throughput sweep fits {synthesizer.settings.device}; "
+                       "pass --target-fps or --folding to export one anyway")
+    out = write_finn_build(policy, chosen, synthesizer.settings, Path(args.run) / "policy.onnx", Path(args.finn))
+    print(f"FINN build folder -> {out} (see its README.md)")
+    return 0
+
+
+def _add_synthesis_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", help="a finished run folder with a quantized policy")
+    design = parser.add_mutually_exclusive_group()
+    design.add_argument("--target-fps", type=float, help="one throughput target, actions/s (default: sweep 1e2..1e9)")
+    design.add_argument("--folding", help="explicit PE/SIMD per layer: a FINN folding JSON file")
+    parser.add_argument("--device", default="xc7a15tfgg484-1", help=f"FPGA part, one of {', '.join(DEVICES)}")
+    parser.add_argument("--clock-mhz", type=float, default=100.0, help="clock frequency (default 100)")
+    parser.add_argument("--pad", type=int, default=32, help="pad observation and action dims to a multiple of this (1: off)")
+    parser.add_argument(
+        "--weight-memory",
+        default="cheaper",
+        help="weights in LUTRAM (distributed), BRAM (block), or per layer the smaller device share (cheaper)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dse", description="Design-space exploration of integer-only RL policies for FPGAs.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -229,6 +322,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise", type=float, default=0.0, help="std of Gaussian noise on the normalized observation")
     p.add_argument("--seed", type=int, default=12345, help="seeds the episodes and the noise")
     p.set_defaults(func=cmd_eval)
+
+    p = commands.add_parser("synth", help="FINN dataflow estimate of a run's integer policy -> synth.json")
+    _add_synthesis_options(p)
+    p.set_defaults(func=cmd_synth)
+
+    p = commands.add_parser("export", help="write a FINN build folder (model, folding, build config) for Vivado")
+    _add_synthesis_options(p)
+    p.add_argument("--finn", required=True, metavar="OUT", help="folder to write the FINN build into")
+    p.set_defaults(func=cmd_export)
     return parser
 
 
@@ -240,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, *USER_ERRORS) as error:
         print(f"dse: error: {error}", file=sys.stderr)
         return 2
+    except FinnFailure as error:
+        print(f"dse: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("dse: interrupted", file=sys.stderr)
         return 130

@@ -1,4 +1,31 @@
-"""Integer-only lowering and FINN-style dataflow estimates (resources, latency, power) of a trained policy.
+"""From a trained QONNX policy to hardware numbers (SPEC sections 3 and 6).
 
-Filled by the synthesis issue; it reads a run folder's ``policy.onnx`` and ``checkpoint.pt``.
+- ``synthesis.lowering``: the integer-only network (integer weights, per-channel
+  integer thresholds) and its integer forward pass.
+- ``synthesis.dataflow``: that network as the FINN-ONNX graph FINN maps.
+- ``synthesis.estimate``: FINN's folding and estimates -> ``HardwareReport``
+  (resources, latency, throughput, device fit, power, energy), one target, an
+  explicit folding, or the throughput sweep.
+- ``synthesis.export``: a FINN build folder for Vivado users.
+- ``synthesis.devices``: parts and the power model.
+
+Knows nothing of RL or Optuna: it takes a QONNX file. Only ``estimate`` and
+``export`` import FINN (through ``synthesis.finn_adapter``), which takes seconds,
+so this package's top level stays light.
 """
+
+from synthesis.devices import DEFAULT_DEVICE, DEVICES, Device, device
+from synthesis.errors import FinnFailure, SynthesisInputError
+from synthesis.lowering import IntegerLayer, IntegerPolicy, lower_qonnx
+
+__all__ = [
+    "DEFAULT_DEVICE",
+    "DEVICES",
+    "Device",
+    "FinnFailure",
+    "IntegerLayer",
+    "IntegerPolicy",
+    "SynthesisInputError",
+    "device",
+    "lower_qonnx",
+]

@@ -1,0 +1,326 @@
+"""Hardware estimates of an integer policy: resources, latency, throughput, fit, power, energy.
+
+The pipeline, each step a function of the model before it (SPEC section 6):
+
+    IntegerPolicy -> finn_model (padded FINN-ONNX) -> to_hardware_layers (MVAU, PE = SIMD = 1)
+      -> fold_to_target(target fps) | apply_folding(config)   # PE/SIMD per layer
+      -> set_weight_memory -> finish (data-width converters) -> estimates -> HardwareReport
+
+``Synthesizer.sweep`` is the throughput-driven procedure: targets 1e2..1e9 actions/s,
+and the design kept is the one of the highest target that fits the device.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, fields
+from importlib import metadata
+from pathlib import Path
+
+from synthesis import finn_adapter
+from synthesis.dataflow import finn_model
+from synthesis.devices import DEFAULT_DEVICE, REFERENCE_TOGGLE_RATE, Device, device
+from synthesis.errors import SynthesisInputError
+from synthesis.lowering import IntegerPolicy
+
+DEFAULT_TARGETS = tuple(10.0**power for power in range(2, 10))
+
+FF_NOTE = "FFs not estimated: FINN's estimator has no flip-flop model, so FF fit is not checked"
+FIFO_NOTE = "FIFOs between layers not counted: FINN sizes them by RTL simulation, which needs Vivado"
+
+
+def vivado_note() -> str:
+    if os.environ.get("XILINX_VIVADO"):
+        return "estimates only: run the folder of `dse export --finn` for Vivado synthesis, timing and power"
+    return "Vivado steps not run (XILINX_VIVADO is not set): no synthesis, timing or Vivado power report"
+
+
+@dataclass(frozen=True)
+class SynthesisSettings:
+    """Everything besides the network and its folding that decides a design's estimate."""
+
+    device: str = DEFAULT_DEVICE
+    """FPGA part (see ``synthesis.devices.DEVICES``)"""
+    clock_mhz: float = 100.0
+    """clock frequency; SPEC section 6 fixes 100 MHz"""
+    pad_multiple: int = 32
+    """observation and action dimensions are zero-padded to a multiple of this (1: no padding)"""
+    weight_memory: str = "cheaper"
+    """weights in LUTRAM ("distributed"), BRAM ("block"), or per layer the smaller device share"""
+    mvau_wwidth_max: int = 36
+    """widest weight stream per PE the folding search may use (FINN's default)"""
+    toggle_rate: float = REFERENCE_TOGGLE_RATE
+    """average toggle rate of the power model"""
+
+    def __post_init__(self):
+        object.__setattr__(self, "device", device(self.device).part)
+        if not (isinstance(self.clock_mhz, int | float) and math.isfinite(self.clock_mhz) and 0 < self.clock_mhz <= 1000):
+            raise SynthesisInputError(f"clock {self.clock_mhz} MHz is not allowed; use a value in (0, 1000]")
+        if not isinstance(self.pad_multiple, int) or self.pad_multiple < 1:
+            raise SynthesisInputError(f"pad multiple {self.pad_multiple} is not allowed; use an integer >= 1 (1: none)")
+        if self.weight_memory not in finn_adapter.WEIGHT_MEMORIES:
+            raise SynthesisInputError(
+                f"weight memory {self.weight_memory!r} is unknown; use one of {', '.join(finn_adapter.WEIGHT_MEMORIES)}"
+            )
+        if not isinstance(self.mvau_wwidth_max, int) or self.mvau_wwidth_max < 1:
+            raise SynthesisInputError(f"mvau_wwidth_max {self.mvau_wwidth_max} is not allowed; use an integer >= 1")
+        if not 0 < self.toggle_rate <= 1:
+            raise SynthesisInputError(f"toggle rate {self.toggle_rate} is not allowed; use a value in (0, 1]")
+
+    @property
+    def part(self) -> Device:
+        return device(self.device)
+
+
+@dataclass(frozen=True)
+class LayerEstimate:
+    """One hardware layer of a design (an MVAU or a data-width converter)."""
+
+    name: str
+    op_type: str
+    cycles: int
+    luts: int
+    bram18: int
+    dsps: int
+    rows: int | None = None
+    """MH: output channels (MVAU only)"""
+    columns: int | None = None
+    """MW: input channels (MVAU only)"""
+    pe: int | None = None
+    simd: int | None = None
+    weight_memory: str | None = None
+
+
+@dataclass(frozen=True)
+class HardwareReport:
+    """The estimate of one design: what the search optimizes and what `synth.json` holds."""
+
+    device: str
+    clock_mhz: float
+    target_fps: float | None
+    """the folding target, or None for an explicit folding"""
+    layers: tuple[LayerEstimate, ...]
+    luts: int
+    bram36: float
+    """RAMB36 tiles; a RAMB18 counts as half, as Vivado reports"""
+    dsps: int
+    latency_cycles: int
+    """first input to last output, through every layer"""
+    throughput_fps: float
+    """peak actions per second: clock / the slowest layer's cycles"""
+    fits: bool
+    over: tuple[str, ...]
+    """each resource the device lacks, with both figures"""
+    power_w: float
+    energy_per_action_j: float
+    power_source: str
+    notes: tuple[str, ...] = ()
+    ffs: int | None = None
+    """not estimated (FINN has no FF model); a Vivado report would fill it"""
+
+    @property
+    def latency_s(self) -> float:
+        return self.latency_cycles / (self.clock_mhz * 1e6)
+
+    def folding(self) -> dict:
+        """This design's folding in FINN's folding-config JSON format."""
+        config: dict = {"Defaults": {}}
+        for layer in self.layers:
+            if layer.pe is not None:
+                config[layer.name] = {"PE": layer.pe, "SIMD": layer.simd, "ram_style": layer.weight_memory}
+        return config
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["latency_s"] = self.latency_s
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> HardwareReport:
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        values["layers"] = tuple(LayerEstimate(**layer) for layer in data["layers"])
+        values["over"] = tuple(data["over"])
+        values["notes"] = tuple(data["notes"])
+        return cls(**values)
+
+
+def read_folding(path: Path | str) -> dict:
+    """A folding config file (FINN's JSON format); a clear error when it is not one."""
+    path = Path(path)
+    try:
+        config = json.loads(path.read_text())
+    except OSError as error:
+        raise SynthesisInputError(f"folding file {path} cannot be read: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise SynthesisInputError(f"folding file {path} is not JSON: {error}") from None
+    if not isinstance(config, dict):
+        raise SynthesisInputError(f"folding file {path} must hold a JSON object of layer name -> {{PE, SIMD}}")
+    return config
+
+
+def _divisors(number: int) -> str:
+    return ", ".join(str(d) for d in range(1, number + 1) if number % d == 0)
+
+
+class Synthesizer:
+    """Estimates of one integer policy under one set of settings, cached on disk by content."""
+
+    def __init__(self, policy: IntegerPolicy, settings: SynthesisSettings | None = None, cache_dir: Path | None = None):
+        self.policy = policy
+        self.settings = settings or SynthesisSettings()
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self._hardware = None
+
+    @property
+    def hardware(self):
+        """The model as unfolded hardware layers, built once and copied per design."""
+        if self._hardware is None:
+            model = finn_model(self.policy, self.settings.pad_multiple)
+            self._hardware = finn_adapter.to_hardware_layers(model, self.settings.device)
+        return self._hardware
+
+    def layer_shapes(self) -> dict[str, tuple[int, int]]:
+        """MVAU name -> (rows MH, columns MW), the names a folding file uses."""
+        return {
+            node.name: (finn_adapter.layer_attribute(node, "MH"), finn_adapter.layer_attribute(node, "MW"))
+            for node in finn_adapter.mvau_nodes(self.hardware)
+        }
+
+    def at_target(self, target_fps: float) -> HardwareReport:
+        """The design FINN's folding search picks for ``target_fps`` actions per second."""
+        if not (isinstance(target_fps, int | float) and math.isfinite(target_fps) and target_fps > 0):
+            raise SynthesisInputError(f"target throughput {target_fps} is not allowed; use a number > 0 (actions/s)")
+
+        def build():
+            cycles = max(1, int(self.settings.clock_mhz * 1e6 / target_fps))
+            model, notes = finn_adapter.fold_to_target(self.hardware, cycles, self.settings.mvau_wwidth_max)
+            return self._report(model, target_fps, notes)
+
+        return self._cached({"target_fps": float(target_fps)}, build)
+
+    def with_folding(self, config: dict) -> HardwareReport:
+        """The design with an explicit folding (FINN's folding JSON: layer -> PE, SIMD[, ram_style])."""
+        config = self.check_folding(config)
+        return self._cached(
+            {"folding": config}, lambda: self._report(finn_adapter.apply_folding(self.hardware, config), None, [])
+        )
+
+    def sweep(self, targets: tuple[float, ...] = DEFAULT_TARGETS) -> tuple[list[HardwareReport], HardwareReport | None]:
+        """SPEC section 6: a design per target; the chosen one is the highest target's that fits."""
+        reports = [self.at_target(target) for target in sorted(targets)]
+        fitting = [report for report in reports if report.fits]
+        return reports, (fitting[-1] if fitting else None)
+
+    def check_folding(self, config: dict) -> dict:
+        shapes = self.layer_shapes()
+        layers = {name: value for name, value in config.items() if name != "Defaults"}
+        unknown = sorted(set(layers) - set(shapes))
+        if unknown:
+            raise SynthesisInputError(f"folding names unknown layer(s) {', '.join(unknown)}; layers are {', '.join(shapes)}")
+        missing = [name for name in shapes if name not in layers]
+        if missing:
+            raise SynthesisInputError(f"folding lacks layer(s) {', '.join(missing)}; give PE and SIMD for each of {', '.join(shapes)}")
+        checked: dict = {"Defaults": {}}
+        for name, (rows, columns) in shapes.items():
+            entry = layers[name]
+            if not isinstance(entry, dict) or not {"PE", "SIMD"} <= set(entry):
+                raise SynthesisInputError(f"folding of layer {name} must be an object with PE and SIMD, got {entry!r}")
+            extra = set(entry) - {"PE", "SIMD", "ram_style"}
+            if extra:
+                raise SynthesisInputError(f"folding of layer {name} has unknown key(s) {', '.join(sorted(extra))}; allowed: PE, SIMD, ram_style")
+            pe, simd = entry["PE"], entry["SIMD"]
+            if not isinstance(pe, int) or pe < 1 or rows % pe:
+                raise SynthesisInputError(f"layer {name}: PE {pe!r} does not divide its {rows} rows (allowed: {_divisors(rows)})")
+            if not isinstance(simd, int) or simd < 1 or columns % simd:
+                raise SynthesisInputError(f"layer {name}: SIMD {simd!r} does not divide its {columns} columns (allowed: {_divisors(columns)})")
+            memory = entry.get("ram_style")
+            if memory is not None and memory not in ("distributed", "block"):
+                raise SynthesisInputError(f"layer {name}: ram_style {memory!r} is not allowed; use distributed or block")
+            checked[name] = {"PE": pe, "SIMD": simd} | ({"ram_style": memory} if memory else {})
+        return checked
+
+    def _cached(self, design: dict, build) -> HardwareReport:
+        if self.cache_dir is None:
+            return build()
+        key = json.dumps(
+            {
+                "policy": self.policy.digest(),
+                "settings": asdict(self.settings),
+                "design": design,
+                "finn": metadata.version("finn-plus"),
+            },
+            sort_keys=True,
+        )
+        path = self.cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+        if path.exists():
+            try:
+                return HardwareReport.from_dict(json.loads(path.read_text()))
+            except (json.JSONDecodeError, KeyError, TypeError):
+                pass  # a damaged entry is rebuilt below
+        report = build()
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(report.to_dict(), indent=2))
+        temporary.replace(path)
+        return report
+
+    def _report(self, model, target_fps: float | None, notes: list[str]) -> HardwareReport:
+        settings, part = self.settings, self.settings.part
+        finn_adapter.set_weight_memory(
+            model, settings.device, settings.weight_memory, lambda luts, bram18: luts / part.luts + bram18 / (2 * part.bram36)
+        )
+        model = finn_adapter.finish(model, settings.device)
+        resources, cycles, performance = finn_adapter.estimates(model, settings.device)
+        layers = []
+        for node in model.graph.node:
+            used = resources[node.name]
+            is_mvau = node.op_type.startswith("MVAU")
+            layers.append(
+                LayerEstimate(
+                    name=node.name,
+                    op_type=node.op_type,
+                    cycles=int(cycles[node.name]),
+                    luts=int(used["LUT"]),
+                    bram18=int(used["BRAM_18K"]),
+                    dsps=int(used["DSP"]),
+                    rows=finn_adapter.layer_attribute(node, "MH") if is_mvau else None,
+                    columns=finn_adapter.layer_attribute(node, "MW") if is_mvau else None,
+                    pe=finn_adapter.layer_attribute(node, "PE") if is_mvau else None,
+                    simd=finn_adapter.layer_attribute(node, "SIMD") if is_mvau else None,
+                    weight_memory=finn_adapter.layer_attribute(node, "ram_style") if is_mvau else None,
+                )
+            )
+        luts = sum(layer.luts for layer in layers)
+        bram36 = sum(layer.bram18 for layer in layers) / 2
+        dsps = sum(layer.dsps for layer in layers)
+        over = tuple(
+            f"{name} {used:,g} > {available:,}"
+            for name, used, available in (("LUT", luts, part.luts), ("BRAM36", bram36, part.bram36), ("DSP", dsps, part.dsps))
+            if used > available
+        )
+        throughput = settings.clock_mhz * 1e6 / performance["max_cycles"]
+        power = part.static_w + part.dynamic_power_w(luts, bram36, dsps, settings.clock_mhz, settings.toggle_rate)
+        return HardwareReport(
+            device=settings.device,
+            clock_mhz=settings.clock_mhz,
+            target_fps=target_fps,
+            layers=tuple(layers),
+            luts=luts,
+            bram36=bram36,
+            dsps=dsps,
+            latency_cycles=int(performance["critical_path_cycles"]),
+            throughput_fps=throughput,
+            fits=not over,
+            over=over,
+            power_w=power,
+            energy_per_action_j=power / throughput,
+            power_source=(
+                f"model: static {part.static_w} W + per-resource dynamic power at {settings.clock_mhz:g} MHz, "
+                f"toggle {settings.toggle_rate:g} (synthesis/devices.py)"
+            ),
+            notes=tuple(dict.fromkeys(notes)) + (FF_NOTE, FIFO_NOTE, vivado_note()),
+        )

@@ -1,0 +1,79 @@
+"""Small real policies for synthesis tests: a PolicyNet past its scale warm-up, exported by Brevitas."""
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import helper, numpy_helper
+
+from training import PolicyConfig
+from training.export import export_policy
+from training.networks import PolicyNet
+
+
+def make_policy_onnx(
+    path: Path, obs_dim: int, act_dim: int, width: int, core_bits: int, input_bits: int, output_bits: int, seed: int = 0
+) -> Path:
+    """A QONNX policy with random weights and biases and warmed-up activation scales."""
+    config = PolicyConfig(
+        width=width, core_bits=core_bits, input_bits=input_bits, output_bits=output_bits, scale_warmup_steps=3
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = PolicyNet(obs_dim, act_dim, config)
+        with torch.no_grad():
+            for layer in net.linears():
+                layer.bias.normal_(0, 0.3)
+        net.train()
+        for _ in range(config.scale_warmup_steps + 2):
+            net(torch.randn(256, obs_dim) * 1.5)
+    export_policy(net.eval(), obs_dim, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def policy_onnx(tmp_path_factory):
+    """Factory of QONNX policies, cached per setting for the session."""
+    made: dict[tuple, Path] = {}
+    folder = tmp_path_factory.mktemp("policies")
+
+    def make(obs_dim=11, act_dim=3, width=16, core_bits=2, input_bits=6, output_bits=8, seed=0) -> Path:
+        key = (obs_dim, act_dim, width, core_bits, input_bits, output_bits, seed)
+        if key not in made:
+            name = "-".join(str(value) for value in key)
+            made[key] = make_policy_onnx(folder / f"{name}.onnx", *key)
+        return made[key]
+
+    return make
+
+
+def qdq_reference(path: Path, obs: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """The QONNX graph evaluated node by node in ``dtype``: the QDQ policy by its definition.
+
+    Independent of synthesis.lowering (no thresholds): Quant is clip(round(x / scale)) * scale.
+    """
+    model = onnx.load(str(path))
+    values = {init.name: numpy_helper.to_array(init).astype(dtype) for init in model.graph.initializer}
+    values[model.graph.input[0].name] = np.asarray(obs, dtype)
+    for node in model.graph.node:
+        attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type == "Constant":
+            values[node.output[0]] = numpy_helper.to_array(attributes["value"]).astype(dtype)
+            continue
+        inputs = [values[name] for name in node.input]
+        if node.op_type == "Quant":
+            x, scale, _, bits = inputs
+            bits = int(bits)
+            low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if attributes["signed"] else (0, 2**bits - 1)
+            out = np.clip(np.round(x / scale), low, high) * scale
+        elif node.op_type == "Gemm":
+            x, weights, bias = inputs
+            out = x @ (weights.T if attributes.get("transB") else weights) + bias
+        elif node.op_type == "Relu":
+            out = np.maximum(inputs[0], 0)
+        else:
+            raise AssertionError(f"unexpected node {node.op_type}")
+        values[node.output[0]] = out
+    return values[model.graph.output[0].name]
