@@ -96,3 +96,59 @@ def test_the_installed_entry_point_prints_no_traceback(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip() == "dse: error: input-bits 1 is outside the allowed 2..8"
+
+
+@pytest.fixture
+def qat_copy(qat_run, tmp_path):
+    """A private copy of the trained QAT run: synth writes into its run folder."""
+    import shutil
+
+    return shutil.copytree(qat_run.run_dir, tmp_path / "run")
+
+
+def test_synth_sweeps_writes_synth_json_and_a_folding_that_round_trips(qat_copy, capsys):
+    code, out, _ = run_cli(["synth", str(qat_copy)], capsys)
+    assert code == 0 and "<- chosen" in out
+    summary = json.loads((qat_copy / "synth.json").read_text())
+    assert len(summary["designs"]) == 8 and summary["chosen"]["fits"]
+    assert summary["settings"]["device"] == "xc7a15tfgg484-1" and summary["settings"]["clock_mhz"] == 100.0
+    chosen = summary["chosen"]
+    assert chosen["target_fps"] == max(d["target_fps"] for d in summary["designs"] if d["fits"])
+
+    code, out, _ = run_cli(["synth", str(qat_copy), "--folding", str(qat_copy / "folding.json")], capsys)
+    assert code == 0
+    again = json.loads((qat_copy / "synth.json").read_text())["chosen"]
+    for field in ("luts", "bram36", "latency_cycles", "throughput_fps", "energy_per_action_j"):
+        assert again[field] == chosen[field], field
+
+    code, out, _ = run_cli(["synth", str(qat_copy), "--target-fps", "1e9", "--device", "xc7a35t-cpg236-1"], capsys)
+    single = json.loads((qat_copy / "synth.json").read_text())
+    assert code == 0 and len(single["designs"]) == 1 and single["settings"]["device"] == "xc7a35tcpg236-1"
+
+
+def test_export_writes_a_finn_build_folder(qat_copy, tmp_path, capsys):
+    code, out, _ = run_cli(["export", str(qat_copy), "--finn", str(tmp_path / "finn"), "--target-fps", "1e5"], capsys)
+    assert code == 0
+    assert {p.name for p in (tmp_path / "finn").iterdir()} >= {
+        "integer_policy.onnx", "policy.qonnx.onnx", "folding_config.json", "build_config.json", "README.md"
+    }
+
+
+def test_bad_synthesis_input_is_one_line_and_exit_code_2(qat_copy, fp32_run, tmp_path, capsys):
+    bad_folding = tmp_path / "folding.json"
+    bad_folding.write_text(json.dumps({"MVAU_hls_0": {"PE": 3, "SIMD": 1}}))
+    cases = [
+        (["synth", str(fp32_run.run_dir)], "holds an FP32 policy"),
+        (["synth", "/nonexistent/run"], "run folder /nonexistent/run does not exist"),
+        (["synth", str(qat_copy), "--device", "xc9z999"], "unknown device 'xc9z999'; known devices:"),
+        (["synth", str(qat_copy), "--target-fps", "0"], "target throughput 0.0 is not allowed"),
+        (["synth", str(qat_copy), "--folding", str(bad_folding)], "folding lacks layer(s) MVAU_hls_1"),
+        (["synth", str(qat_copy), "--folding", str(tmp_path / "absent.json")], "cannot be read"),
+        (["synth", str(qat_copy), "--clock-mhz", "-5"], "clock -5.0 MHz is not allowed"),
+        (["synth", str(qat_copy), "--pad", "0"], "pad multiple 0 is not allowed"),
+        (["export", str(qat_copy), "--finn", str(tmp_path / "x"), "--weight-memory", "ultra"], "weight memory 'ultra'"),
+    ]
+    for args, message in cases:
+        code, _, stderr = run_cli(args, capsys)
+        lines = stderr.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and message in lines[0], (args, stderr)
