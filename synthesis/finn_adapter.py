@@ -64,8 +64,6 @@ def finn_call(what: str) -> Iterator[list[str]]:
     finn_log.propagate = False
     try:
         yield collect.messages
-    except FinnFailure:
-        raise
     except Exception as error:  # FINN raises plain Exceptions, AssertionErrors and its own types alike.
         message = " ".join(str(error).split()) or type(error).__name__
         raise FinnFailure(f"FINN failed to {what}: {message}") from error

@@ -47,8 +47,6 @@ class IntegerLayer:
     weights: np.ndarray
     """(out, in) int64 in the signed ``weight_bits`` range"""
     weight_bits: int
-    input_bits: int
-    input_signed: bool
     thresholds: np.ndarray
     """(out, 2^output_bits - 1) int64, ascending per row, inside the accumulator's reach"""
     output_bits: int
@@ -87,10 +85,6 @@ class IntegerPolicy:
     def action_dim(self) -> int:
         return self.layers[-1].weights.shape[0]
 
-    @property
-    def widths(self) -> tuple[int, ...]:
-        return tuple(layer.weights.shape[0] for layer in self.layers[:-1])
-
     def quantize_input(self, obs: np.ndarray) -> np.ndarray:
         """Normalized observations -> input integers (float64, as the exact reference does)."""
         low, high = int_range(self.input_bits, signed=True)
@@ -114,7 +108,7 @@ class IntegerPolicy:
         sha.update(np.float64(self.input_step).tobytes() + np.float64(self.output_step).tobytes())
         sha.update(str(self.input_bits).encode())
         for layer in self.layers:
-            sha.update(f"{layer.weight_bits},{layer.input_bits},{layer.output_bits},{layer.output_signed}".encode())
+            sha.update(f"{layer.weight_bits},{layer.output_bits},{layer.output_signed}".encode())
             sha.update(np.ascontiguousarray(layer.weights).tobytes())
             sha.update(np.ascontiguousarray(layer.thresholds).tobytes())
         return sha.hexdigest()[:16]
@@ -254,9 +248,10 @@ def lower_qonnx(path: Path | str) -> IntegerPolicy:
     tensor = node.output[0]
     layers: list[IntegerLayer] = []
     while True:
-        weights, weight_quant, bias = graph.gemm(graph.consumer(tensor))
+        gemm = graph.consumer(tensor)
+        weights, weight_quant, bias = graph.gemm(gemm)
         int_w = integer_weights(weights, weight_quant)
-        after = graph.consumer(graph.consumer(tensor).output[0])
+        after = graph.consumer(gemm.output[0])
         hidden = after.op_type == "Relu"
         out_node = graph.consumer(after.output[0]) if hidden else after
         out_quant = graph.quant(out_node)
@@ -269,8 +264,6 @@ def lower_qonnx(path: Path | str) -> IntegerPolicy:
             IntegerLayer(
                 weights=int_w,
                 weight_bits=weight_quant.bits,
-                input_bits=x_quant.bits,
-                input_signed=x_quant.signed,
                 thresholds=thresholds_for(bias, acc_step, out_quant, acc_low, acc_high),
                 output_bits=out_quant.bits,
                 output_signed=out_quant.signed,
