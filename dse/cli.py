@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
+from dse.executor import TrainingFailed
+from dse.study import StudyInputError
 from objectives.parity import Fp32Band, ObjectivesInputError
+from search_spaces import SearchSpaceError
 from synthesis import DEVICES, FinnFailure, SynthesisInputError, lower_qonnx
 from training import (
     ALGO_CONFIGS,
@@ -24,7 +28,7 @@ from training import (
     write_eval,
 )
 
-USER_ERRORS = (TrainingInputError, ObjectivesInputError, SynthesisInputError)
+USER_ERRORS = (TrainingInputError, ObjectivesInputError, SynthesisInputError, SearchSpaceError, StudyInputError)
 
 
 class CliError(Exception):
@@ -113,9 +117,12 @@ def _add_fidelity_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-episodes", type=int, default=10, help="episodes per learning-curve point")
     parser.add_argument("--final-eval-episodes", type=int, default=10, help="episodes of the final evaluation")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per training (one is fastest when trainings share cores)")
+    _add_hyper_options(parser)
+
+
+def _add_single_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _add_hyper_options(parser)
 
 
 def _spec(args: argparse.Namespace, policy: PolicyConfig, seed: int) -> TrainSpec:
@@ -276,6 +283,10 @@ def _add_synthesis_options(parser: argparse.ArgumentParser) -> None:
     design = parser.add_mutually_exclusive_group()
     design.add_argument("--target-fps", type=float, help="one throughput target, actions/s (default: sweep 1e2..1e9)")
     design.add_argument("--folding", help="explicit PE/SIMD per layer: a FINN folding JSON file")
+    _add_device_options(parser)
+
+
+def _add_device_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="xc7a15tfgg484-1", help=f"FPGA part, one of {', '.join(DEVICES)}")
     parser.add_argument("--clock-mhz", type=float, default=100.0, help="clock frequency (default 100)")
     parser.add_argument("--pad", type=int, default=32, help="pad observation and action dims to a multiple of this (1: off)")
@@ -286,12 +297,117 @@ def _add_synthesis_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_study_options(parser: argparse.ArgumentParser) -> None:
+    from dse.strategies import STRATEGIES
+    from dse.study import SAMPLERS
+
+    parser.add_argument("--budget", type=int, default=200, help="trials to finish (a re-run continues up to it)")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="search",
+                        help="search: an Optuna sampler; staged: SPEC section 5's rule; random: uniform draws")
+    parser.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="sampler of --strategy search")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the sampler")
+    parser.add_argument("--seeds", type=int, default=10, help="training seeds per candidate (and of the FP32 baseline)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="training tasks at once (default: CPU cores)")
+    parser.add_argument("--cpus-per-task", type=float, default=1.0, help="Ray CPUs each training task holds")
+    parser.add_argument("--ray-address", help="join this Ray cluster (e.g. auto) instead of starting Ray locally")
+    parser.add_argument("--storage", help="Optuna storage URL (default sqlite:///OUT/study.db)")
+    parser.add_argument("--study-name", help="study name in the storage (default: the run folder's name)")
+    parser.add_argument("--out", help="run folder (default runs/<env> or runs/<env>-<strategy>)")
+    parser.add_argument("--cache", help="trained-policy cache, shareable between studies (default OUT/cache)")
+    parser.add_argument("--baseline-width", type=int, default=256, help="hidden width of the FP32 baseline")
+    space = parser.add_argument_group("search space (default: the paper's grids; LIST is 16,32 or 2..8)")
+    space.add_argument("--space", metavar="YAML", help="a YAML mapping of widths, core_bits, input_bits, output_bits, foldings")
+    space.add_argument("--widths", metavar="LIST", help="hidden widths (default 16,32,64,128,256)")
+    space.add_argument("--core-bits", metavar="LIST", help="b_core values (default 2..8)")
+    space.add_argument("--input-bits", metavar="LIST", help="b_in values (default 2..8)")
+    space.add_argument("--output-bits", metavar="LIST", help="b_out values (default 8)")
+    space.add_argument("--foldings", metavar="LIST", help="fit and/or targets 1e2..1e9 actions/s (default all)")
+    _add_device_options(parser)
+
+
+def _space_from_args(args: argparse.Namespace):
+    import yaml
+
+    from search_spaces import SearchSpace
+
+    space = SearchSpace()
+    if args.space:
+        try:
+            data = yaml.safe_load(Path(args.space).read_text())
+        except OSError as error:
+            raise CliError(f"search space file {args.space} cannot be read: {error.strerror}") from None
+        except yaml.YAMLError as error:
+            raise CliError(f"search space file {args.space} is not valid YAML: {str(error).splitlines()[0]}") from None
+        space = SearchSpace.from_mapping(data)
+    flags = {axis: getattr(args, axis) for axis in ("widths", "core_bits", "input_bits", "output_bits", "foldings")}
+    return SearchSpace.from_mapping({axis: value for axis, value in flags.items() if value is not None}, base=space)
+
+
+def _default_run_dir(args: argparse.Namespace) -> Path:
+    name = args.env.lower().rsplit("-v", 1)[0]
+    return Path("runs") / (name if args.strategy == "search" else f"{name}-{args.strategy}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import torch
+
+    from dse.study import StudySettings
+    from synthesis.estimate import SynthesisSettings
+    from training.envs import make_env
+
+    if args.budget < 1:
+        raise CliError(f"budget {args.budget} is invalid: it must be at least 1 trial")
+    for name in ("workers", "threads"):
+        if getattr(args, name) < 1:
+            raise CliError(f"{name} {getattr(args, name)} is invalid: it must be at least 1")
+    if args.cpus_per_task <= 0:
+        raise CliError(f"cpus-per-task {args.cpus_per_task} is invalid: it must be > 0")
+    space = _space_from_args(args)
+    synthesis = SynthesisSettings(device=args.device, clock_mhz=args.clock_mhz, pad_multiple=args.pad, weight_memory=args.weight_memory)
+    settings = StudySettings(
+        env_id=args.env, strategy=args.strategy, sampler=args.sampler, sampler_seed=args.seed, seeds=args.seeds,
+        template=_spec(args, PolicyConfig(), 0), space=space, synthesis=dataclasses.asdict(synthesis),
+        baseline_width=args.baseline_width,
+    )
+    make_env(args.env).close()
+    PolicyConfig(width=args.baseline_width, fp32=True)
+    torch.set_num_threads(1)
+    from dse.run import run_study
+
+    out = Path(args.out) if args.out else _default_run_dir(args)
+    report = run_study(
+        out, settings, budget=args.budget, storage=args.storage, study_name=args.study_name, cache=args.cache,
+        workers=args.workers, cpus_per_task=args.cpus_per_task, threads=args.threads, ray_address=args.ray_address,
+        command=sys.argv,
+    )
+    print(f"report -> {report}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from dse.report import write_report
+
+    print(f"report -> {write_report(args.run)}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from dse.compare import write_comparison
+
+    out = Path(args.out) if args.out else Path(args.runs[0]).parent / ("compare-" + "-".join(Path(r).name for r in args.runs))
+    html, markdown = write_comparison(args.runs, out)
+    print(markdown.read_text())
+    print(f"-> {html}, {markdown}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dse", description="Design-space exploration of integer-only RL policies for FPGAs.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = commands.add_parser("train", help="train one policy (QAT or FP32) into a run folder")
     _add_fidelity_options(p)
+    _add_single_run_options(p)
     p.add_argument("--width", type=int, default=256, help="hidden width of the policy")
     p.add_argument("--core-bits", type=int, help="b_core: weights and hidden activations (default 8)")
     p.add_argument("--input-bits", type=int, help="b_in: the observation quantizer (default 8)")
@@ -311,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("baseline", help="train FP32 policies over seeds and write the FP32 band")
     _add_fidelity_options(p)
+    _add_single_run_options(p)
     p.add_argument("--width", type=int, default=256, help="hidden width of the policy")
     p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1")
     p.add_argument("--out", help="folder for the seeds' run folders and band.json")
@@ -331,6 +448,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_synthesis_options(p)
     p.add_argument("--finn", required=True, metavar="OUT", help="folder to write the FINN build into")
     p.set_defaults(func=cmd_export)
+
+    p = commands.add_parser("run", help="search the design space (or run the staged rule): a resumable, Ray-parallel study")
+    _add_fidelity_options(p)
+    _add_study_options(p)
+    p.set_defaults(func=cmd_run)
+
+    p = commands.add_parser("report", help="HTML Pareto plots, trials.csv/.parquet and a Markdown summary of a study")
+    p.add_argument("run", help="a study folder made by dse run")
+    p.set_defaults(func=cmd_report)
+
+    p = commands.add_parser("compare", help="studies side by side: hypervolume per trial and per training, fronts, staged pick")
+    p.add_argument("runs", nargs="+", help="study folders made by dse run (the same env)")
+    p.add_argument("--out", help="folder for compare.html and compare.md (default: next to the first study)")
+    p.set_defaults(func=cmd_compare)
     return parser
 
 
@@ -345,6 +476,9 @@ def main(argv: list[str] | None = None) -> int:
     except FinnFailure as error:
         print(f"dse: {error}", file=sys.stderr)
         return 1
+    except TrainingFailed as error:
+        print(f"dse: error: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("dse: interrupted", file=sys.stderr)
         return 130

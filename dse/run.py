@@ -1,0 +1,107 @@
+"""``dse run``: open or continue a study in its run folder, train the baseline, drive the trials, write the report."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+
+from dse.driver import Driver
+from dse.executor import RayExecutor
+from dse.report import MANIFEST, read_manifest, write_report
+from dse.study import (
+    SETTINGS_ATTR,
+    StudyInputError,
+    StudySettings,
+    counts_toward_budget,
+    make_sampler,
+    open_study,
+    recover_interrupted,
+    storage_url,
+    stored_settings,
+)
+
+VERSIONS = ("optuna", "ray", "torch", "brevitas", "gymnasium", "mujoco", "qonnx", "finn-plus")
+
+
+def _check_same(stored: StudySettings, asked: StudySettings, where: str) -> None:
+    if stored.env_id != asked.env_id:
+        raise StudyInputError(f"{where} holds a study of {stored.env_id}, not {asked.env_id}: choose another --out")
+    differences = stored.differences(asked)
+    if differences:
+        shown = "; ".join(differences[:3]) + ("; ..." if len(differences) > 3 else "")
+        raise StudyInputError(f"{where} holds a study with other settings ({shown}): repeat its options or choose another --out")
+
+
+def _check_writable(run_dir: Path) -> None:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise StudyInputError(f"run folder {run_dir} is not writable: {error.strerror}") from None
+
+
+def run_study(
+    run_dir: Path,
+    settings: StudySettings,
+    *,
+    budget: int,
+    storage: str | None = None,
+    study_name: str | None = None,
+    cache: str | Path | None = None,
+    workers: int = 1,
+    cpus_per_task: float = 1.0,
+    threads: int = 1,
+    ray_address: str | None = None,
+    command: list[str] | None = None,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Run (or continue) the study in ``run_dir`` until ``budget`` trials have finished; returns the report's path."""
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir) if (run_dir / MANIFEST).exists() else None
+    if manifest is not None:
+        _check_same(StudySettings.from_dict(manifest["settings"]), settings, f"run folder {run_dir}")
+        if storage is not None and storage != manifest["storage"]:
+            raise StudyInputError(f"run folder {run_dir} keeps its study in {manifest['storage'] or 'study.db'}, not {storage}")
+        if study_name is not None and study_name != manifest["study_name"]:
+            raise StudyInputError(f"run folder {run_dir} holds study {manifest['study_name']!r}, not {study_name!r}")
+        storage, study_name = manifest["storage"], manifest["study_name"]
+    study_name = study_name or run_dir.resolve().name
+    _check_writable(run_dir)
+    study = open_study(storage_url(run_dir, storage), study_name, make_sampler(settings))
+    existing = stored_settings(study)
+    if existing is not None:
+        _check_same(existing, settings, f"study {study_name!r}")
+    elif study.get_trials(deepcopy=False):
+        raise StudyInputError(f"study {study_name!r} in the storage was not made by dse run; choose another --study-name")
+    else:
+        study.set_user_attr(SETTINGS_ATTR, settings.to_dict())
+    manifest = manifest or {
+        "kind": "dse-study",
+        "settings": settings.to_dict(),
+        "storage": storage,
+        "study_name": study_name,
+        "versions": {name: metadata.version(name) for name in VERSIONS},
+        "commands": [],
+    }
+    manifest["commands"].append({"argv": command or sys.argv, "budget": budget, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    (run_dir / MANIFEST).write_text(json.dumps(manifest, indent=2))
+
+    interrupted = recover_interrupted(study, ask_again=settings.strategy != "staged")
+    if interrupted:
+        log(f"{interrupted} trial(s) left running by a stopped driver: marked failed (interrupted) and asked again")
+    finished = sum(counts_toward_budget(trial) for trial in study.get_trials(deepcopy=False))
+    if finished >= budget:
+        log(f"budget of {budget} trials already reached ({finished} finished); raise --budget to continue")
+        return write_report(run_dir)
+    executor = RayExecutor(ray_address, workers, cpus_per_task, threads)
+    driver = Driver(run_dir, settings, study, executor, Path(cache) if cache else run_dir / "cache", log=log)
+    driver.baseline()
+    log(f"study {study_name}: {finished}/{budget} trials finished; {settings.strategy} strategy, {workers} workers")
+    driver.run(budget)
+    return write_report(run_dir)

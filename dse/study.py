@@ -1,0 +1,214 @@
+"""The Optuna side of a study: its settings record, sampler, storage, and the trials read back as records."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from objectives import DIRECTIONS, OBJECTIVES
+from search_spaces import Candidate, SearchSpace
+from training import PolicyConfig, TrainSpec
+
+SAMPLERS = ("tpe", "nsga2", "gp", "random")
+SETTINGS_ATTR = "dse_settings"
+INTERRUPTED = "interrupted: the driver stopped before the trial finished; it is redone"
+
+
+class StudyInputError(ValueError):
+    """A study that cannot be started or continued as asked: the message names the value and what is allowed."""
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """Everything that fixes what a study's trials mean; a resumed study must ask for the same."""
+
+    env_id: str
+    """gymnasium id of the task"""
+    strategy: str
+    """"search" (an Optuna sampler), "staged" (SPEC section 5) or "random" """
+    sampler: str
+    """Optuna sampler of the search strategy"""
+    sampler_seed: int
+    """seeds the sampler"""
+    seeds: int
+    """training seeds per candidate (0..seeds-1); a candidate's score is the mean over them"""
+    template: TrainSpec
+    """fidelity: algorithm, steps, hyperparameters, evaluation; its policy and seed are set per candidate"""
+    space: SearchSpace
+    """the candidates' ranges"""
+    synthesis: dict
+    """``synthesis.estimate.SynthesisSettings`` as a dict"""
+    baseline_width: int = 256
+    """hidden width of the FP32 baseline policy"""
+
+    def __post_init__(self) -> None:
+        if self.strategy not in ("search", "staged", "random"):
+            raise StudyInputError(f"strategy {self.strategy!r} is unknown: choose one of search, staged, random")
+        if self.sampler not in SAMPLERS:
+            raise StudyInputError(f"sampler {self.sampler!r} is unknown: choose one of {', '.join(SAMPLERS)}")
+        if self.seeds < 1:
+            raise StudyInputError(f"seeds {self.seeds} is invalid: a candidate needs at least 1 seed")
+
+    def spec(self, candidate: Candidate, seed: int) -> TrainSpec:
+        policy = dataclasses.replace(
+            self.template.policy,
+            width=candidate.width,
+            core_bits=candidate.core_bits,
+            input_bits=candidate.input_bits,
+            output_bits=candidate.output_bits,
+            fp32=False,
+        )
+        return dataclasses.replace(self.template, policy=policy, seed=seed)
+
+    def baseline_specs(self) -> list[TrainSpec]:
+        policy = PolicyConfig(width=self.baseline_width, fp32=True)
+        return [dataclasses.replace(self.template, policy=policy, seed=seed) for seed in range(self.seeds)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "env_id": self.env_id,
+            "strategy": self.strategy,
+            "sampler": self.sampler,
+            "sampler_seed": self.sampler_seed,
+            "seeds": self.seeds,
+            "template": self.template.to_dict(),
+            "space": self.space.to_dict(),
+            "synthesis": dict(self.synthesis),
+            "baseline_width": self.baseline_width,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StudySettings:
+        data = dict(data)
+        data["template"] = TrainSpec.from_dict(data["template"])
+        data["space"] = SearchSpace(**{axis: tuple(values) for axis, values in data["space"].items()})
+        return cls(**data)
+
+    def differences(self, other: StudySettings) -> list[str]:
+        """Settings that differ, as "name: stored -> asked" (json round trip makes tuples and lists compare)."""
+        mine, theirs = _flat(json.loads(json.dumps(self.to_dict()))), _flat(json.loads(json.dumps(other.to_dict())))
+        return [f"{key}: {mine.get(key)!r} -> {theirs.get(key)!r}" for key in sorted(set(mine) | set(theirs)) if mine.get(key) != theirs.get(key)]
+
+
+def _flat(data: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def make_sampler(settings: StudySettings) -> optuna.samplers.BaseSampler:
+    """The strategy's sampler. Staged trials are enqueued with fixed parameters, so any sampler serves them."""
+    seed = settings.sampler_seed
+    name = "random" if settings.strategy in ("random", "staged") else settings.sampler
+    if name == "tpe":
+        # constant liar: trials still training count as bad, so parallel asks spread out
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def storage_url(run_dir: Path, storage: str | None) -> str:
+    return storage or f"sqlite:///{(Path(run_dir) / 'study.db').resolve()}"
+
+
+def open_study(url: str, name: str, sampler: optuna.samplers.BaseSampler | None = None, create: bool = True) -> optuna.Study:
+    """Create or load the study ``name``; a storage that cannot be opened is a one-line error."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        storage = optuna.storages.RDBStorage(url)
+    except Exception as error:  # SQLAlchemy and drivers raise many kinds; all mean the same to the user
+        raise StudyInputError(f"storage {url!r} cannot be opened: {_first_line(error)}") from None
+    try:
+        if create:
+            return optuna.create_study(
+                storage=storage, study_name=name, directions=list(DIRECTIONS), sampler=sampler, load_if_exists=True
+            )
+        return optuna.load_study(storage=storage, study_name=name, sampler=sampler)
+    except KeyError:
+        raise StudyInputError(f"storage {url!r} has no study named {name!r}") from None
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def stored_settings(study: optuna.Study) -> StudySettings | None:
+    data = study.user_attrs.get(SETTINGS_ATTR)
+    return None if data is None else StudySettings.from_dict(data)
+
+
+def counts_toward_budget(trial: optuna.trial.FrozenTrial) -> bool:
+    """Finished trials: complete ones and real failures (an interrupted trial is redone, so it does not count)."""
+    if trial.state == optuna.trial.TrialState.COMPLETE:
+        return True
+    return trial.state == optuna.trial.TrialState.FAIL and not trial.user_attrs.get("interrupted", False)
+
+
+def recover_interrupted(study: optuna.Study, ask_again: bool) -> int:
+    """Mark trials a stopped driver left running as failed (interrupted); with ``ask_again``, enqueue their parameters.
+
+    The staged rule re-plans what it misses by itself, so it passes ``ask_again=False``.
+    """
+    left = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    for frozen in left:
+        trial = optuna.Trial(study, frozen._trial_id)
+        trial.set_user_attr("interrupted", True)
+        trial.set_user_attr("fail_reason", INTERRUPTED)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        if ask_again and len(frozen.params) == len(PARAMS):
+            study.enqueue_trial(frozen.params)
+    return len(left)
+
+
+def candidate_of(trial: optuna.trial.FrozenTrial) -> Candidate:
+    return Candidate(**{name: trial.params[name] for name in PARAMS})
+
+
+PARAMS = ("width", "core_bits", "input_bits", "output_bits", "folding")
+ATTRIBUTES = (
+    "return_std", "parity_margin", "parity_feasible", "fits", "feasible", "over", "bram36", "dsps", "throughput_fps",
+    "latency_cycles", "power_w", "design_target_fps", "deployed_seed", "seed_returns", "new_trainings",
+    "train_cpu_seconds", "fail_reason",
+)
+RECORD_COLUMNS = (
+    "number", "state", *PARAMS, *(objective.name for objective in OBJECTIVES), *ATTRIBUTES, "started", "finished", "duration_s",
+)
+
+
+def trial_record(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """One row of the reports (RECORD_COLUMNS): parameters, objectives, feasibility, hardware, compute, timings."""
+    attrs = trial.user_attrs
+    record: dict[str, Any] = {"number": trial.number, "state": trial.state.name}
+    record.update({name: trial.params.get(name) for name in PARAMS})
+    values = trial.values if trial.state == optuna.trial.TrialState.COMPLETE else None
+    for index, objective in enumerate(OBJECTIVES):
+        record[objective.name] = values[index] if values else None
+    record.update({name: attrs.get(name) for name in ATTRIBUTES})
+    record["started"] = trial.datetime_start
+    record["finished"] = trial.datetime_complete
+    record["duration_s"] = (
+        (trial.datetime_complete - trial.datetime_start).total_seconds()
+        if trial.datetime_complete and trial.datetime_start else None
+    )
+    return record
+
+
+def candidate_of_row(row) -> Candidate:
+    """The candidate of a report row (a mapping with the PARAMS columns)."""
+    return Candidate(
+        width=int(row["width"]), core_bits=int(row["core_bits"]), input_bits=int(row["input_bits"]),
+        output_bits=int(row["output_bits"]), folding=str(row["folding"]),
+    )

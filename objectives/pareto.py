@@ -1,0 +1,91 @@
+"""Pareto sets and hypervolume over objective vectors in any mix of directions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from optuna._hypervolume import compute_hypervolume  # WFG, exact in any dimension; pinned optuna
+
+from objectives.score import DIRECTIONS
+
+REFERENCE_MARGIN = 0.1
+"""the hypervolume reference point lies this fraction of each objective's span beyond its worst value"""
+
+
+def losses(values: np.ndarray | list, directions: tuple[str, ...] = DIRECTIONS) -> np.ndarray:
+    """Objective vectors -> vectors to minimize (maximized objectives negated)."""
+    values = np.asarray(values, dtype=float).reshape(-1, len(directions))
+    signs = np.array([-1.0 if direction == "maximize" else 1.0 for direction in directions])
+    return values * signs
+
+
+def dominates(a: np.ndarray, b: np.ndarray) -> bool:
+    """Loss vector ``a`` is no worse than ``b`` everywhere and better somewhere."""
+    return bool(np.all(a <= b) and np.any(a < b))
+
+
+def pareto_mask(loss_values: np.ndarray) -> np.ndarray:
+    """True for each vector no other vector dominates (equal vectors are all kept)."""
+    loss_values = np.asarray(loss_values, dtype=float)
+    keep = np.ones(len(loss_values), dtype=bool)
+    for i, point in enumerate(loss_values):
+        others = np.delete(loss_values, i, axis=0)
+        keep[i] = not np.any(np.all(others <= point, axis=1) & np.any(others < point, axis=1))
+    return keep
+
+
+def dominated_by_front(point: np.ndarray, front: np.ndarray) -> bool:
+    return any(dominates(other, point) for other in np.asarray(front, dtype=float))
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Maps losses to [0, 1] per objective, so LUTs, seconds, joules and returns weigh alike in a hypervolume.
+
+    Built once from every point being compared, so hypervolumes of several studies are on one scale.
+    """
+
+    low: np.ndarray
+    span: np.ndarray
+
+    @classmethod
+    def fit(cls, loss_values: np.ndarray) -> Normalization:
+        loss_values = np.asarray(loss_values, dtype=float)
+        low = loss_values.min(axis=0)
+        span = loss_values.max(axis=0) - low
+        return cls(low, np.where(span > 0, span, 1.0))
+
+    def __call__(self, loss_values: np.ndarray) -> np.ndarray:
+        return (np.asarray(loss_values, dtype=float) - self.low) / self.span
+
+    @property
+    def reference(self) -> np.ndarray:
+        return np.full(len(self.low), 1.0 + REFERENCE_MARGIN)
+
+
+def hypervolume(loss_values: np.ndarray, normalization: Normalization) -> float:
+    """Hypervolume of the normalized points against the reference point (0 for no points)."""
+    points = normalization(loss_values)
+    if len(points) == 0:
+        return 0.0
+    inside = np.all(points < normalization.reference, axis=1)
+    if not inside.any():
+        return 0.0
+    return float(compute_hypervolume(points[inside], normalization.reference))
+
+
+def hypervolume_history(loss_values: np.ndarray, counted: np.ndarray, normalization: Normalization) -> list[float]:
+    """After each point (in the order found): the hypervolume of the front of the counted points so far.
+
+    ``counted`` marks the points that may join the front (the feasible ones); the others keep the curve flat.
+    """
+    loss_values = np.asarray(loss_values, dtype=float)
+    history, current, front = [], 0.0, loss_values[:0]
+    for point, ok in zip(loss_values, counted):
+        if ok:
+            front = np.vstack([front, point])
+            front = front[pareto_mask(front)]
+            current = hypervolume(front, normalization)
+        history.append(current)
+    return history

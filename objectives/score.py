@@ -1,0 +1,57 @@
+"""The objective vector a trial reports and the constraints that make it feasible."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from objectives.parity import Fp32Band, ParityVerdict, parity
+
+
+@dataclass(frozen=True)
+class Objective:
+    name: str
+    """key in trial records and reports"""
+    direction: str
+    """"maximize" or "minimize", as Optuna spells it"""
+    title: str
+    """axis title in reports"""
+
+
+OBJECTIVES = (
+    Objective("mean_return", "maximize", "mean return"),
+    Objective("luts", "minimize", "LUTs"),
+    Objective("latency_s", "minimize", "latency (s)"),
+    Objective("energy_j", "minimize", "energy per action (J)"),
+)
+DIRECTIONS = tuple(objective.direction for objective in OBJECTIVES)
+CONSTRAINTS = ("parity", "fits")
+"""constraint names; a trial is feasible when every constraint value is <= 0 (Optuna's convention)"""
+
+
+@dataclass(frozen=True)
+class TrialScore:
+    """What one candidate scored: the objective vector and its two feasibility tests."""
+
+    values: tuple[float, ...]
+    """in the order of OBJECTIVES"""
+    parity: ParityVerdict
+    fits: bool
+    """the design fits the device"""
+
+    @property
+    def feasible(self) -> bool:
+        return self.parity.feasible and self.fits
+
+    def constraints(self) -> dict[str, float]:
+        """Parity: minus the margin (the band's lower edge minus the score); fit: 0 when it fits, else 1."""
+        return {"parity": -self.parity.margin, "fits": 0.0 if self.fits else 1.0}
+
+
+def score(
+    seed_returns: list[float], band: Fp32Band, luts: int, latency_s: float, energy_j: float, fits: bool
+) -> TrialScore:
+    """Score a candidate from its seeds' mean returns and its hardware figures."""
+    verdict = parity(seed_returns, band)
+    return TrialScore((float(np.mean(seed_returns)), float(luts), float(latency_s), float(energy_j)), verdict, fits)

@@ -1,0 +1,195 @@
+"""dse run / report / compare on real parts: a local Ray (2 workers), SQLite storage, real trainings, FINN estimates."""
+
+import json
+import wsgiref.util
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from dse.cli import main
+from dse.strategies import StagedRule
+from dse.study import candidate_of, stored_settings
+from tests.dse.tiny import TINY_STUDY
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_session():
+    yield
+    import ray
+
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory):
+    """A 4-trial TPE search and the staged rule, sharing one policy cache."""
+    root = tmp_path_factory.mktemp("studies")
+    cache = str(root / "cache")
+    assert main(["run", *TINY_STUDY, "--budget", "4", "--out", str(root / "search"), "--cache", cache]) == 0
+    assert main(["run", *TINY_STUDY, "--strategy", "staged", "--budget", "20", "--out", str(root / "staged"), "--cache", cache]) == 0
+    return root
+
+
+def load(run: Path) -> optuna.Study:
+    return optuna.load_study(study_name=run.name, storage=f"sqlite:///{run / 'study.db'}")
+
+
+def eval_mean(run_dir: str) -> float:
+    return float(np.mean(json.loads((Path(run_dir) / "eval.json").read_text())["returns"]))
+
+
+def test_search_study_reads_back_with_optuna(studies):
+    study = load(studies / "search")
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 4
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE", "MINIMIZE", "MINIMIZE"]
+    assert stored_settings(study).env_id == "InvertedPendulum-v4"
+    band = json.loads((studies / "search" / "baseline.json").read_text())
+    assert band["mean"] == pytest.approx(np.mean([eval_mean(d) for d in band["policy_dirs"]]))
+    for trial in trials:
+        attrs = trial.user_attrs
+        assert set(trial.constraints) == {"parity", "fits"}
+        assert trial.constraints["parity"] == pytest.approx(band["mean"] - band["std"] - trial.values[0])
+        assert attrs["feasible"] == (attrs["parity_feasible"] and attrs["fits"])
+        # the stored return is the mean over seeds of the cached runs' evaluations
+        assert trial.values[0] == pytest.approx(np.mean(attrs["seed_returns"]))
+        assert attrs["seed_returns"][attrs["deployed_seed"]] == pytest.approx(eval_mean(attrs["policy_dir"]))
+        assert trial.values[1] > 0 and trial.values[2] > 0 and trial.values[3] > 0
+        if trial.params["folding"] == "1e5":
+            assert attrs["design_target_fps"] == 1e5
+
+
+def test_report_holds_every_trial_and_optunas_front(studies):
+    run = studies / "search"
+    assert main(["report", str(run)]) == 0
+    study = load(run)
+    csv = pd.read_csv(run / "reports" / "trials.csv")
+    parquet = pd.read_parquet(run / "reports" / "trials.parquet")
+    assert sorted(csv["number"]) == sorted(parquet["number"]) == [t.number for t in study.trials]
+    for trial in study.trials:
+        row = csv[csv["number"] == trial.number].iloc[0]
+        assert row["mean_return"] == pytest.approx(trial.values[0]) and row["luts"] == trial.values[1]
+        assert row["parity_margin"] == pytest.approx(trial.user_attrs["parity_margin"])
+    # our Pareto marks are Optuna's own feasible front
+    assert set(csv.loc[csv["pareto"], "number"]) == {t.number for t in study.best_trials}
+    html = (run / "reports" / "index.html").read_text()
+    assert "plotly" in html and "Pareto front" in html and "https://cdn" not in html.split("<body>")[0]
+    summary = (run / "reports" / "summary.md").read_text()
+    assert f"Trials: 4 (0 failed), feasible {int(csv['feasible'].sum())}" in summary
+    assert summary.count("\n|") - 1 == max(len(study.best_trials), 0) + (1 if study.best_trials else -1)
+
+
+def test_staged_strategy_asks_the_rules_sweeps(studies):
+    study = load(studies / "staged")
+    trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    verdicts = {candidate_of(t): t.user_attrs["parity_feasible"] for t in trials}
+    rule = StagedRule(stored_settings(study).space)
+    plan = rule.plan(verdicts)
+    assert plan.pick is not None and study.user_attrs["staged_pick"] == plan.pick.params()
+    stage1, stage2, stage3 = rule.stages(plan.pick.core_bits, plan.pick.width)
+    assert set(verdicts) == set(stage1) | set(stage2) | set(stage3)
+    assert len(trials) == len(verdicts)  # no candidate asked twice
+
+
+def test_rerun_reaches_nothing_new_and_a_larger_budget_continues(studies, capsys):
+    run = studies / "search"
+    before = {t.number: (t.params, t.values) for t in load(run).trials}
+    args = ["run", *TINY_STUDY, "--out", str(run), "--cache", str(studies / "cache")]
+    assert main([*args, "--budget", "4"]) == 0
+    assert "budget of 4 trials already reached" in capsys.readouterr().out
+    assert main([*args, "--budget", "5"]) == 0
+    after = load(run).trials
+    assert len(after) == 5 and {t.number: (t.params, t.values) for t in after[:4]} == before
+    assert "FP32 band" in capsys.readouterr().out
+
+
+def test_compare_search_and_staged(studies, capsys):
+    out = studies / "compare"
+    assert main(["compare", str(studies / "search"), str(studies / "staged"), "--out", str(out)]) == 0
+    table = (out / "compare.md").read_text()
+    assert "| search " in table and "| staged " in table and "pick dominated by search" in table
+    assert (out / "compare.html").stat().st_size > 100_000
+    staged = load(studies / "staged")
+    assert staged.user_attrs["staged_pick"]["width"] in (16, 32)
+
+
+def test_optuna_dashboard_serves_the_study(studies):
+    from optuna_dashboard import wsgi
+
+    app = wsgi(f"sqlite:///{studies / 'search' / 'study.db'}")
+
+    def get(path: str) -> dict:
+        environ = {"PATH_INFO": path, "REQUEST_METHOD": "GET"}
+        wsgiref.util.setup_testing_defaults(environ)
+        statuses = []
+        body = b"".join(app(environ, lambda status, headers, *rest: statuses.append(status)))
+        assert statuses[0].startswith("200")
+        return json.loads(body)
+
+    summaries = get("/api/studies")["study_summaries"]
+    assert [summary["study_name"] for summary in summaries] == ["search"]
+    detail = get(f"/api/studies/{summaries[0]['study_id']}")
+    assert len(detail["trials"]) == len(load(studies / "search").trials)
+    assert {p["name"] for p in detail["trials"][0]["params"]} == {"width", "core_bits", "input_bits", "output_bits", "folding"}
+
+
+def digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (["--env", "Pendulum-v1"], "holds a study of InvertedPendulum-v4, not Pendulum-v1"),
+        (["--steps", "700"], "holds a study with other settings (template.total_steps: 600 -> 700)"),
+        (["--storage", "sqlite:///elsewhere.db"], "keeps its study in study.db"),
+    ],
+)
+def test_a_run_folder_of_another_study_is_refused_untouched(studies, capsys, change, message):
+    run = studies / "search"
+    before = digest(run / "study.db")
+    args = ["run", *TINY_STUDY, "--budget", "9", "--out", str(run), *change]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert digest(run / "study.db") == before
+
+
+def test_a_failing_training_fails_its_trial_and_the_study_goes_on(studies, capsys):
+    """A stray file where a candidate's policy would go makes that training raise; the staged rule goes on."""
+    from dse.executor import run_dir_for
+    from search_spaces import Candidate
+
+    run = studies / "faulty"
+    args = ["run", *TINY_STUDY, "--strategy", "staged", "--widths", "16", "--core-bits", "2", "--foldings", "fit",
+            "--out", str(run)]
+    assert main([*args, "--budget", "1"]) == 0
+    settings = stored_settings(load(run))
+    poisoned = run_dir_for(settings.spec(Candidate(16, 2, 6, 8, "fit"), 0), run / "cache" / "train")
+    poisoned.mkdir(parents=True)
+    (poisoned / "notes.txt").write_text("not a run")
+    assert main([*args, "--budget", "5"]) == 0
+    trials = load(run).trials
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    assert len(failed) == 1 and failed[0].params["input_bits"] == 6
+    assert "refusing to overwrite" in failed[0].user_attrs["fail_reason"]
+    assert load(run).user_attrs["staged_pick"]["input_bits"] == 8
+    assert "FAILED: " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("sampler", ["nsga2", "gp"])
+def test_other_samplers_and_an_explicit_storage(studies, sampler):
+    db = studies / f"{sampler}.db"
+    run = studies / sampler
+    args = ["run", *TINY_STUDY, "--sampler", sampler, "--widths", "16", "--core-bits", "2", "--budget", "2",
+            "--storage", f"sqlite:///{db}", "--study-name", f"{sampler}-study", "--out", str(run), "--cache", str(studies / "cache")]
+    assert main(args) == 0
+    study = optuna.load_study(study_name=f"{sampler}-study", storage=f"sqlite:///{db}")
+    assert len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]) == 2
+    assert not (run / "study.db").exists()
+    assert (run / "reports" / "trials.csv").read_text().count("\n") == 3
