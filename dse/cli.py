@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from dse.executor import TrainingFailed
+from dse.executor import TaskFailed
 from dse.study import StudyInputError
 from objectives.parity import Fp32Band, ObjectivesInputError
 from search_spaces import SearchSpaceError
@@ -196,7 +196,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     policy, normalizer = load_policy(run_dir)
     returns = evaluate(policy, normalizer, config["spec"]["env_id"], args.episodes, args.seed, args.noise)
     name = "eval.json" if args.noise == 0 else f"eval-noise{args.noise:g}.json"
-    path = write_eval(run_dir, returns, args.noise, name)
+    path = write_eval(run_dir, returns, args.noise, name, seed=args.seed)
     print(f"return {returns.mean():.1f} +- {returns.std():.1f} over {args.episodes} episodes (noise {args.noise:g}) -> {path}")
     return 0
 
@@ -297,7 +297,21 @@ def _add_device_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_study_options(parser: argparse.ArgumentParser) -> None:
+def _add_execution_options(parser: argparse.ArgumentParser) -> None:
+    """How a study's trainings run and where it keeps them (dse run and dse sweep)."""
+    parser.add_argument("--seeds", type=int, default=10, help="training seeds per candidate (and of the FP32 baseline)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="training tasks at once (default: CPU cores)")
+    parser.add_argument("--cpus-per-task", type=float, default=1.0, help="Ray CPUs each training task holds")
+    parser.add_argument("--ray-address", help="join this Ray cluster (e.g. auto) instead of starting Ray locally")
+    parser.add_argument("--storage", help="Optuna storage URL (default sqlite:///OUT/study.db)")
+    parser.add_argument("--study-name", help="study name in the storage (default: the run folder's name)")
+    parser.add_argument("--out", help="run folder (default under runs/, named after the env and strategy)")
+    parser.add_argument("--cache", help="trained-policy cache, shareable between studies (default OUT/cache)")
+    parser.add_argument("--baseline-width", type=int, default=256, help="hidden width of the FP32 baseline")
+    _add_device_options(parser)
+
+
+def _add_search_options(parser: argparse.ArgumentParser) -> None:
     from dse.strategies import STRATEGIES
     from dse.study import SAMPLERS
 
@@ -306,15 +320,6 @@ def _add_study_options(parser: argparse.ArgumentParser) -> None:
                         help="search: an Optuna sampler; staged: SPEC section 5's rule; random: uniform draws")
     parser.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="sampler of --strategy search")
     parser.add_argument("--seed", type=int, default=0, help="seeds the sampler")
-    parser.add_argument("--seeds", type=int, default=10, help="training seeds per candidate (and of the FP32 baseline)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="training tasks at once (default: CPU cores)")
-    parser.add_argument("--cpus-per-task", type=float, default=1.0, help="Ray CPUs each training task holds")
-    parser.add_argument("--ray-address", help="join this Ray cluster (e.g. auto) instead of starting Ray locally")
-    parser.add_argument("--storage", help="Optuna storage URL (default sqlite:///OUT/study.db)")
-    parser.add_argument("--study-name", help="study name in the storage (default: the run folder's name)")
-    parser.add_argument("--out", help="run folder (default runs/<env> or runs/<env>-<strategy>)")
-    parser.add_argument("--cache", help="trained-policy cache, shareable between studies (default OUT/cache)")
-    parser.add_argument("--baseline-width", type=int, default=256, help="hidden width of the FP32 baseline")
     space = parser.add_argument_group("search space (default: the paper's grids; LIST is 16,32 or 2..8)")
     space.add_argument("--space", metavar="YAML", help="a YAML mapping of widths, core_bits, input_bits, output_bits, foldings")
     space.add_argument("--widths", metavar="LIST", help="hidden widths (default 16,32,64,128,256)")
@@ -322,7 +327,6 @@ def _add_study_options(parser: argparse.ArgumentParser) -> None:
     space.add_argument("--input-bits", metavar="LIST", help="b_in values (default 2..8)")
     space.add_argument("--output-bits", metavar="LIST", help="b_out values (default 8)")
     space.add_argument("--foldings", metavar="LIST", help="fit and/or targets 1e2..1e9 actions/s (default all)")
-    _add_device_options(parser)
 
 
 def _space_from_args(args: argparse.Namespace):
@@ -343,44 +347,131 @@ def _space_from_args(args: argparse.Namespace):
     return SearchSpace.from_mapping({axis: value for axis, value in flags.items() if value is not None}, base=space)
 
 
-def _default_run_dir(args: argparse.Namespace) -> Path:
-    name = args.env.lower().rsplit("-v", 1)[0]
-    return Path("runs") / (name if args.strategy == "search" else f"{name}-{args.strategy}")
+def _env_name(env_id: str) -> str:
+    return env_id.lower().rsplit("-v", 1)[0]
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    import torch
-
+def _study_settings(args: argparse.Namespace, strategy: str, space, sweep: tuple = ()):
+    """The study's settings from the command's options; every input checked before anything is written."""
     from dse.study import StudySettings
     from synthesis.estimate import SynthesisSettings
     from training.envs import make_env
 
-    if args.budget < 1:
-        raise CliError(f"budget {args.budget} is invalid: it must be at least 1 trial")
     for name in ("workers", "threads"):
         if getattr(args, name) < 1:
             raise CliError(f"{name} {getattr(args, name)} is invalid: it must be at least 1")
     if args.cpus_per_task <= 0:
         raise CliError(f"cpus-per-task {args.cpus_per_task} is invalid: it must be > 0")
-    space = _space_from_args(args)
     synthesis = SynthesisSettings(device=args.device, clock_mhz=args.clock_mhz, pad_multiple=args.pad, weight_memory=args.weight_memory)
     settings = StudySettings(
-        env_id=args.env, strategy=args.strategy, sampler=args.sampler, sampler_seed=args.seed, seeds=args.seeds,
-        template=_spec(args, PolicyConfig(), 0), space=space, synthesis=dataclasses.asdict(synthesis),
-        baseline_width=args.baseline_width,
+        env_id=args.env, strategy=strategy, sampler=getattr(args, "sampler", "random"), sampler_seed=getattr(args, "seed", 0),
+        seeds=args.seeds, template=_spec(args, PolicyConfig(), 0), space=space, synthesis=dataclasses.asdict(synthesis),
+        baseline_width=args.baseline_width, sweep=sweep,
     )
     make_env(args.env).close()
     PolicyConfig(width=args.baseline_width, fp32=True)
-    torch.set_num_threads(1)
+    return settings
+
+
+def _run(args: argparse.Namespace, settings, out: Path, budget: int) -> Path:
+    import torch
+
     from dse.run import run_study
 
-    out = Path(args.out) if args.out else _default_run_dir(args)
-    report = run_study(
-        out, settings, budget=args.budget, storage=args.storage, study_name=args.study_name, cache=args.cache,
+    torch.set_num_threads(1)
+    return run_study(
+        out, settings, budget=budget, storage=args.storage, study_name=args.study_name, cache=args.cache,
         workers=args.workers, cpus_per_task=args.cpus_per_task, threads=args.threads, ray_address=args.ray_address,
         command=sys.argv,
     )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.budget < 1:
+        raise CliError(f"budget {args.budget} is invalid: it must be at least 1 trial")
+    settings = _study_settings(args, args.strategy, _space_from_args(args))
+    name = _env_name(args.env) if args.strategy == "search" else f"{_env_name(args.env)}-{args.strategy}"
+    report = _run(args, settings, Path(args.out or Path("runs") / name), args.budget)
     print(f"report -> {report}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from dse.sweep import covering_space, scope_candidates, width_candidates, write_sweep_report
+    from search_spaces import parse_values
+
+    widths = parse_values("widths", args.width)
+    if args.scope is not None:
+        if args.bits is None:
+            raise CliError("--scope needs --bits LIST (e.g. 2..8)")
+        if len(widths) != 1:
+            raise CliError(f"--scope sweeps bits at one width; got --width {args.width}")
+        if any(value is not None for value in (args.core_bits, args.input_bits, args.output_bits)):
+            raise CliError("--scope sets the bits itself: drop --core-bits, --input-bits and --output-bits")
+        candidates = scope_candidates(args.scope, parse_values("bits", args.bits), widths[0])
+        name = f"{_env_name(args.env)}-sweep-{args.scope}"
+    else:
+        if args.bits is not None:
+            raise CliError("--bits needs --scope all|input|output|core")
+        if len(widths) < 2:
+            raise CliError(f"a width sweep needs at least two widths, got --width {args.width} (or pass --scope and --bits)")
+        bits = [8 if value is None else value for value in (args.core_bits, args.input_bits, args.output_bits)]
+        candidates = width_candidates(widths, *bits)
+        name = f"{_env_name(args.env)}-sweep-width"
+    settings = _study_settings(args, "sweep", covering_space(candidates), sweep=candidates)
+    out = Path(args.out or Path("runs") / name)
+    _run(args, settings, out, len(candidates))
+    print(f"sweep -> {write_sweep_report(out)}, {out / 'reports' / 'sweep.csv'}")
+    return 0
+
+
+def _sigmas(text: str) -> tuple[float, ...]:
+    try:
+        sigmas = tuple(float(item) for item in text.split(",") if item.strip())
+    except ValueError:
+        raise CliError(f"sigma list {text!r} is invalid: write numbers like 0,0.1,0.2") from None
+    if not sigmas or any(not (sigma >= 0 and sigma < float("inf")) for sigma in sigmas):
+        raise CliError(f"sigma list {text!r} is invalid: give one or more finite sigmas >= 0")
+    return sigmas
+
+
+def cmd_noise(args: argparse.Namespace) -> int:
+    from dse.analysis import noise_table, write_band_report
+    from dse.executor import RayExecutor
+
+    sigmas = _sigmas(args.sigma)
+    if args.episodes < 1 or args.workers < 1:
+        raise CliError(f"episodes {args.episodes} and workers {args.workers} must be at least 1")
+    table, title = noise_table(args.run, sigmas, args.episodes, lambda: RayExecutor(args.ray_address, args.workers), args.trial)
+    html, summary = write_band_report(args.run, "noise", table, "sigma", title, "sigma of Gaussian noise on the normalized observation")
+    print(summary.to_string(index=False))
+    print(f"noise -> {html}, {html.with_suffix('.csv')}")
+    return 0
+
+
+def cmd_curves(args: argparse.Namespace) -> int:
+    from dse.analysis import curves_table, write_band_report
+
+    table, title = curves_table(args.run, args.trial)
+    html, _ = write_band_report(args.run, "curves", table, "env_step", title, "env steps")
+    print(f"curves -> {html}, {html.with_suffix('.csv')}")
+    return 0
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    from dse.analysis import selection_table
+
+    table, notes = selection_table(args.runs)
+    out = Path(args.out) if args.out else Path(args.runs[0]).parent / "table"
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "table.csv", index=False)
+    markdown = table.to_markdown(index=False, floatfmt=".4g", disable_numparse=True)
+    notes_text = "".join(f"- {note}\n" for note in notes)
+    (out / "table.md").write_text(f"{markdown}\n\nFFs: FINN's estimator has no flip-flop model.\n\n{notes_text}")
+    print(markdown)
+    for note in notes:
+        print(f"note: {note}")
+    print(f"-> {out / 'table.md'}, {out / 'table.csv'}")
     return 0
 
 
@@ -451,12 +542,43 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("run", help="search the design space (or run the staged rule): a resumable, Ray-parallel study")
     _add_fidelity_options(p)
-    _add_study_options(p)
+    _add_search_options(p)
+    _add_execution_options(p)
     p.set_defaults(func=cmd_run)
+
+    p = commands.add_parser("sweep", help="return against bits of one quantization scope, or against width (Figure-1 style)")
+    _add_fidelity_options(p)
+    p.add_argument("--scope", choices=SCOPES, help="the part whose bits vary; the others stay at 8 bits")
+    p.add_argument("--bits", metavar="LIST", help="bits of --scope, e.g. 2..8")
+    p.add_argument("--width", metavar="LIST", default="256", help="one width for --scope, or the widths to sweep (e.g. 256,128,64)")
+    p.add_argument("--core-bits", type=int, help="b_core of a width sweep (default 8)")
+    p.add_argument("--input-bits", type=int, help="b_in of a width sweep (default 8)")
+    p.add_argument("--output-bits", type=int, help="b_out of a width sweep (default 8)")
+    _add_execution_options(p)
+    p.set_defaults(func=cmd_sweep)
 
     p = commands.add_parser("report", help="HTML Pareto plots, trials.csv/.parquet and a Markdown summary of a study")
     p.add_argument("run", help="a study folder made by dse run")
     p.set_defaults(func=cmd_report)
+
+    p = commands.add_parser("noise", help="return against observation noise: the selected configuration's seeds vs FP32's")
+    p.add_argument("run", help="a study folder made by dse run")
+    p.add_argument("--sigma", default="0,0.1,0.2,0.3,0.4,0.5", help="noise std values (default 0,0.1,...,0.5)")
+    p.add_argument("--episodes", type=int, default=10, help="episodes per model and sigma (default 10)")
+    p.add_argument("--trial", type=int, help="the trial to test (default: the staged pick, else fewest LUTs at parity)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="evaluations at once")
+    p.add_argument("--ray-address", help="join this Ray cluster instead of starting Ray locally")
+    p.set_defaults(func=cmd_noise)
+
+    p = commands.add_parser("curves", help="learning curves (mean +- std over seeds) of the selected configuration and FP32")
+    p.add_argument("run", help="a study folder made by dse run")
+    p.add_argument("--trial", type=int, help="the trial to plot (default: the staged pick, else fewest LUTs at parity)")
+    p.set_defaults(func=cmd_curves)
+
+    p = commands.add_parser("table", help="per env: the selected configuration and its hardware beside the reference design")
+    p.add_argument("runs", nargs="+", help="study folders made by dse run or dse sweep")
+    p.add_argument("--out", help="folder for table.md and table.csv (default: next to the first study)")
+    p.set_defaults(func=cmd_table)
 
     p = commands.add_parser("compare", help="studies side by side: hypervolume per trial and per training, fronts, staged pick")
     p.add_argument("runs", nargs="+", help="study folders made by dse run (the same env)")
@@ -476,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     except FinnFailure as error:
         print(f"dse: {error}", file=sys.stderr)
         return 1
-    except TrainingFailed as error:
+    except TaskFailed as error:
         print(f"dse: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,4 +1,4 @@
-"""The study driver: ask Optuna (or the staged rule) for candidates, train them on Ray, score them, tell Optuna.
+"""The study driver: ask Optuna (or a plan: the staged rule, a sweep) for candidates, train them on Ray, score them, tell Optuna.
 
 One process drives; only it writes to the study's storage. Every finished trial is
 in the storage the moment it is told, and every finished training is in the policy
@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import optuna
 
-from dse.executor import RayExecutor, TrainingFailed, TrainingOutcome, cached_outcome
-from dse.strategies import StagedRule
+from dse.executor import RayExecutor, TaskFailed, TrainingOutcome, cached_outcome
+from dse.strategies import StagedRule, Sweep
 from dse.study import StudySettings, candidate_of, counts_toward_budget
 from objectives import Fp32Band, TrialScore, score
 from search_spaces import Candidate
@@ -66,7 +66,7 @@ class Driver:
         self.synth_cache = Path(cache_dir) / "synth"
         self.synthesis = SynthesisSettings(**settings.synthesis)
         self.log = log
-        self.rule = StagedRule(settings.space) if settings.strategy == "staged" else None
+        self.planner = {"staged": StagedRule(settings.space), "sweep": Sweep(settings.sweep)}.get(settings.strategy)
         self.band: Fp32Band | None = None
         self._pending: dict = {}  # ray ref -> spec key
         self._ref_of: dict[str, object] = {}  # spec key -> ray ref (one training per spec, however many trials wait)
@@ -95,8 +95,8 @@ class Driver:
                 seed = refs.pop(ref)
                 try:
                     outcomes[seed] = self.executor.result(ref)
-                except TrainingFailed as error:
-                    raise TrainingFailed(f"the FP32 baseline of {self.settings.env_id} cannot be trained: {error}") from None
+                except TaskFailed as error:
+                    raise TaskFailed(f"the FP32 baseline of {self.settings.env_id} cannot be trained: {error}") from None
         seed_returns = [outcomes[seed].mean_return for seed in range(len(specs))]
         self.band = Fp32Band.from_seed_returns(seed_returns)
         record = {
@@ -135,25 +135,25 @@ class Driver:
                     self._collect(ref)
             for number in [number for number, active in self._active.items() if active.settled]:
                 self._finish(self._active.pop(number))
-        if self.rule is not None:
+        if self.settings.strategy == "staged":
             self._report_staged()
 
     def _fill(self, budget: int) -> None:
-        """Start trials while a worker is free and the budget (and, for the staged rule, the plan) allows."""
+        """Start trials while a worker is free and the budget (and, for a planned strategy, the plan) allows."""
         while len(self._pending) < self.executor.workers and self.finished() + len(self._active) < budget:
-            if self.rule is None:
+            if self.planner is None:
                 trial = self.study.ask()
             else:
-                planned = self._staged_next()
+                planned = self._planned_next()
                 if planned is None:
                     return
                 self.study.enqueue_trial(planned.params())
                 trial = self.study.ask()
             self._start(trial)
 
-    def _staged_next(self) -> Candidate | None:
+    def _planned_next(self) -> Candidate | None:
         running = {active.candidate for active in self._active.values()}
-        plan = self.rule.plan(self._verdicts())
+        plan = self.planner.plan(self._verdicts())
         wanted = [candidate for candidate in plan.wanted if candidate not in running]
         return wanted[0] if wanted else None
 
@@ -191,7 +191,7 @@ class Driver:
         outcome, failure = None, None
         try:
             outcome = self.executor.result(ref)
-        except TrainingFailed as error:
+        except TaskFailed as error:
             failure = str(error)
         for number, seed in self._waiting.pop(key):
             active = self._active.get(number)
@@ -245,6 +245,7 @@ class Driver:
             "design_target_fps": report.target_fps,
             "deployed_seed": deployed_seed,
             "policy_dir": active.outcomes[deployed_seed].run_dir,
+            "policy_dirs": [active.outcomes[seed].run_dir for seed in range(len(active.specs))],
             "folding_config": report.folding(),
         }
         for name, value in attrs.items():
@@ -262,7 +263,7 @@ class Driver:
 
     # ---- progress -------------------------------------------------------------------------------
     def _progress(self, active: _Active, trial_score: TrialScore | None, report: HardwareReport | None) -> None:
-        budget = self._budget if self.rule is None else min(self._budget, self.rule.most_trials)
+        budget = self._budget if self.planner is None else min(self._budget, self.planner.most_trials)
         self._finished_here += 1
         trials = self.study.get_trials(deepcopy=False)
         done = sum(counts_toward_budget(trial) for trial in trials)
@@ -284,7 +285,7 @@ class Driver:
         self.log(f"[{done}/{budget}] {label}: {outcome} | feasible {feasible}, front {front} | {per_trial:.1f} s/trial{eta}")
 
     def _report_staged(self) -> None:
-        plan = self.rule.plan(self._verdicts())
+        plan = self.planner.plan(self._verdicts())
         for note in plan.notes:
             self.log(f"staged rule: {note}")
         if plan.pick is None:

@@ -22,8 +22,8 @@ OBJECT_STORE_BYTES = 256 * 1024**2
 """tasks pass only small records, so the local object store stays small"""
 
 
-class TrainingFailed(RuntimeError):
-    """A training task ended in an exception or lost its worker for good; the message is one line."""
+class TaskFailed(RuntimeError):
+    """A Ray task (training or evaluation) ended in an exception or lost its worker for good; the message is one line."""
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,21 @@ def train_cached(spec_dict: dict, cache_dir: str, threads: int) -> TrainingOutco
     if not outcome.returns:
         raise TrainingInputError("training evaluated no episodes: final-eval-episodes must be at least 1 for a study")
     if not all(math.isfinite(value) for value in outcome.returns):
-        raise TrainingFailed(f"training of {spec.policy.label} seed {spec.seed} diverged: its evaluation returns are not finite")
+        raise TaskFailed(f"training of {spec.policy.label} seed {spec.seed} diverged: its evaluation returns are not finite")
     return outcome
+
+
+def evaluate_run(run_dir: str, episodes: int, seed: int, sigma: float) -> tuple[float, ...]:
+    """The Ray task of ``dse noise``: deterministic returns of a finished run's policy under observation noise."""
+    import torch
+
+    from training import evaluate, load_policy
+
+    torch.set_num_threads(1)
+    config = read_run(run_dir)
+    policy, normalizer = load_policy(run_dir)
+    returns = evaluate(policy, normalizer, config["spec"]["env_id"], episodes, seed, sigma)
+    return tuple(float(value) for value in returns)
 
 
 class RayExecutor:
@@ -105,30 +118,35 @@ class RayExecutor:
                 )
         self._ray = ray
         self._task = ray.remote(num_cpus=cpus_per_task, max_retries=WORKER_RETRIES)(train_cached)
+        self._evaluation = ray.remote(num_cpus=cpus_per_task, max_retries=WORKER_RETRIES)(evaluate_run)
         self.workers = workers
         self.threads = threads
 
     def submit(self, spec: TrainSpec, cache_dir: Path):
         return self._task.remote(spec.to_dict(), str(cache_dir), self.threads)
 
+    def submit_evaluation(self, run_dir: str, episodes: int, seed: int, sigma: float):
+        return self._evaluation.remote(run_dir, episodes, seed, sigma)
+
     def wait(self, refs: list, timeout: float | None = None) -> list:
         """The refs among ``refs`` that have finished (at least one unless the timeout passes)."""
         ready, _ = self._ray.wait(list(refs), num_returns=1, timeout=timeout)
         return ready
 
-    def result(self, ref) -> TrainingOutcome:
+    def result(self, ref):
+        """The task's return value; its failure as one line (TaskFailed)."""
         try:
             return self._ray.get(ref)
         except self._ray.exceptions.RayTaskError as error:
             cause = error.cause if getattr(error, "cause", None) is not None else error
-            raise TrainingFailed(_one_line(cause)) from None
+            raise TaskFailed(_one_line(cause)) from None
         except self._ray.exceptions.RayError as error:
-            raise TrainingFailed(f"{type(error).__name__}: {_one_line(error)}") from None
+            raise TaskFailed(f"{type(error).__name__}: {_one_line(error)}") from None
 
 
 def _one_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     message = text[-1] if text else ""
-    if isinstance(error, (TrainingFailed, TrainingInputError)):
+    if isinstance(error, (TaskFailed, TrainingInputError)):
         return message
     return f"{type(error).__name__}: {message}"

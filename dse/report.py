@@ -172,8 +172,8 @@ def normalization_for(runs: list[RunData]) -> Normalization | None:
 def html_page(title: str, figures: list[go.Figure], tables: list[tuple[str, str]]) -> str:
     """One self-contained page (plotly.js inlined once, so it opens offline)."""
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>",
-             "<style>body{font-family:sans-serif;margin:2em} table{border-collapse:collapse;font-size:13px}"
-             " td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}</style></head><body>",
+             ("<style>body{font-family:sans-serif;margin:2em} table{border-collapse:collapse;font-size:13px}"
+              " td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}</style></head><body>"),
              f"<h1>{title}</h1>"]
     for index, figure in enumerate(figures):
         parts.append(pio.to_html(figure, full_html=False, include_plotlyjs=index == 0))
@@ -215,8 +215,11 @@ def write_report(run_dir: Path | str) -> Path:
     run = load_run(run_dir)
     out = run.run_dir / "reports"
     out.mkdir(exist_ok=True)
-    table = run.trials.drop(columns=["seed_returns"]).assign(seed_returns=run.trials["seed_returns"].map(
-        lambda value: json.dumps(value) if value is not None else None))
+    # list-valued columns as JSON text, so CSV and Parquet hold the same thing
+    table = run.trials.assign(**{
+        name: run.trials[name].map(lambda value: json.dumps(value) if value is not None else None)
+        for name in ("seed_returns", "policy_dirs")
+    })
     table.to_csv(out / "trials.csv", index=False)
     table.to_parquet(out / "trials.parquet", index=False)
     facts = summary(run)

@@ -13,6 +13,7 @@ from dse.driver import Driver
 from dse.executor import RayExecutor
 from dse.report import MANIFEST, read_manifest, write_report
 from dse.study import (
+    PLANNED,
     SETTINGS_ATTR,
     StudyInputError,
     StudySettings,
@@ -92,7 +93,7 @@ def run_study(
     manifest["commands"].append({"argv": command or sys.argv, "budget": budget, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
     (run_dir / MANIFEST).write_text(json.dumps(manifest, indent=2))
 
-    interrupted = recover_interrupted(study, ask_again=settings.strategy != "staged")
+    interrupted = recover_interrupted(study, ask_again=settings.strategy not in PLANNED)
     if interrupted:
         log(f"{interrupted} trial(s) left running by a stopped driver: marked failed (interrupted) and asked again")
     finished = sum(counts_toward_budget(trial) for trial in study.get_trials(deepcopy=False))

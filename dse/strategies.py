@@ -1,9 +1,9 @@
-"""How the next candidates are chosen: the staged selection rule (SPEC section 5).
+"""How the next candidates are chosen when no sampler chooses them: the staged rule (SPEC section 5) and sweeps.
 
 The search strategies need no code here: they are Optuna samplers drawing from the
-search space (``dse.study``). The staged rule is a pure function of the verdicts
-seen so far, so a resumed study re-plans from its stored trials and asks only for
-what is missing.
+search space (``dse.study``). A plan is a pure function of the verdicts seen so
+far, so a resumed study re-plans from its stored trials and asks only for what is
+missing.
 """
 
 from __future__ import annotations
@@ -14,16 +14,17 @@ from dataclasses import dataclass
 from search_spaces import FIT, Candidate, SearchSpace
 
 STRATEGIES = ("search", "staged", "random")
+"""what ``dse run --strategy`` offers; ``dse sweep`` makes studies of the fourth kind, sweep"""
 REFERENCE_BITS = 8
 """b_in and b_out of the rule's first two stages"""
 
 
 @dataclass(frozen=True)
-class StagedPlan:
-    """Where the staged rule stands given the verdicts so far."""
+class Plan:
+    """Where a planned strategy stands given the verdicts so far."""
 
     stage: int
-    """1: core bits, 2: width, 3: input bits; 4 when finished"""
+    """staged rule: 1 core bits, 2 width, 3 input bits, 4 finished; a sweep: 1, then 2 when finished"""
     wanted: tuple[Candidate, ...]
     """candidates of the current stage still without a verdict (all of them may run at once)"""
     pick: Candidate | None
@@ -67,7 +68,7 @@ class StagedRule:
             sweeps.append([self._candidate(width, core_bits, bits) for bits in self.space.input_bits])
         return sweeps
 
-    def plan(self, verdicts: Mapping[Candidate, bool]) -> StagedPlan:
+    def plan(self, verdicts: Mapping[Candidate, bool]) -> Plan:
         """``verdicts``: FP32 parity (True/False) of every candidate finished so far."""
         chosen: list[int] = []
         notes: list[str] = []
@@ -76,7 +77,7 @@ class StagedRule:
             sweep = self.stages(*chosen)[stage]
             missing = tuple(candidate for candidate in sweep if candidate not in verdicts)
             if missing:
-                return StagedPlan(stage + 1, missing, None, tuple(notes))
+                return Plan(stage + 1, missing, None, tuple(notes))
             values = [_axis_value(candidate, stage) for candidate in sweep]
             matching = [value for value, candidate in zip(values, sweep) if verdicts[candidate]]
             if matching:
@@ -86,7 +87,22 @@ class StagedRule:
                 notes.append(f"stage {stage + 1}: no {names[stage]} value reached FP32 parity; kept {most_precise}")
                 chosen.append(most_precise)
         core_bits, width, input_bits = chosen
-        return StagedPlan(4, (), self._candidate(width, core_bits, input_bits), tuple(notes))
+        return Plan(4, (), self._candidate(width, core_bits, input_bits), tuple(notes))
+
+
+class Sweep:
+    """A fixed list of candidates, all wanted at once (the sensitivity sweeps of SPEC section 2)."""
+
+    def __init__(self, candidates: tuple[Candidate, ...]):
+        self.candidates = candidates
+
+    @property
+    def most_trials(self) -> int:
+        return len(self.candidates)
+
+    def plan(self, verdicts: Mapping[Candidate, bool]) -> Plan:
+        missing = tuple(candidate for candidate in self.candidates if candidate not in verdicts)
+        return Plan(1 if missing else 2, missing, None, ())
 
 
 def _axis_value(candidate: Candidate, stage: int) -> int:

@@ -15,6 +15,10 @@ from search_spaces import Candidate, SearchSpace
 from training import PolicyConfig, TrainSpec
 
 SAMPLERS = ("tpe", "nsga2", "gp", "random")
+SAMPLED = ("search", "random")
+"""strategies whose candidates an Optuna sampler draws"""
+PLANNED = ("staged", "sweep")
+"""strategies whose candidates a plan (``dse.strategies``) fixes; their trials are enqueued"""
 SETTINGS_ATTR = "dse_settings"
 INTERRUPTED = "interrupted: the driver stopped before the trial finished; it is redone"
 
@@ -45,10 +49,14 @@ class StudySettings:
     """``synthesis.estimate.SynthesisSettings`` as a dict"""
     baseline_width: int = 256
     """hidden width of the FP32 baseline policy"""
+    sweep: tuple[Candidate, ...] = ()
+    """the candidates of a "sweep" study (``dse sweep``), in the order they are plotted"""
 
     def __post_init__(self) -> None:
-        if self.strategy not in ("search", "staged", "random"):
+        if self.strategy not in PLANNED + SAMPLED:
             raise StudyInputError(f"strategy {self.strategy!r} is unknown: choose one of search, staged, random")
+        if (self.strategy == "sweep") != bool(self.sweep):
+            raise StudyInputError("a sweep study needs its candidates, and only a sweep study has them")
         if self.sampler not in SAMPLERS:
             raise StudyInputError(f"sampler {self.sampler!r} is unknown: choose one of {', '.join(SAMPLERS)}")
         if self.seeds < 1:
@@ -80,6 +88,7 @@ class StudySettings:
             "space": self.space.to_dict(),
             "synthesis": dict(self.synthesis),
             "baseline_width": self.baseline_width,
+            "sweep": [candidate.params() for candidate in self.sweep],
         }
 
     @classmethod
@@ -87,6 +96,7 @@ class StudySettings:
         data = dict(data)
         data["template"] = TrainSpec.from_dict(data["template"])
         data["space"] = SearchSpace(**{axis: tuple(values) for axis, values in data["space"].items()})
+        data["sweep"] = tuple(Candidate(**params) for params in data.get("sweep", ()))
         return cls(**data)
 
     def differences(self, other: StudySettings) -> list[str]:
@@ -106,9 +116,9 @@ def _flat(data: dict, prefix: str = "") -> dict:
 
 
 def make_sampler(settings: StudySettings) -> optuna.samplers.BaseSampler:
-    """The strategy's sampler. Staged trials are enqueued with fixed parameters, so any sampler serves them."""
+    """The strategy's sampler. Planned trials are enqueued with fixed parameters, so any sampler serves them."""
     seed = settings.sampler_seed
-    name = "random" if settings.strategy in ("random", "staged") else settings.sampler
+    name = settings.sampler if settings.strategy == "search" else "random"
     if name == "tpe":
         # constant liar: trials still training count as bad, so parallel asks spread out
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
@@ -160,7 +170,7 @@ def counts_toward_budget(trial: optuna.trial.FrozenTrial) -> bool:
 def recover_interrupted(study: optuna.Study, ask_again: bool) -> int:
     """Mark trials a stopped driver left running as failed (interrupted); with ``ask_again``, enqueue their parameters.
 
-    The staged rule re-plans what it misses by itself, so it passes ``ask_again=False``.
+    Planned strategies re-plan what they miss by themselves, so they pass ``ask_again=False``.
     """
     left = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     for frozen in left:
@@ -181,7 +191,7 @@ PARAMS = ("width", "core_bits", "input_bits", "output_bits", "folding")
 ATTRIBUTES = (
     "return_std", "parity_margin", "parity_feasible", "fits", "feasible", "over", "bram36", "dsps", "throughput_fps",
     "latency_cycles", "power_w", "design_target_fps", "deployed_seed", "seed_returns", "new_trainings",
-    "train_cpu_seconds", "fail_reason",
+    "train_cpu_seconds", "fail_reason", "policy_dirs",
 )
 RECORD_COLUMNS = (
     "number", "state", *PARAMS, *(objective.name for objective in OBJECTIVES), *ATTRIBUTES, "started", "finished", "duration_s",

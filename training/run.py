@@ -235,7 +235,10 @@ def train(
     return trainer.finish()
 
 
-def write_eval(run_dir: Path, returns: tuple[float, ...] | np.ndarray, noise_sigma: float, name: str = "eval.json") -> Path:
+def write_eval(
+    run_dir: Path, returns: tuple[float, ...] | np.ndarray, noise_sigma: float, name: str = "eval.json", seed: int | None = None
+) -> Path:
+    """An evaluation's returns as JSON in the run folder; ``seed`` is the episodes' first seed when the caller fixed one."""
     returns = [float(r) for r in returns]
     path = run_dir / name
     path.write_text(
@@ -243,6 +246,7 @@ def write_eval(run_dir: Path, returns: tuple[float, ...] | np.ndarray, noise_sig
             {
                 "episodes": len(returns),
                 "noise_sigma": noise_sigma,
+                "seed": seed,
                 "return_mean": float(np.mean(returns)) if returns else None,
                 "return_std": float(np.std(returns)) if returns else None,
                 "returns": returns,

@@ -1,0 +1,118 @@
+"""Sensitivity sweeps (SPEC section 2): return against bitwidth for one quantization scope, or against width.
+
+A sweep is a study like any other (same driver, Ray executor, cache, storage and
+resume) whose candidates are fixed in advance: ``strategy="sweep"``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dse.report import html_page, load_run
+from dse.study import StudyInputError
+from search_spaces import FIT, Candidate, SearchSpace
+from training import SCOPES
+
+REFERENCE_BITS = 8
+"""bits of every part a sweep does not vary (SPEC section 2)"""
+
+
+def scope_candidates(scope: str, bits: tuple[int, ...], width: int) -> tuple[Candidate, ...]:
+    """``bits`` on ``scope``, 8 bits elsewhere (the same mapping as ``PolicyConfig.for_scope``)."""
+    if scope not in SCOPES:
+        raise StudyInputError(f"scope {scope!r} is unknown: choose one of {', '.join(SCOPES)}")
+    return tuple(
+        Candidate(
+            width=width,
+            core_bits=b if scope in ("all", "core") else REFERENCE_BITS,
+            input_bits=b if scope in ("all", "input") else REFERENCE_BITS,
+            output_bits=b if scope in ("all", "output") else REFERENCE_BITS,
+            folding=FIT,
+        )
+        for b in bits
+    )
+
+
+def width_candidates(widths: tuple[int, ...], core_bits: int, input_bits: int, output_bits: int) -> tuple[Candidate, ...]:
+    return tuple(Candidate(width, core_bits, input_bits, output_bits, FIT) for width in widths)
+
+
+def covering_space(candidates: tuple[Candidate, ...]) -> SearchSpace:
+    """The smallest space holding every candidate (Optuna records each parameter against it)."""
+    return SearchSpace(
+        widths=tuple(sorted({c.width for c in candidates})),
+        core_bits=tuple(sorted({c.core_bits for c in candidates})),
+        input_bits=tuple(sorted({c.input_bits for c in candidates})),
+        output_bits=tuple(sorted({c.output_bits for c in candidates})),
+        foldings=(FIT,),
+    )
+
+
+def swept_axis(candidates: tuple[Candidate, ...]) -> str:
+    """The axis a sweep varies: width, or the scope whose bits move."""
+    if len({c.width for c in candidates}) > 1:
+        return "width"
+    moving = [name for name in ("core_bits", "input_bits", "output_bits") if len({getattr(c, name) for c in candidates}) > 1]
+    return "all" if len(moving) > 1 else (moving[0].removesuffix("_bits") if moving else "core")
+
+
+def sweep_table(run_dir: Path | str) -> tuple[pd.DataFrame, str]:
+    """One row per swept candidate, in sweep order: its x value, return mean and std over seeds, parity."""
+    run = load_run(run_dir)
+    candidates = run.settings.sweep
+    if not candidates:
+        raise StudyInputError(f"{run_dir} is not a sweep study (it was made by dse run --strategy {run.settings.strategy})")
+    axis = swept_axis(candidates)
+    scored = run.scored
+    rows = []
+    for candidate in candidates:
+        match = scored[(scored["width"] == candidate.width) & (scored["core_bits"] == candidate.core_bits)
+                       & (scored["input_bits"] == candidate.input_bits) & (scored["output_bits"] == candidate.output_bits)]
+        x = candidate.width if axis == "width" else {"input": candidate.input_bits, "output": candidate.output_bits}.get(axis, candidate.core_bits)
+        row = {"x": x, "label": candidate.label, "mean_return": None, "return_std": None, "seeds": run.settings.seeds,
+               "parity_margin": None, "parity": None, "luts": None}
+        if len(match):
+            trial = match.iloc[-1]
+            row.update(mean_return=trial["mean_return"], return_std=trial["return_std"], parity_margin=trial["parity_margin"],
+                       parity=bool(trial["parity_feasible"]), luts=trial["luts"])
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if run.band is not None:
+        table["fp32_mean"], table["fp32_std"] = run.band.mean, run.band.std
+    return table, axis
+
+
+def sweep_figure(table: pd.DataFrame, axis: str, title: str) -> go.Figure:
+    fig = go.Figure()
+    if "fp32_mean" in table:
+        mean, std = table["fp32_mean"].iloc[0], table["fp32_std"].iloc[0]
+        fig.add_hrect(y0=mean - std, y1=mean + std, fillcolor="green", opacity=0.12, line_width=0)
+        fig.add_hline(y=mean, line_dash="dot", line_color="green", annotation_text="FP32 mean +- std")
+    done = table.dropna(subset=["mean_return"])
+    fig.add_trace(go.Scatter(
+        x=done["x"], y=done["mean_return"], error_y=dict(type="data", array=done["return_std"]), mode="lines+markers",
+        marker=dict(size=10, color=["#2ca02c" if ok else "#d62728" for ok in done["parity"]]),
+        text=[f"{label}: parity margin {margin:+.1f}" for label, margin in zip(done["label"], done["parity_margin"])],
+        name="quantized (mean +- std over seeds; green: parity)",
+    ))
+    fig.update_layout(title=title, xaxis_title="hidden width" if axis == "width" else f"{axis} bits",
+                      yaxis_title="mean return", height=450)
+    if axis == "width":
+        fig.update_xaxes(type="log", tickvals=list(done["x"]))
+    return fig
+
+
+def write_sweep_report(run_dir: Path | str) -> Path:
+    """reports/sweep.html and reports/sweep.csv of a sweep study."""
+    run_dir = Path(run_dir)
+    table, axis = sweep_table(run_dir)
+    out = run_dir / "reports"
+    out.mkdir(exist_ok=True)
+    table.to_csv(out / "sweep.csv", index=False)
+    settings = load_run(run_dir).settings
+    title = f"{settings.env_id}: return against {'width' if axis == 'width' else axis + ' bits'} ({settings.seeds} seeds)"
+    (out / "sweep.html").write_text(html_page(title, [sweep_figure(table, axis, title)], [("Points", table.to_html(index=False))]))
+    return out / "sweep.html"
