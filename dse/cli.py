@@ -460,12 +460,13 @@ def cmd_curves(args: argparse.Namespace) -> int:
 
 def cmd_table(args: argparse.Namespace) -> int:
     from dse.analysis import selection_table
+    from dse.report import markdown_table
 
     table, notes = selection_table(args.runs)
     out = Path(args.out) if args.out else Path(args.runs[0]).parent / "table"
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "table.csv", index=False)
-    markdown = table.to_markdown(index=False, floatfmt=".4g", disable_numparse=True)
+    markdown = markdown_table(table)
     notes_text = "".join(f"- {note}\n" for note in notes)
     (out / "table.md").write_text(f"{markdown}\n\nFFs: FINN's estimator has no flip-flop model.\n\n{notes_text}")
     print(markdown)

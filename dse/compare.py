@@ -8,7 +8,16 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dse.report import OBJECTIVE_NAMES, RunData, html_page, hypervolume_curve, hypervolume_figure, load_run, normalization_for
+from dse.report import (
+    OBJECTIVE_NAMES,
+    RunData,
+    html_page,
+    hypervolume_curve,
+    hypervolume_figure,
+    load_run,
+    markdown_table,
+    normalization_for,
+)
 from dse.study import StudyInputError, candidate_of_row
 from objectives.pareto import dominated_by_front, losses
 
@@ -93,5 +102,5 @@ def write_comparison(run_dirs: list[Path | str], out: Path | str) -> tuple[Path,
     (out / "compare.html").write_text(html_page(title, figures, [("Side by side", table.to_html(index=False))]))
     note = ("Hypervolume: feasible trials only, the four objectives (return, LUTs, latency, energy) normalized to [0, 1] over "
             "every feasible point of the studies compared, reference point 1.1 in each.")
-    (out / "compare.md").write_text(f"# {title}\n\n{table.to_markdown(index=False, floatfmt='.4g', disable_numparse=True)}\n\n{note}\n")
+    (out / "compare.md").write_text(f"# {title}\n\n{markdown_table(table)}\n\n{note}\n")
     return out / "compare.html", out / "compare.md"

@@ -73,7 +73,7 @@ class Driver:
         self._waiting: dict[str, list[tuple[int, int]]] = {}  # spec key -> (trial number, seed index)
         self._active: dict[int, _Active] = {}
         self._finished_here = 0
-        self._started = time.perf_counter()
+        self._started = 0.0
         self._budget: int | None = None
 
     # ---- the FP32 baseline -------------------------------------------------------------------
@@ -126,6 +126,7 @@ class Driver:
         if self.band is None:
             raise RuntimeError("Driver.run needs the FP32 band: call baseline() first")
         self._budget = budget
+        self._started = time.perf_counter()  # time per trial counts trials only, not the baseline
         while True:
             self._fill(budget)
             if not self._active:

@@ -183,6 +183,12 @@ def html_page(title: str, figures: list[go.Figure], tables: list[tuple[str, str]
     return "\n".join(parts)
 
 
+def markdown_table(frame: pd.DataFrame) -> str:
+    """Floats to 4 significant digits; every other cell as written (a folding "1e5" stays text)."""
+    cells = frame.map(lambda value: f"{value:.4g}" if isinstance(value, float) else value)
+    return cells.to_markdown(index=False, disable_numparse=True)
+
+
 FRONT_COLUMNS = ["number", "width", "core_bits", "input_bits", "output_bits", "folding", "mean_return", "parity_margin",
                  "luts", "bram36", "latency_s", "throughput_fps", "energy_j", "power_w"]
 
@@ -238,7 +244,7 @@ def write_report(run_dir: Path | str) -> Path:
     if run.staged_pick is not None:
         markdown.append(f"Staged rule's pick: {run.staged_pick.label}.")
     markdown += ["", "## Pareto set (feasible, non-dominated)", "",
-                 front.to_markdown(index=False, floatfmt=".4g", disable_numparse=True) if len(front) else "(no feasible trial yet)", ""]
+                 markdown_table(front) if len(front) else "(no feasible trial yet)", ""]
     (out / "summary.md").write_text("\n".join(markdown))
     html = html_page(f"{run.name}: {facts['env']}", figures, [
         ("Summary", "<p>" + "<br>".join(markdown[2:-4]) + "</p>"),

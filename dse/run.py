@@ -74,7 +74,7 @@ def run_study(
         storage, study_name = manifest["storage"], manifest["study_name"]
     study_name = study_name or run_dir.resolve().name
     _check_writable(run_dir)
-    study = open_study(storage_url(run_dir, storage), study_name, make_sampler(settings))
+    study = open_study(storage_url(run_dir, storage), study_name)
     existing = stored_settings(study)
     if existing is not None:
         _check_same(existing, settings, f"study {study_name!r}")
@@ -93,6 +93,7 @@ def run_study(
     manifest["commands"].append({"argv": command or sys.argv, "budget": budget, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
     (run_dir / MANIFEST).write_text(json.dumps(manifest, indent=2))
 
+    study.sampler = make_sampler(settings, trials_so_far=len(study.get_trials(deepcopy=False)))
     interrupted = recover_interrupted(study, ask_again=settings.strategy not in PLANNED)
     if interrupted:
         log(f"{interrupted} trial(s) left running by a stopped driver: marked failed (interrupted) and asked again")

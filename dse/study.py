@@ -115,9 +115,13 @@ def _flat(data: dict, prefix: str = "") -> dict:
     return flat
 
 
-def make_sampler(settings: StudySettings) -> optuna.samplers.BaseSampler:
-    """The strategy's sampler. Planned trials are enqueued with fixed parameters, so any sampler serves them."""
-    seed = settings.sampler_seed
+def make_sampler(settings: StudySettings, trials_so_far: int = 0) -> optuna.samplers.BaseSampler:
+    """The strategy's sampler. Planned trials are enqueued with fixed parameters, so any sampler serves them.
+
+    A resumed study seeds it with ``sampler_seed + trials_so_far``: re-seeding with the
+    study's own seed would replay the first run's opening draws as duplicate trials.
+    """
+    seed = settings.sampler_seed + trials_so_far
     name = settings.sampler if settings.strategy == "search" else "random"
     if name == "tpe":
         # constant liar: trials still training count as bad, so parallel asks spread out

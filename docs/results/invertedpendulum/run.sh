@@ -9,7 +9,7 @@ FIDELITY=(--env InvertedPendulum-v4 --seeds 3 --steps 10000 --learning-starts 10
           --eval-every 1000 --eval-episodes 5 --final-eval-episodes 10 --workers 2 --cache "$OUT/cache")
 DSE=.venv/bin/dse
 $DSE run "${FIDELITY[@]}" --strategy staged --budget 17 --out "$OUT/staged"
-$DSE run "${FIDELITY[@]}" --strategy search --budget 17 --out "$OUT/search"
+$DSE run "${FIDELITY[@]}" --strategy search --budget 10 --out "$OUT/search"
 $DSE sweep "${FIDELITY[@]}" --scope core --bits 2..8 --width 256 --out "$OUT/sweep-core"
 $DSE noise "$OUT/staged" --sigma 0,0.1,0.2,0.3,0.4,0.5 --episodes 10 --workers 2
 $DSE curves "$OUT/staged"

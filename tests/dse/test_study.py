@@ -1,0 +1,54 @@
+import optuna
+import pytest
+
+from dse.study import StudyInputError, StudySettings, make_sampler, open_study
+from search_spaces import SearchSpace
+from training import SACConfig, TrainSpec
+
+
+def settings(**changes) -> StudySettings:
+    values = dict(
+        env_id="Pendulum-v1", strategy="search", sampler="random", sampler_seed=0, seeds=2,
+        template=TrainSpec("Pendulum-v1", hyper=SACConfig(learning_starts=100), total_steps=200),
+        space=SearchSpace(), synthesis={}, baseline_width=32,
+    )
+    values.update(changes)
+    return StudySettings(**values)
+
+
+def draws(study: optuna.Study, space: SearchSpace, count: int) -> list:
+    candidates = []
+    for _ in range(count):
+        trial = study.ask()
+        candidates.append(space.suggest(trial))
+        study.tell(trial, [0.0, 1.0, 1.0, 1.0])
+    return candidates
+
+
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_a_resumed_study_does_not_replay_its_first_draws(tmp_path, sampler):
+    chosen = settings(sampler=sampler)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    first = draws(open_study(url, "s", make_sampler(chosen)), chosen.space, 4)
+    resumed = open_study(url, "s")
+    resumed.sampler = make_sampler(chosen, trials_so_far=len(resumed.trials))
+    assert draws(resumed, chosen.space, 4) != first
+    again = open_study(f"sqlite:///{tmp_path / 'fresh.db'}", "s", make_sampler(chosen))
+    assert draws(again, chosen.space, 4) == first  # a fresh study with the same seed is reproducible
+
+
+def test_settings_round_trip_and_differences():
+    chosen = settings()
+    assert StudySettings.from_dict(chosen.to_dict()) == chosen
+    other = settings(seeds=3, space=SearchSpace(widths=(16,)))
+    assert chosen.differences(other) == ["seeds: 2 -> 3", "space.widths: [16, 32, 64, 128, 256] -> [16]"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [({"strategy": "greedy"}, "strategy 'greedy' is unknown"), ({"sampler": "cmaes"}, "sampler 'cmaes' is unknown"),
+     ({"seeds": 0}, "seeds 0 is invalid"), ({"strategy": "sweep"}, "a sweep study needs its candidates")],
+)
+def test_bad_settings(changes, message):
+    with pytest.raises(StudyInputError, match=message):
+        settings(**changes)
