@@ -40,6 +40,7 @@ class DDPG:
         self.critic = CriticEnsemble(1, obs_dim, act_dim, hyper.critic_width)
         self.critic_target = copy.deepcopy(self.critic)
         self.policy_optimizer = torch.optim.Adam(self.policy.parameters(), lr=hyper.learning_rate, fused=True)
+        self.policy.watch_optimizer(self.policy_optimizer)
         self.q_optimizer = torch.optim.Adam(self.critic.parameters(), lr=hyper.learning_rate, fused=True)
 
     def act(self, policy: torch.nn.Module, obs: torch.Tensor) -> torch.Tensor:

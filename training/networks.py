@@ -55,6 +55,18 @@ class PolicyNet(nn.Module):
     def quantized_weight(self, layer: nn.Linear) -> torch.Tensor:
         return qdq_weight(layer.weight, self.config.core_bits)
 
+    def parameters_written(self) -> None:
+        """Drop the cached quantized weights: call after any write the tensor versions miss.
+
+        A fused Adam step writes the parameters without bumping their version
+        counters, so each optimizer of a policy calls this after its step
+        (``watch_optimizer``).
+        """
+        self._plan = None
+
+    def watch_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
+        optimizer.register_step_post_hook(lambda *_: self.parameters_written())
+
     def quantized_policy(self) -> QuantizedPolicy:
         """Quantized weights and activation steps, recomputed only after the parameters were written."""
         sources = (*(layer.weight for layer in self.linears()), *(q.value for q in self.quantizers()))
@@ -96,6 +108,7 @@ class PolicyNet(nn.Module):
     @staticmethod
     def _reset_warm_up_flag(module: PolicyNet, incompatible_keys) -> None:
         module._warmed_up = False
+        module._plan = None
 
 
 class DeployedPolicy(nn.Module):

@@ -50,6 +50,7 @@ class SAC:
         self.policy_optimizer = torch.optim.Adam(
             list(self.policy.parameters()) + list(self.sigma.parameters()), lr=hyper.policy_lr, fused=True
         )
+        self.policy.watch_optimizer(self.policy_optimizer)
         self.q_optimizer = torch.optim.Adam(self.critic.parameters(), lr=hyper.q_lr, fused=True)
         self.alpha = hyper.alpha
         if hyper.autotune:

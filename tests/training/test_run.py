@@ -128,3 +128,26 @@ def test_incomplete_foreign_and_existing_run_folders_are_refused(tmp_path, qat_r
         load_policy(partial)
     with pytest.raises(TrainingInputError, match="already exists"):
         train(tiny_spec(PolicyConfig(width=8, fp32=True)), qat_run.run_dir)
+
+
+@pytest.mark.parametrize("algo", ["sac", "ddpg"])
+def test_the_trained_policy_is_the_one_saved(tmp_path, algo):
+    """The live policy after many optimizer steps acts exactly as its saved state: no stale quantized weights.
+
+    (A fused Adam step does not bump tensor versions; a cache keyed on them alone kept the weights of the end of
+    the warm-up for the rest of training.)
+    """
+    from training import DDPGConfig
+    from training.run import Trainer
+
+    hyper = {"ddpg": DDPGConfig(learning_starts=200, critic_width=32, batch_size=64)}.get(algo)
+    extra = {"algo": algo, "hyper": hyper} if hyper else {}
+    spec = tiny_spec(PolicyConfig(width=16, core_bits=2, input_bits=4), total_steps=1200, eval_every=0, **extra)
+    trainer = Trainer(spec, tmp_path / "run")
+    while not trainer.done:
+        trainer.step()
+    trainer.finish()
+    observations = torch.randn(256, trainer.obs_dim)
+    live = trainer.deployed(observations.clone())
+    saved, _ = load_policy(tmp_path / "run")
+    assert torch.equal(live, saved(observations.clone()))
