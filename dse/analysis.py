@@ -40,10 +40,8 @@ def selected_trial(run: RunData, trial_number: int | None = None) -> tuple[pd.Se
             raise StudyInputError(f"trial {trial_number} of {run.run_dir} is not a complete trial; complete: "
                                   f"{', '.join(str(n) for n in sorted(scored['number']))}")
         return match.iloc[0], f"trial {trial_number}"
-    if run.staged_pick is not None:
-        for _, row in scored.iterrows():
-            if candidate_of_row(row) == run.staged_pick:
-                return row, "staged pick"
+    if run.staged_pick is not None and (row := run.scored_row(run.staged_pick)) is not None:
+        return row, "staged pick"
     feasible = run.feasible
     if feasible.empty:
         raise StudyInputError(f"{run.run_dir} has no trial at FP32 parity to select; pass --trial N")
@@ -190,7 +188,7 @@ def selection_table(run_dirs: list[Path | str]) -> tuple[pd.DataFrame, list[str]
                 notes.append(f"{run.name}: {error}")
                 continue
             rows.append(_design_row(run, trial, f"selected ({how})"))
-        reference = [(run, row) for run in env_runs for _, row in run.scored.iterrows() if candidate_of_row(row) == REFERENCE_DESIGN]
+        reference = [(run, row) for run in env_runs if (row := run.scored_row(REFERENCE_DESIGN)) is not None]
         if reference:
             run, row = reference[0]
             rows.append(_design_row(run, row, "reference (w256, 4-bit core, 8-bit in/out)"))

@@ -18,7 +18,7 @@ from dse.report import (
     markdown_table,
     normalization_for,
 )
-from dse.study import StudyInputError, candidate_of_row
+from dse.study import StudyInputError
 from objectives.pareto import dominated_by_front, losses
 
 
@@ -28,12 +28,7 @@ def _front_losses(run: RunData) -> np.ndarray:
 
 def pick_row(run: RunData) -> pd.Series | None:
     """The scored trial of the staged rule's pick, if the run has one."""
-    if run.staged_pick is None:
-        return None
-    for _, row in run.scored.iterrows():
-        if candidate_of_row(row) == run.staged_pick:
-            return row
-    return None
+    return None if run.staged_pick is None else run.scored_row(run.staged_pick)
 
 
 def comparison(runs: list[RunData]) -> pd.DataFrame:

@@ -20,7 +20,7 @@ import optuna
 
 from dse.executor import RayExecutor, TaskFailed, TrainingOutcome, cached_outcome
 from dse.strategies import StagedRule, Sweep
-from dse.study import StudySettings, candidate_of, counts_toward_budget
+from dse.study import StudySettings, candidate_of, counts_toward_budget, finished_count
 from objectives import Fp32Band, TrialScore, score
 from search_spaces import Candidate
 from synthesis import FinnFailure, lower_qonnx
@@ -120,7 +120,7 @@ class Driver:
 
     # ---- the loop -------------------------------------------------------------------------------
     def finished(self) -> int:
-        return sum(counts_toward_budget(trial) for trial in self.study.get_trials(deepcopy=False))
+        return finished_count(self.study)
 
     def run(self, budget: int) -> None:
         if self.band is None:

@@ -17,7 +17,16 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from dse.driver import BASELINE_FILE, STAGED_PICK_ATTR
-from dse.study import INTERRUPTED, RECORD_COLUMNS, StudyInputError, StudySettings, open_study, storage_url, trial_record
+from dse.study import (
+    INTERRUPTED,
+    RECORD_COLUMNS,
+    StudyInputError,
+    StudySettings,
+    candidate_of_row,
+    open_study,
+    storage_url,
+    trial_record,
+)
 from objectives import OBJECTIVES, Fp32Band
 from objectives.pareto import Normalization, hypervolume_history, losses, pareto_mask
 from search_spaces import Candidate
@@ -53,6 +62,13 @@ class RunData:
     @property
     def front(self) -> pd.DataFrame:
         return self.trials[self.trials["pareto"]]
+
+    def scored_row(self, candidate: Candidate) -> pd.Series | None:
+        """The latest scored trial of ``candidate`` (repeats of a candidate share its trainings and design)."""
+        for _, row in self.scored.iloc[::-1].iterrows():
+            if candidate_of_row(row) == candidate:
+                return row
+        return None
 
     def feasible_losses(self) -> np.ndarray:
         return losses(self.feasible[OBJECTIVE_NAMES].to_numpy(dtype=float))

@@ -17,7 +17,7 @@ from dse.study import (
     SETTINGS_ATTR,
     StudyInputError,
     StudySettings,
-    counts_toward_budget,
+    finished_count,
     make_sampler,
     open_study,
     recover_interrupted,
@@ -97,7 +97,7 @@ def run_study(
     interrupted = recover_interrupted(study, ask_again=settings.strategy not in PLANNED)
     if interrupted:
         log(f"{interrupted} trial(s) left running by a stopped driver: marked failed (interrupted) and asked again")
-    finished = sum(counts_toward_budget(trial) for trial in study.get_trials(deepcopy=False))
+    finished = finished_count(study)
     if finished >= budget:
         log(f"budget of {budget} trials already reached ({finished} finished); raise --budget to continue")
         return write_report(run_dir)

@@ -187,6 +187,11 @@ def recover_interrupted(study: optuna.Study, ask_again: bool) -> int:
     return len(left)
 
 
+def finished_count(study: optuna.Study) -> int:
+    """Trials that count toward the budget."""
+    return sum(counts_toward_budget(trial) for trial in study.get_trials(deepcopy=False))
+
+
 def candidate_of(trial: optuna.trial.FrozenTrial) -> Candidate:
     return Candidate(**{name: trial.params[name] for name in PARAMS})
 

@@ -66,16 +66,13 @@ def sweep_table(run_dir: Path | str) -> tuple[pd.DataFrame, str]:
     if not candidates:
         raise StudyInputError(f"{run_dir} is not a sweep study (it was made by dse run --strategy {run.settings.strategy})")
     axis = swept_axis(candidates)
-    scored = run.scored
     rows = []
     for candidate in candidates:
-        match = scored[(scored["width"] == candidate.width) & (scored["core_bits"] == candidate.core_bits)
-                       & (scored["input_bits"] == candidate.input_bits) & (scored["output_bits"] == candidate.output_bits)]
+        trial = run.scored_row(candidate)
         x = candidate.width if axis == "width" else {"input": candidate.input_bits, "output": candidate.output_bits}.get(axis, candidate.core_bits)
         row = {"x": x, "label": candidate.label, "mean_return": None, "return_std": None, "seeds": run.settings.seeds,
                "parity_margin": None, "parity": None, "luts": None}
-        if len(match):
-            trial = match.iloc[-1]
+        if trial is not None:
             row.update(mean_return=trial["mean_return"], return_std=trial["return_std"], parity_margin=trial["parity_margin"],
                        parity=bool(trial["parity_feasible"]), luts=trial["luts"])
         rows.append(row)
