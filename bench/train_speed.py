@@ -1,18 +1,25 @@
-"""Training speed: env-steps/s after learning starts, ours (FP32 and QAT) against a plain CleanRL-style loop.
+"""Training speed: env-steps/s after learning starts, ours (FP32 and QAT) against a plain CleanRL-style loop,
+and S seeds of the QAT policy trained together (batched) against one seed alone.
 
-    .venv/bin/python bench/train_speed.py [--env Walker2d-v4] [--widths 16 256] [--steps 1000]
+    .venv/bin/python bench/train_speed.py [--env Walker2d-v4] [--widths 16 256] [--steps 1000] [--seeds 10]
 
-All configurations run in one process on one torch thread, interleaved step by
-step, so a change in machine load falls on all of them alike: each does
-``--learning-starts`` random steps, ``--settle`` updates that are not timed (the
-QAT scale warm-up ends inside them), then ``--steps`` timed steps, and only the
-time inside each one's own steps counts. Prints a table and the two ratios the
-project holds itself to: QAT / FP32 >= 0.9 and FP32 / reference >= 1.0.
+All configurations run in one process, interleaved step by step, so a change in
+machine load falls on all of them alike: each does ``--learning-starts`` random
+steps, ``--settle`` updates that are not timed (the QAT scale warm-up ends inside
+them), then ``--steps`` timed steps, and only the time inside each one's own
+steps counts. The first table (one torch thread) gives the two ratios the
+project holds itself to: QAT / FP32 >= 0.9 and FP32 / reference >= 1.0. The
+second counts env steps of all seeds: ``--seeds`` seeds together on one thread
+and on ``--threads`` threads, against one seed alone on one thread (how the
+executor ran each seed before) and against that times the machine's cores (one
+single-seed process per core, the most the old way could do); the goal is 4x
+the single process.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +30,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from training import PolicyConfig, SACConfig, TrainSpec
-from training.run import Trainer
+from training.run import Trainer, member_specs
 
 LOG_STD_MAX, LOG_STD_MIN = 2, -5
 
@@ -136,23 +143,34 @@ def reference_sac(env_id: str, width: int, learning_starts: int, total_steps: in
         yield
 
 
-def ours(env_id: str, policy: PolicyConfig, learning_starts: int, total_steps: int, out_dir: Path):
+def ours(
+    env_id: str,
+    policy: PolicyConfig,
+    learning_starts: int,
+    total_steps: int,
+    out_dir: Path,
+    seeds: int = 1,
+    threads: int = 1,
+    critic_width: int = SACConfig.critic_width,
+):
+    """Our training of ``seeds`` seeds together; each step runs on ``threads`` torch threads."""
     spec = TrainSpec(
         env_id,
         policy=policy,
-        hyper=SACConfig(learning_starts=learning_starts),
+        hyper=SACConfig(learning_starts=learning_starts, critic_width=critic_width),
         total_steps=total_steps,
         eval_every=0,
         final_eval_episodes=0,
     )
-    trainer = Trainer(spec, out_dir, overwrite=True)
+    trainer = Trainer(member_specs(spec, range(seeds)), [out_dir / f"s{seed}" for seed in range(seeds)], overwrite=True)
     while not trainer.done:
+        torch.set_num_threads(threads)
         trainer.step()
         yield
 
 
-def interleaved_steps_per_second(runs: dict, start: int, end: int) -> dict:
-    """Step every run once per round; sum each run's own time over rounds start..end."""
+def interleaved_steps_per_second(runs: dict, start: int, end: int, seeds: dict | None = None) -> dict:
+    """Step every run once per round; sum each run's own time over rounds start..end; env steps of all its seeds."""
     seconds = dict.fromkeys(runs, 0.0)
     for step in range(end):
         for name, run in runs.items():
@@ -160,7 +178,7 @@ def interleaved_steps_per_second(runs: dict, start: int, end: int) -> dict:
             next(run)
             if step >= start:
                 seconds[name] += time.perf_counter() - began
-    return {name: (end - start) / spent for name, spent in seconds.items()}
+    return {name: (end - start) * (seeds or {}).get(name, 1) / spent for name, spent in seconds.items()}
 
 
 def main() -> None:
@@ -172,8 +190,20 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000, help="timed env steps")
     parser.add_argument("--core-bits", type=int, default=2)
     parser.add_argument("--input-bits", type=int, default=8)
+    parser.add_argument("--seeds", type=int, default=10, help="seeds trained together in the second table (0: skip it)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads of the second table's run")
+    parser.add_argument("--batched-steps", type=int, default=300, help="timed env steps of the second table")
+    parser.add_argument("--skip-first", action="store_true", help="only the second table")
+    parser.add_argument("--critic-width", type=int, default=SACConfig.critic_width, help="critics of the second table")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if not args.skip_first:
+        first_table(args)
+    if args.seeds:
+        seeds_table(args)
+
+
+def first_table(args) -> None:
     start = args.learning_starts + args.settle
     end = start + args.steps
     scratch = Path(tempfile.mkdtemp(prefix="dse-bench-"))
@@ -192,6 +222,36 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for width, reference, fp32, qat in rows:
         print(f"| {width} | {reference:.1f} | {fp32:.1f} | {qat:.1f} | {fp32 / reference:.2f} | {qat / fp32:.2f} |")
+
+
+def seeds_table(args) -> None:
+    start = args.learning_starts + args.settle
+    end = start + args.batched_steps
+    scratch = Path(tempfile.mkdtemp(prefix="dse-bench-seeds-"))
+    cores = os.cpu_count()
+    runs, seeds = {}, {}
+    for width in args.widths:
+        policy = PolicyConfig(width=width, core_bits=args.core_bits, input_bits=args.input_bits)
+        runs[width, "alone"] = ours(
+            args.env, policy, args.learning_starts, end, scratch / f"alone-{width}", critic_width=args.critic_width
+        )
+        for threads in sorted({1, args.threads}):
+            name = width, f"together-{threads}"
+            folder = scratch / f"{name[1]}-{width}"
+            runs[name] = ours(args.env, policy, args.learning_starts, end, folder, args.seeds, threads, args.critic_width)
+            seeds[name] = args.seeds
+    rates = interleaved_steps_per_second(runs, start, end, seeds)
+
+    print(f"\n{args.env}, SAC (critics {args.critic_width} wide), QAT {args.core_bits}-bit core, {args.input_bits}-bit"
+          f" input; env steps/s of all seeds, steps {start}..{end}; {cores} cores")
+    columns = [f"{args.seeds} together, {threads} thread(s)" for threads in sorted({1, args.threads})]
+    print(f"| width | 1 seed alone, 1 thread | {' | '.join(columns)} | best / alone | best / ({cores} x alone) |")
+    print("|---" * (4 + len(columns)) + "|")
+    for width in args.widths:
+        alone = rates[width, "alone"]
+        together = [rates[width, f"together-{threads}"] for threads in sorted({1, args.threads})]
+        cells = " | ".join(f"{rate:.1f}" for rate in together)
+        print(f"| {width} | {alone:.1f} | {cells} | {max(together) / alone:.2f} | {max(together) / (cores * alone):.2f} |")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from training import (
     field_docs,
     load_policy,
     read_run,
-    train,
+    train_seeds,
     write_eval,
 )
 
@@ -140,7 +140,8 @@ def _spec(args: argparse.Namespace, policy: PolicyConfig, seed: int) -> TrainSpe
     )
 
 
-def _train_with_progress(spec: TrainSpec, out: Path, args: argparse.Namespace, label: str):
+def _train_with_progress(spec: TrainSpec, seeds: list[int], outs: list[Path], args: argparse.Namespace, label: str):
+    """Train ``spec`` for ``seeds`` together, into ``outs``, with one progress bar; the finished runs."""
     import torch
     from tqdm import tqdm
 
@@ -158,33 +159,40 @@ def _train_with_progress(spec: TrainSpec, out: Path, args: argparse.Namespace, l
             bar.set_postfix(eval_return=f"{progress.last_eval_return:.1f}", refresh=False)
 
     try:
-        return train(spec, out, overwrite=args.overwrite, on_progress=on_progress)
+        return train_seeds(spec, seeds, outs, overwrite=args.overwrite, on_progress=on_progress)
     finally:
         for bar in bars:
             bar.close()
 
 
+def _check_seeds(seeds: int) -> None:
+    if seeds < 1:
+        raise CliError(f"seeds {seeds} is invalid: it must be at least 1")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    _check_seeds(args.seeds)
     policy = _policy_from_args(args)
     spec = _spec(args, policy, args.seed)
-    out = Path(args.out or f"runs/{args.env.lower()}-{args.algo}-{policy.label}-s{args.seed}")
-    result = _train_with_progress(spec, out, args, policy.label)
-    print(f"trained {spec.env_id} {spec.algo} {policy.label} seed {spec.seed}: "
-          f"return {result.mean_return:.1f} over {len(result.returns)} episodes -> {out}")
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    if args.seeds == 1:
+        outs = [Path(args.out or f"runs/{args.env.lower()}-{args.algo}-{policy.label}-s{args.seed}")]
+    else:
+        folder = Path(args.out or f"runs/{args.env.lower()}-{args.algo}-{policy.label}")
+        outs = [folder / f"seed-{seed}" for seed in seeds]
+    for result in _train_with_progress(spec, seeds, outs, args, policy.label):
+        print(f"trained {spec.env_id} {spec.algo} {policy.label} seed {result.spec.seed}: "
+              f"return {result.mean_return:.1f} over {len(result.returns)} episodes -> {result.run_dir}")
     return 0
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    if args.seeds < 1:
-        raise CliError(f"seeds {args.seeds} is invalid: it must be at least 1")
+    _check_seeds(args.seeds)
     policy = PolicyConfig(width=args.width, fp32=True)
     out = Path(args.out or f"runs/baseline-{args.env.lower()}-{args.algo}")
-    seed_returns = []
-    for seed in range(args.seeds):
-        spec = _spec(args, policy, seed)
-        result = _train_with_progress(spec, out / f"seed-{seed}", args, f"fp32 seed {seed}/{args.seeds}")
-        seed_returns.append(result.mean_return)
-    band = Fp32Band.from_seed_returns(seed_returns)
+    seeds = list(range(args.seeds))
+    results = _train_with_progress(_spec(args, policy, 0), seeds, [out / f"seed-{seed}" for seed in seeds], args, "fp32")
+    band = Fp32Band.from_seed_returns([result.mean_return for result in results])
     (out / "band.json").write_text(json.dumps({"env": args.env, "algo": args.algo, "steps": args.steps, **band.to_dict()}, indent=2))
     print(f"FP32 band of {args.env} ({args.seeds} seeds): {band.mean:.1f} +- {band.std:.1f} -> {out / 'band.json'}")
     return 0
@@ -302,6 +310,11 @@ def _add_execution_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=10, help="training seeds per candidate (and of the FP32 baseline)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="training tasks at once (default: CPU cores)")
     parser.add_argument("--cpus-per-task", type=float, default=1.0, help="Ray CPUs each training task holds")
+    parser.add_argument(
+        "--task-per-seed",
+        action="store_true",
+        help="one training task per seed instead of one per candidate training its seeds together (batched)",
+    )
     parser.add_argument("--ray-address", help="join this Ray cluster (e.g. auto) instead of starting Ray locally")
     parser.add_argument("--storage", help="Optuna storage URL (default sqlite:///OUT/study.db)")
     parser.add_argument("--study-name", help="study name in the storage (default: the run folder's name)")
@@ -309,6 +322,18 @@ def _add_execution_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", help="trained-policy cache, shareable between studies (default OUT/cache)")
     parser.add_argument("--baseline-width", type=int, default=256, help="hidden width of the FP32 baseline")
     _add_device_options(parser)
+
+
+def _add_early_stop_option(parser: argparse.ArgumentParser, default: str) -> None:
+    from objectives.early_stop import EARLY_STOP_MODES
+
+    parser.add_argument(
+        "--early-stop",
+        choices=EARLY_STOP_MODES,
+        default=default,
+        help="stop a candidate's training when its learning curve falls out of reach of the FP32 curve"
+        f" (objectives/early_stop.py; default {default})",
+    )
 
 
 def _add_search_options(parser: argparse.ArgumentParser) -> None:
@@ -366,7 +391,7 @@ def _study_settings(args: argparse.Namespace, strategy: str, space, sweep: tuple
     settings = StudySettings(
         env_id=args.env, strategy=strategy, sampler=getattr(args, "sampler", "random"), sampler_seed=getattr(args, "seed", 0),
         seeds=args.seeds, template=_spec(args, PolicyConfig(), 0), space=space, synthesis=dataclasses.asdict(synthesis),
-        baseline_width=args.baseline_width, sweep=sweep,
+        baseline_width=args.baseline_width, sweep=sweep, early_stop=args.early_stop,
     )
     make_env(args.env).close()
     PolicyConfig(width=args.baseline_width, fp32=True)
@@ -382,7 +407,7 @@ def _run(args: argparse.Namespace, settings, out: Path, budget: int) -> Path:
     return run_study(
         out, settings, budget=budget, storage=args.storage, study_name=args.study_name, cache=args.cache,
         workers=args.workers, cpus_per_task=args.cpus_per_task, threads=args.threads, ray_address=args.ray_address,
-        command=sys.argv,
+        task_per_seed=args.task_per_seed, command=sys.argv,
     )
 
 
@@ -397,7 +422,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from dse.sweep import covering_space, scope_candidates, width_candidates, write_sweep_report
+    from dse.sweep import (
+        covering_space,
+        scope_candidates,
+        width_candidates,
+        write_sweep_report,
+    )
     from search_spaces import parse_values
 
     widths = parse_values("widths", args.width)
@@ -513,15 +543,22 @@ def build_parser() -> argparse.ArgumentParser:
             _option(name), type=type(default), metavar=name.upper(), help=f"{policy_docs[name]} (default {default})"
         )
     p.add_argument("--bits", type=int, help="bit width for --scope")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="run folder (default runs/<env>-<algo>-<config>-s<seed>)")
+    p.add_argument("--seed", type=int, default=0, help="the first seed")
+    p.add_argument(
+        "--seeds", type=int, default=1, help="train seeds SEED..SEED+SEEDS-1 together in this process (batched)"
+    )
+    p.add_argument(
+        "--out",
+        help="run folder (default runs/<env>-<algo>-<config>-s<seed>); with --seeds > 1 the folder of one"
+        " seed-<k> run folder per seed (default runs/<env>-<algo>-<config>)",
+    )
     p.set_defaults(func=cmd_train)
 
     p = commands.add_parser("baseline", help="train FP32 policies over seeds and write the FP32 band")
     _add_fidelity_options(p)
     _add_single_run_options(p)
     p.add_argument("--width", type=int, default=256, help="hidden width of the policy")
-    p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1")
+    p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1, trained together")
     p.add_argument("--out", help="folder for the seeds' run folders and band.json")
     p.set_defaults(func=cmd_baseline)
 
@@ -545,6 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fidelity_options(p)
     _add_search_options(p)
     _add_execution_options(p)
+    _add_early_stop_option(p, "conservative")
     p.set_defaults(func=cmd_run)
 
     p = commands.add_parser("sweep", help="return against bits of one quantization scope, or against width (Figure-1 style)")
@@ -556,6 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-bits", type=int, help="b_in of a width sweep (default 8)")
     p.add_argument("--output-bits", type=int, help="b_out of a width sweep (default 8)")
     _add_execution_options(p)
+    _add_early_stop_option(p, "off")  # a sweep measures every point to the end
     p.set_defaults(func=cmd_sweep)
 
     p = commands.add_parser("report", help="HTML Pareto plots, trials.csv/.parquet and a Markdown summary of a study")

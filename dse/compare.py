@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dse.report import (
+    HYPERVOLUME_AXES,
     OBJECTIVE_NAMES,
     RunData,
     html_page,
@@ -46,6 +47,7 @@ def comparison(runs: list[RunData]) -> pd.DataFrame:
             "trials": len(run.scored),
             "trainings": run.trainings,
             "cpu_hours": round(run.cpu_hours, 3),
+            "env_steps": run.env_steps,
             "feasible": len(run.feasible),
             "front": len(run.front),
             "hypervolume": curve[-1] if curve else 0.0,
@@ -92,7 +94,7 @@ def write_comparison(run_dirs: list[Path | str], out: Path | str) -> tuple[Path,
     normalization = normalization_for(runs)
     figures = [fronts_figure(runs)]
     if normalization is not None:
-        figures += [hypervolume_figure(runs, normalization, "trials"), hypervolume_figure(runs, normalization, "trainings")]
+        figures += [hypervolume_figure(runs, normalization, against) for against in HYPERVOLUME_AXES]
     title = " vs ".join(run.name for run in runs)
     (out / "compare.html").write_text(html_page(title, figures, [("Side by side", table.to_html(index=False))]))
     note = ("Hypervolume: feasible trials only, the four objectives (return, LUTs, latency, energy) normalized to [0, 1] over "

@@ -22,6 +22,7 @@ from dse.executor import RayExecutor, TaskFailed, TrainingOutcome, cached_outcom
 from dse.strategies import StagedRule, Sweep
 from dse.study import StudySettings, candidate_of, counts_toward_budget, finished_count
 from objectives import Fp32Band, TrialScore, score
+from objectives.early_stop import Fp32Curve
 from search_spaces import Candidate
 from synthesis import FinnFailure, lower_qonnx
 from synthesis.estimate import HardwareReport, SynthesisSettings, Synthesizer
@@ -68,7 +69,8 @@ class Driver:
         self.log = log
         self.planner = {"staged": StagedRule(settings.space), "sweep": Sweep(settings.sweep)}.get(settings.strategy)
         self.band: Fp32Band | None = None
-        self._pending: dict = {}  # ray ref -> spec key
+        self._early_stop: dict | None = None  # the rule's mode and FP32 curve, once the baseline is known
+        self._pending: dict = {}  # ray ref -> the keys of the specs it trains
         self._ref_of: dict[str, object] = {}  # spec key -> ray ref (one training per spec, however many trials wait)
         self._waiting: dict[str, list[tuple[int, int]]] = {}  # spec key -> (trial number, seed index)
         self._active: dict[int, _Active] = {}
@@ -81,24 +83,25 @@ class Driver:
         """The FP32 band of the env at this fidelity: trained (through the cache) before any trial."""
         specs = self.settings.baseline_specs()
         outcomes: dict[int, TrainingOutcome] = {}
-        refs = {}
         for seed, spec in enumerate(specs):
             cached = cached_outcome(spec, self.train_cache)
             if cached is not None:
                 outcomes[seed] = cached
-            else:
-                refs[self.executor.submit(spec, self.train_cache)] = seed
+        missing = [spec for spec in specs if spec.seed not in outcomes]
+        groups = self.executor.groups(missing, parts=self.executor.workers)
+        refs = {self.executor.submit(group, self.train_cache): group for group in groups}
         if refs:
-            self.log(f"training the FP32 baseline: {len(refs)} of {len(specs)} seeds (not counted in the budget)")
+            self.log(f"training the FP32 baseline: {len(missing)} of {len(specs)} seeds (not counted in the budget)")
         while refs:
             for ref in self.executor.wait(list(refs)):
-                seed = refs.pop(ref)
+                group = refs.pop(ref)
                 try:
-                    outcomes[seed] = self.executor.result(ref)
+                    outcomes.update((spec.seed, outcome) for spec, outcome in zip(group, self.executor.result(ref)))
                 except TaskFailed as error:
                     raise TaskFailed(f"the FP32 baseline of {self.settings.env_id} cannot be trained: {error}") from None
         seed_returns = [outcomes[seed].mean_return for seed in range(len(specs))]
         self.band = Fp32Band.from_seed_returns(seed_returns)
+        self._early_stop = self._early_stop_rule([outcomes[seed].run_dir for seed in range(len(specs))])
         record = {
             "env_id": self.settings.env_id,
             "width": self.settings.baseline_width,
@@ -106,6 +109,7 @@ class Driver:
             "seed_returns": seed_returns,
             "trainings": sum(outcome.trained for outcome in outcomes.values()),
             "train_cpu_seconds": self.executor.threads * sum(o.wall_seconds for o in outcomes.values() if o.trained),
+            "train_env_steps": sum(o.env_steps for o in outcomes.values() if o.trained),
             "policy_dirs": [outcomes[seed].run_dir for seed in range(len(specs))],
         }
         previous = self.run_dir / BASELINE_FILE
@@ -114,9 +118,25 @@ class Driver:
             old = json.loads(previous.read_text())
             record["trainings"] += old.get("trainings", 0)
             record["train_cpu_seconds"] += old.get("train_cpu_seconds", 0.0)
+            record["train_env_steps"] += old.get("train_env_steps", 0)
         previous.write_text(json.dumps(record, indent=2))
         self.log(f"FP32 band of {self.settings.env_id}: {self.band.mean:.1f} +- {self.band.std:.1f} over {self.band.seeds} seeds")
         return self.band
+
+    def _early_stop_rule(self, baseline_dirs: list[str]) -> dict | None:
+        """What the training tasks need of the study's early-stop rule: its mode and the FP32 curve."""
+        mode = self.settings.early_stop
+        if mode == "off":
+            return None
+        reference = Fp32Curve.from_run_dirs(baseline_dirs)
+        if len(reference.steps) < 2:
+            self.log(f"early stopping ({mode}) is off for this study: it needs evaluation checkpoints (--eval-every > 0)")
+            return None
+        return {"mode": mode, "reference": reference.to_dict()}
+
+    @property
+    def _early_stop_mode(self) -> str:
+        return self._early_stop["mode"] if self._early_stop else "off"
 
     # ---- the loop -------------------------------------------------------------------------------
     def finished(self) -> int:
@@ -172,36 +192,41 @@ class Driver:
         specs = [self.settings.spec(candidate, seed) for seed in range(self.settings.seeds)]
         active = _Active(trial, candidate, specs)
         self._active[trial.number] = active
+        missing = []
         for seed, spec in enumerate(specs):
-            cached = cached_outcome(spec, self.train_cache)
+            cached = cached_outcome(spec, self.train_cache, self._early_stop_mode)
             if cached is not None:
                 active.outcomes[seed] = cached
                 continue
             key = spec.key()
             if key not in self._ref_of:
-                ref = self.executor.submit(spec, self.train_cache)
-                self._ref_of[key] = ref
-                self._pending[ref] = key
+                missing.append(spec)
             self._waiting.setdefault(key, []).append((trial.number, seed))
+        for group in self.executor.groups(missing):
+            ref = self.executor.submit(group, self.train_cache, self._early_stop)
+            self._pending[ref] = [spec.key() for spec in group]
+            for spec in group:
+                self._ref_of[spec.key()] = ref
         if active.settled:
             self._finish(self._active.pop(trial.number))
 
     def _collect(self, ref) -> None:
-        key = self._pending.pop(ref)
-        del self._ref_of[key]
-        outcome, failure = None, None
+        keys = self._pending.pop(ref)
+        outcomes, failure = {}, None
         try:
-            outcome = self.executor.result(ref)
+            outcomes = dict(zip(keys, self.executor.result(ref)))
         except TaskFailed as error:
             failure = str(error)
-        for number, seed in self._waiting.pop(key):
-            active = self._active.get(number)
-            if active is None:
-                continue
-            if outcome is not None:
-                active.outcomes[seed] = outcome
-            elif active.failure is None:
-                active.failure = failure
+        for key in keys:
+            del self._ref_of[key]
+            for number, seed in self._waiting.pop(key):
+                active = self._active.get(number)
+                if active is None:
+                    continue
+                if key in outcomes:
+                    active.outcomes[seed] = outcomes[key]
+                elif active.failure is None:
+                    active.failure = failure
 
     def _finish(self, active: _Active) -> None:
         trial = active.trial
@@ -209,6 +234,13 @@ class Driver:
         trial.set_user_attr("new_trainings", len(new))
         # CPU time: each training holds ``threads`` cores for its wall time
         trial.set_user_attr("train_cpu_seconds", round(sum(outcome.wall_seconds for outcome in new) * self.executor.threads, 3))
+        trial.set_user_attr("train_env_steps", sum(outcome.env_steps for outcome in new))
+        stops = [outcome.stopped_early for outcome in active.outcomes.values() if outcome.stopped_early]
+        if stops:
+            trial.set_user_attr("stopped_early", stops[0]["reason"])
+            trial.set_user_attr("stopped_at_step", stops[0]["env_step"])
+        full_steps = active.specs[0].total_steps
+        trial.set_user_attr("env_steps_saved", sum(full_steps - outcome.env_steps for outcome in new))
         if active.failure is None:
             try:
                 trial_score, report = self._score(active)
@@ -228,13 +260,16 @@ class Driver:
         seed_returns = [active.outcomes[seed].mean_return for seed in range(len(active.specs))]
         deployed_seed = int(np.argmax(seed_returns))
         report = self._design(active.candidate, Path(active.outcomes[deployed_seed].run_dir))
-        trial_score = score(seed_returns, self.band, report.luts, report.latency_s, report.energy_per_action_j, report.fits)
+        stopped = any(outcome.stopped_early for outcome in active.outcomes.values())
+        trial_score = score(
+            seed_returns, self.band, report.luts, report.latency_s, report.energy_per_action_j, report.fits, stopped
+        )
         trial = active.trial
         attrs = {
             "seed_returns": seed_returns,
             "return_std": float(np.std(seed_returns)),
             "parity_margin": trial_score.parity.margin,
-            "parity_feasible": trial_score.parity.feasible,
+            "parity_feasible": trial_score.parity.feasible and not stopped,
             "fits": report.fits,
             "over": "; ".join(report.over),
             "feasible": trial_score.feasible,
@@ -275,8 +310,13 @@ class Driver:
         if trial_score is None:
             outcome = f"FAILED: {active.failure}"
         else:
+            reasons = (
+                (f"stopped early at step {active.trial.user_attrs.get('stopped_at_step')}", trial_score.stopped_early),
+                ("parity", not trial_score.parity.feasible),
+                ("fit", not trial_score.fits),
+            )
             verdict = "feasible" if trial_score.feasible else "infeasible (" + ", ".join(
-                reason for reason, bad in (("parity", not trial_score.parity.feasible), ("fit", not trial_score.fits)) if bad
+                reason for reason, bad in reasons if bad
             ) + ")"
             outcome = (
                 f"return {trial_score.values[0]:.1f} (parity {trial_score.parity.margin:+.1f}) "

@@ -81,6 +81,10 @@ class RunData:
     def cpu_hours(self) -> float:
         return float(self.trials["train_cpu_seconds"].fillna(0).sum()) / 3600
 
+    @property
+    def env_steps(self) -> int:
+        return int(self.trials["train_env_steps"].fillna(0).sum())
+
 
 def read_manifest(run_dir: Path) -> dict:
     path = Path(run_dir) / MANIFEST
@@ -162,19 +166,24 @@ def hypervolume_curve(run: RunData, normalization: Normalization) -> list[float]
     return hypervolume_history(losses(scored[OBJECTIVE_NAMES].to_numpy(dtype=float)), scored["feasible"].to_numpy(), normalization)
 
 
+HYPERVOLUME_AXES = {"trials": "trials told", "trainings": "trainings spent", "env steps": "env steps spent in training"}
+"""what a hypervolume curve can be drawn against, and its axis title"""
+
+
 def hypervolume_figure(runs: list[RunData], normalization: Normalization, against: str = "trials") -> go.Figure:
-    """Hypervolume of the feasible front found so far, against trials told or trainings spent."""
+    """Hypervolume of the feasible front found so far, against one of ``HYPERVOLUME_AXES``."""
     fig = go.Figure()
     for run in runs:
         scored = run.scored
         if against == "trials":
             axis = np.arange(1, len(scored) + 1)
         else:
-            axis = scored["new_trainings"].fillna(0).cumsum().to_numpy()
+            column = "new_trainings" if against == "trainings" else "train_env_steps"
+            axis = scored[column].fillna(0).cumsum().to_numpy()
         fig.add_trace(go.Scatter(x=axis, y=hypervolume_curve(run, normalization), mode="lines+markers", name=run.name, line_shape="hv"))
     fig.update_layout(
         title=f"hypervolume of the feasible front against {against} (objectives normalized over all points shown)",
-        xaxis_title="trials told" if against == "trials" else "trainings spent", yaxis_title="hypervolume", height=380,
+        xaxis_title=HYPERVOLUME_AXES[against], yaxis_title="hypervolume", height=380,
     )
     return fig
 
@@ -228,6 +237,7 @@ def summary(run: RunData) -> dict:
         "front": len(run.front),
         "trainings": run.trainings,
         "cpu_hours": run.cpu_hours,
+        "env_steps": run.env_steps,
         "baseline_trainings": run.baseline.get("trainings", 0),
     }
 
@@ -256,7 +266,7 @@ def write_report(run_dir: Path | str) -> Path:
                         f"({facts['baseline_trainings']} baseline trainings, not counted below).")
     markdown.append(f"Trials: {facts['trials']} ({facts['failed']} failed), feasible {facts['feasible']}, "
                     f"Pareto front {facts['front']}; trainings spent {facts['trainings']}, "
-                    f"{facts['cpu_hours']:.2f} CPU-hours.")
+                    f"{facts['cpu_hours']:.2f} CPU-hours, {facts['env_steps']:,} env steps.")
     if run.staged_pick is not None:
         markdown.append(f"Staged rule's pick: {run.staged_pick.label}.")
     markdown += ["", "## Pareto set (feasible, non-dominated)", "",

@@ -59,6 +59,7 @@ def run_study(
     cpus_per_task: float = 1.0,
     threads: int = 1,
     ray_address: str | None = None,
+    task_per_seed: bool = False,
     command: list[str] | None = None,
     log: Callable[[str], None] = print,
 ) -> Path:
@@ -101,7 +102,7 @@ def run_study(
     if finished >= budget:
         log(f"budget of {budget} trials already reached ({finished} finished); raise --budget to continue")
         return write_report(run_dir)
-    executor = RayExecutor(ray_address, workers, cpus_per_task, threads)
+    executor = RayExecutor(ray_address, workers, cpus_per_task, threads, task_per_seed)
     driver = Driver(run_dir, settings, study, executor, Path(cache) if cache else run_dir / "cache", log=log)
     driver.baseline()
     log(f"study {study_name}: {finished}/{budget} trials finished; {settings.strategy} strategy, {workers} workers")

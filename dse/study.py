@@ -11,6 +11,7 @@ from typing import Any
 import optuna
 
 from objectives import DIRECTIONS, OBJECTIVES
+from objectives.early_stop import EARLY_STOP_MODES
 from search_spaces import Candidate, SearchSpace
 from training import PolicyConfig, TrainSpec
 
@@ -51,6 +52,8 @@ class StudySettings:
     """hidden width of the FP32 baseline policy"""
     sweep: tuple[Candidate, ...] = ()
     """the candidates of a "sweep" study (``dse sweep``), in the order they are plotted"""
+    early_stop: str = "off"
+    """early-stop rule of the candidates' trainings (``objectives.early_stop``): off, conservative or aggressive"""
 
     def __post_init__(self) -> None:
         if self.strategy not in PLANNED + SAMPLED:
@@ -61,6 +64,10 @@ class StudySettings:
             raise StudyInputError(f"sampler {self.sampler!r} is unknown: choose one of {', '.join(SAMPLERS)}")
         if self.seeds < 1:
             raise StudyInputError(f"seeds {self.seeds} is invalid: a candidate needs at least 1 seed")
+        if self.early_stop not in EARLY_STOP_MODES:
+            raise StudyInputError(
+                f"early-stop mode {self.early_stop!r} is unknown: choose one of {', '.join(EARLY_STOP_MODES)}"
+            )
 
     def spec(self, candidate: Candidate, seed: int) -> TrainSpec:
         policy = dataclasses.replace(
@@ -89,6 +96,7 @@ class StudySettings:
             "synthesis": dict(self.synthesis),
             "baseline_width": self.baseline_width,
             "sweep": [candidate.params() for candidate in self.sweep],
+            "early_stop": self.early_stop,
         }
 
     @classmethod
@@ -200,7 +208,8 @@ PARAMS = ("width", "core_bits", "input_bits", "output_bits", "folding")
 ATTRIBUTES = (
     "return_std", "parity_margin", "parity_feasible", "fits", "feasible", "over", "bram36", "dsps", "throughput_fps",
     "latency_cycles", "power_w", "design_target_fps", "deployed_seed", "seed_returns", "new_trainings",
-    "train_cpu_seconds", "fail_reason", "policy_dirs",
+    "train_cpu_seconds", "train_env_steps", "env_steps_saved", "stopped_early", "stopped_at_step", "fail_reason",
+    "policy_dirs",
 )
 RECORD_COLUMNS = (
     "number", "state", *PARAMS, *(objective.name for objective in OBJECTIVES), *ATTRIBUTES, "started", "finished", "duration_s",

@@ -26,7 +26,7 @@ OBJECTIVES = (
     Objective("energy_j", "minimize", "energy per action (J)"),
 )
 DIRECTIONS = tuple(objective.direction for objective in OBJECTIVES)
-CONSTRAINTS = ("parity", "fits")
+CONSTRAINTS = ("parity", "fits", "trained")
 """constraint names; a trial is feasible when every constraint value is <= 0 (Optuna's convention)"""
 
 
@@ -39,19 +39,33 @@ class TrialScore:
     parity: ParityVerdict
     fits: bool
     """the design fits the device"""
+    stopped_early: bool = False
+    """an early-stop rule ended its training: it was out of reach of parity, whatever its partial return says"""
 
     @property
     def feasible(self) -> bool:
-        return self.parity.feasible and self.fits
+        return self.parity.feasible and self.fits and not self.stopped_early
 
     def constraints(self) -> dict[str, float]:
-        """Parity: minus the margin (the band's lower edge minus the score); fit: 0 when it fits, else 1."""
-        return {"parity": -self.parity.margin, "fits": 0.0 if self.fits else 1.0}
+        """Parity: minus the margin (the band's lower edge minus the score); fit: 0 when it fits, else 1;
+        trained: 0 when its training ran to the end, 1 when it was stopped early."""
+        return {
+            "parity": -self.parity.margin,
+            "fits": 0.0 if self.fits else 1.0,
+            "trained": 1.0 if self.stopped_early else 0.0,
+        }
 
 
 def score(
-    seed_returns: list[float], band: Fp32Band, luts: int, latency_s: float, energy_j: float, fits: bool
+    seed_returns: list[float],
+    band: Fp32Band,
+    luts: int,
+    latency_s: float,
+    energy_j: float,
+    fits: bool,
+    stopped_early: bool = False,
 ) -> TrialScore:
     """Score a candidate from its seeds' mean returns and its hardware figures."""
     verdict = parity(seed_returns, band)
-    return TrialScore((float(np.mean(seed_returns)), float(luts), float(latency_s), float(energy_j)), verdict, fits)
+    values = (float(np.mean(seed_returns)), float(luts), float(latency_s), float(energy_j))
+    return TrialScore(values, verdict, fits, stopped_early)

@@ -6,7 +6,7 @@ Knows nothing of Optuna, Ray or FPGAs: it takes a ``TrainSpec`` and leaves a run
 from training.config import ALGO_CONFIGS, SCOPES, DDPGConfig, PolicyConfig, SACConfig, TrainSpec, field_docs
 from training.errors import TrainingInputError
 from training.evaluate import evaluate
-from training.run import Progress, TrainedPolicy, load_policy, read_run, train, write_eval
+from training.run import Progress, TrainedPolicy, load_policy, read_run, train, train_seeds, write_eval
 
 __all__ = [
     "ALGO_CONFIGS",
@@ -23,5 +23,6 @@ __all__ = [
     "load_policy",
     "read_run",
     "train",
+    "train_seeds",
     "write_eval",
 ]

@@ -29,7 +29,6 @@ with warnings.catch_warnings():
 from training.networks import PolicyNet
 from training.quant import ActQuant
 
-
 __all__ = ["BrevitasPolicy", "SignedWeightAbsMax", "export_qonnx"]
 
 
@@ -48,12 +47,14 @@ def _act_quant_kwargs(quant: ActQuant) -> dict:
 
 
 class BrevitasPolicy(nn.Module):
-    """Brevitas layers with the same structure, parameters and quantizer state as a quantized ``PolicyNet``."""
+    """Brevitas layers with the same structure, parameters and quantizer state as a quantized one-member ``PolicyNet``."""
 
     def __init__(self, net: PolicyNet):
         super().__init__()
         if net.config.fp32:
             raise ValueError("an FP32 policy has no Brevitas twin: it is exported as plain ONNX")
+        if net.members != 1:
+            raise ValueError(f"a Brevitas twin is of one policy, not {net.members}: take PolicyNet.member(i)")
         bits = net.config.core_bits
         self.input_quant = QuantIdentity(act_quant=Int8ActPerTensorFloat, **_act_quant_kwargs(net.input_quant))
         layers = []
@@ -90,13 +91,13 @@ class BrevitasPolicy(nn.Module):
     def copy_from(self, net: PolicyNet) -> None:
         """Take ``net``'s weights, biases and activation-scale state (warm-up counter, average, learned value)."""
         for twin, linear in zip((self.fc1, self.fc2, self.fc3), net.linears()):
-            twin.weight.copy_(linear.weight)
-            twin.bias.copy_(linear.bias)
+            twin.weight.copy_(linear.weight[0])
+            twin.bias.copy_(linear.bias[0])
         for layer, quant in self.quantizer_pairs(net):
             impl = self.scaling_impl(layer)
-            impl.counter = int(quant.counter)
-            impl.buffer.copy_(quant.running_stat)
-            impl.value.copy_(quant.value)
+            impl.counter = int(quant.counter[0])
+            impl.buffer.copy_(quant.running_stat[0])
+            impl.value.copy_(quant.value[0])
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         x = self.input_quant(obs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from training.brevitas_policy import BrevitasPolicy, export_qonnx
 from training.networks import PolicyNet
@@ -16,12 +17,24 @@ from training.networks import PolicyNet
 INPUT_NAME = "obs"
 
 
+def plain_mlp(net: PolicyNet) -> nn.Sequential:
+    """A one-member FP32 net as ``nn.Linear`` and ``nn.ReLU`` layers (Gemm nodes in ONNX)."""
+    layers: list[nn.Module] = []
+    for stacked in net.linears():
+        linear = nn.Linear(stacked.in_features, stacked.out_features)
+        with torch.no_grad():
+            linear.weight.copy_(stacked.weight[0])
+            linear.bias.copy_(stacked.bias[0])
+        layers += [linear, nn.ReLU()]
+    return nn.Sequential(*layers[:-1])
+
+
 def export_policy(net: PolicyNet, obs_dim: int, path: Path) -> None:
-    """Write ``net`` (pre-tanh output) as one self-contained ONNX file."""
+    """Write the one-member ``net`` (pre-tanh output) as one self-contained ONNX file."""
     example = torch.zeros(1, obs_dim)
     if net.config.fp32:
         torch.onnx.export(
-            net.eval(), (example,), str(path), input_names=[INPUT_NAME], output_names=["pre_tanh"], dynamo=False
+            plain_mlp(net).eval(), (example,), str(path), input_names=[INPUT_NAME], output_names=["pre_tanh"], dynamo=False
         )
         return
     twin = BrevitasPolicy(net).eval()

@@ -6,7 +6,9 @@ overhead made QAT training 15-20% slower than FP32 training at every width.
 ``quantized_mlp`` strings the same ``Quantizer`` operations through the whole
 network (so the values are bit-identical) and writes the backward out by hand:
 ``Quantizer.backward`` for each quantizer plus the three linear layers.
-``tests/training/test_quant.py`` checks it against Brevitas.
+``tests/training/test_quant.py`` checks it against Brevitas. As everywhere in
+training, tensors carry the members (seeds) on their leading dimension, and each
+member has its own weight scales and activation steps.
 """
 
 from __future__ import annotations
@@ -21,30 +23,34 @@ from training.quant import MIN_SCALE, Quantizer
 
 @dataclass(frozen=True)
 class QuantizedWeight:
-    """A weight matrix's QDQ with what its gradient needs."""
+    """The members' weight matrices (members, out, in) after QDQ, with what their gradients need."""
 
     dequantized: torch.Tensor
     """QDQ(W): exactly ``training.quant.qdq_weight``'s value"""
     scaled: torch.Tensor
     """W / step"""
     step: torch.Tensor
-    """the scale over q_s"""
-    flat_index: int
-    """where |W| is largest: the one entry its scale (abs max) depends on"""
-    scale_grad_sign: float
-    """sign of that entry, or 0 when the scale sits at its lower bound and passes no gradient"""
+    """each member's scale over q_s, (members, 1, 1)"""
+    members: torch.Tensor
+    """0 .. members - 1, to index one entry per member"""
+    flat_index: torch.Tensor
+    """per member, where |W| is largest: the one entry its scale (abs max) depends on"""
+    scale_grad_sign: torch.Tensor
+    """per member, sign of that entry, or 0 when the scale sits at its lower bound and passes no gradient"""
 
 
 @torch.no_grad()
 def quantize_weight(weight: torch.Tensor, quantizer: Quantizer) -> QuantizedWeight:
-    magnitude = weight.abs().reshape(-1)
+    members = weight.shape[0]
+    magnitude = weight.abs().reshape(members, -1)
     # numpy's argmax is vectorised and ten times faster than torch's here; both take the first maximum.
-    flat_index = int(np.argmax(magnitude.numpy()))
-    absmax = magnitude[flat_index]
-    sign = float(torch.sign(weight.reshape(-1)[flat_index])) if float(absmax) >= MIN_SCALE else 0.0
-    step = quantizer.step(torch.clamp(absmax, min=MIN_SCALE))
+    flat_index = torch.from_numpy(np.argmax(magnitude.numpy(), axis=1))
+    rows = torch.arange(members)
+    absmax = magnitude[rows, flat_index]
+    sign = torch.sign(weight.reshape(members, -1)[rows, flat_index]) * (absmax >= MIN_SCALE)
+    step = quantizer.step(torch.clamp(absmax, min=MIN_SCALE), weight.dim())
     dequantized, scaled = quantizer.forward(weight, step)
-    return QuantizedWeight(dequantized, scaled, step, flat_index, sign)
+    return QuantizedWeight(dequantized, scaled, step, rows, flat_index, sign)
 
 
 @dataclass(frozen=True)
@@ -64,8 +70,9 @@ class QuantizedPolicy:
     """input, hidden 1, hidden 2, output"""
     weight_quantizer: Quantizer
     steps: tuple[torch.Tensor, ...]
-    scales_pass: tuple[bool, ...]
-    """whether each activation scale is above its lower bound (and so passes gradient)"""
+    """per activation quantizer, each member's step, (members, 1, 1)"""
+    scales_pass: tuple[torch.Tensor, ...]
+    """per activation quantizer, 1.0 for each member whose scale is above its lower bound (and so passes gradient)"""
 
     def is_current(self, sources: tuple[torch.Tensor, ...]) -> bool:
         return all(a is b for a, b in zip(self.sources, sources)) and self.versions == tuple(
@@ -81,7 +88,8 @@ def quantize_policy(weights, scales, bits: tuple[int, int, int]) -> QuantizedPol
     hidden = Quantizer.of(core_bits, signed=False, relu=True)
     quantizers = (Quantizer.of(input_bits, signed=True), hidden, hidden, Quantizer.of(output_bits, signed=True))
     weight_quantizer = Quantizer.of(core_bits, signed=True)
-    steps = tuple(q.step(torch.clamp(scale, min=MIN_SCALE)) for q, scale in zip(quantizers, scales))
+    # activations are (members, batch, features)
+    steps = tuple(q.step(torch.clamp(scale, min=MIN_SCALE), 3) for q, scale in zip(quantizers, scales))
     sources = (*weights, *scales)
     return QuantizedPolicy(
         sources,
@@ -90,7 +98,7 @@ def quantize_policy(weights, scales, bits: tuple[int, int, int]) -> QuantizedPol
         quantizers,
         weight_quantizer,
         steps,
-        tuple(float(scale) >= MIN_SCALE for scale in scales),
+        tuple((scale >= MIN_SCALE).float() for scale in scales),
     )
 
 
@@ -99,7 +107,7 @@ def quantized_mlp_inference(obs: torch.Tensor, biases, plan: QuantizedPolicy) ->
     """The forward without gradients: nothing saved, operations in place."""
     x = plan.quantizers[0].qdq_(obs, plan.steps[0])
     for layer in range(3):
-        pre = torch.addmm(biases[layer], x, plan.weights[layer].dequantized.t())
+        pre = torch.baddbmm(biases[layer].unsqueeze(1), x, plan.weights[layer].dequantized.transpose(1, 2))
         x = plan.quantizers[layer + 1].qdq_owned_(pre, plan.steps[layer + 1])
     return x
 
@@ -110,7 +118,7 @@ class _QuantizedMLP(torch.autograd.Function):
         x, y = plan.quantizers[0].forward(obs, plan.steps[0])
         outputs, scaled = [x], [y]
         for layer, bias in enumerate((b1, b2, b3)):
-            pre = torch.addmm(bias, x, plan.weights[layer].dequantized.t())
+            pre = torch.baddbmm(bias.unsqueeze(1), x, plan.weights[layer].dequantized.transpose(1, 2))
             x, y = plan.quantizers[layer + 1].forward(pre, plan.steps[layer + 1])
             outputs.append(x)
             scaled.append(y)
@@ -131,22 +139,24 @@ class _QuantizedMLP(torch.autograd.Function):
         grad_pre, grad_steps[3] = quantizers[3].backward(grad, scaled[3], outputs[3], steps[3])
         for layer in (2, 1, 0):
             weight = weights[layer]
-            grad_wq = grad_pre.t().mm(outputs[layer])
-            grad_biases[layer] = grad_pre.sum(0)
-            grad_input = grad_pre.mm(weight.dequantized)
-            # The weight's STE passes grad_wq on unchanged; its scale (abs max) adds to one entry.
+            grad_wq = torch.bmm(grad_pre.transpose(1, 2), outputs[layer])
+            grad_biases[layer] = grad_pre.sum(1)
+            grad_input = torch.bmm(grad_pre, weight.dequantized)
+            # The weight's STE passes grad_wq on unchanged; its scale (abs max) adds to one entry per member.
             grad_w, grad_step_w = weight_quantizer.backward(
                 grad_wq, weight.scaled, weight.dequantized, weight.step, clip_ste=True
             )
-            if weight.scale_grad_sign:
-                # grad_w is grad_wq, made here, so it can take the addition in place.
-                grad_w.view(-1)[weight.flat_index].add_(grad_step_w * (weight.scale_grad_sign / weight_quantizer.divisor))
+            # grad_w is grad_wq, made here, so it can take the addition in place.
+            grad_w.view(len(weight.members), -1).index_put_(
+                (weight.members, weight.flat_index),
+                grad_step_w.view(-1) * weight.scale_grad_sign / weight_quantizer.divisor,
+                accumulate=True,
+            )
             grad_weights[layer] = grad_w
             grad_pre, grad_steps[layer] = quantizers[layer].backward(grad_input, scaled[layer], outputs[layer], steps[layer])
 
         grad_scales = [
-            g.div_(q.divisor) if passes else torch.zeros(())
-            for g, q, passes in zip(grad_steps, quantizers, plan.scales_pass)
+            g.view(-1).div_(q.divisor).mul_(passes) for g, q, passes in zip(grad_steps, quantizers, plan.scales_pass)
         ]
         return (
             grad_pre if ctx.needs_input_grad[0] else None,

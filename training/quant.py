@@ -10,6 +10,10 @@ scale is their own abs max, so only the rounding edge clips) and passes them onl
 inside the range for activations, whose learned scale takes the clipped part:
 Brevitas' choice (TensorClampSte for statistics scaling, TensorClamp for learned).
 
+Scales are per member (``training.networks``): a tensor's leading dimension
+indexes the independently trained members, and its scale is a vector with one
+entry each (shape (members,); a 0-d scale is one scale for the whole tensor).
+
 This module (and ``training.fused``, which strings the same ``Quantizer`` through
 the whole policy) is the training path. Brevitas computes the same thing
 (``training.brevitas_policy`` builds the Brevitas twin; a test checks forward
@@ -67,7 +71,7 @@ class Quantizer:
     """open interval of y whose rounding lands inside the range (see ``of``)"""
 
     @classmethod
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def of(cls, bits: int, signed: bool, relu: bool = False) -> Quantizer:
         q_min, q_max = int_range(bits, signed)
         # Ties round to even: q_max is odd, so q_max + 0.5 rounds out; q_min is even,
@@ -76,8 +80,10 @@ class Quantizer:
         lower = 0.0 if relu else float(np.nextafter(np.float32(q_min - 0.5), np.float32(-np.inf)))
         return cls(q_min, q_max, scale_divisor(bits, signed), relu, (lower, q_max + 0.5))
 
-    def step(self, scale: torch.Tensor) -> torch.Tensor:
-        return scale / self.divisor
+    def step(self, scale: torch.Tensor, dims: int) -> torch.Tensor:
+        """Each member's step, shaped to broadcast over a tensor of ``dims`` dimensions (members first)."""
+        step = scale / self.divisor
+        return step.reshape(-1, *(1,) * (dims - 1)) if step.dim() else step
 
     def qdq_(self, x: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
         """QDQ without gradients, overwriting nothing but a fresh y."""
@@ -98,8 +104,14 @@ class Quantizer:
         """(gradient to x, gradient to step), with q = out / step. Masks come from
         ``hardtanh_backward`` because boolean tensor ops are ten times slower than float ones here."""
         grad_x = grad if clip_ste else torch.ops.aten.hardtanh_backward(grad, y, *self.bounds)
-        grad_step = torch.dot(grad.reshape(-1), out.reshape(-1)) / step - torch.dot(grad_x.reshape(-1), y.reshape(-1))
+        grad_step = member_dot(grad, out, step) / step - member_dot(grad_x, y, step)
         return grad_x, grad_step
+
+
+def member_dot(a: torch.Tensor, b: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """sum(a * b) per member, shaped as the per-member ``like`` (a step)."""
+    members = like.shape[0] if like.dim() else 1
+    return torch.linalg.vecdot(a.reshape(members, -1), b.reshape(members, -1)).reshape(like.shape)
 
 
 class _QDQ(torch.autograd.Function):
@@ -121,28 +133,32 @@ class _QDQ(torch.autograd.Function):
 def qdq(
     x: torch.Tensor, scale: torch.Tensor, bits: int, signed: bool, *, relu: bool = False, clip_ste: bool = False
 ) -> torch.Tensor:
-    """QDQ_b(x; s) (of relu(x) with ``relu``), with the straight-through gradients of ``Quantizer``."""
+    """QDQ_b(x; s) (of relu(x) with ``relu``), with the straight-through gradients of ``Quantizer``.
+
+    ``scale``: one per member of ``x`` (shape (members,)), or 0-d for all of it."""
     quantizer = Quantizer.of(bits, signed, relu)
-    step = quantizer.step(scale)
+    step = quantizer.step(scale, x.dim())
     if not torch.is_grad_enabled():
         return quantizer.qdq_(x, step)
     return _QDQ.apply(x, step, quantizer, clip_ste)
 
 
 def qdq_weight(weight: torch.Tensor, bits: int) -> torch.Tensor:
-    """QDQ of a weight matrix: signed, scale = its abs max (recomputed, never learned), STE through the clip."""
+    """QDQ of each member's weight matrix (members, out, in): signed, scale = its abs max
+    (recomputed, never learned), STE through the clip."""
     return qdq(weight, weight_scale(weight), bits, signed=True, clip_ste=True)
 
 
-def abs_percentile(x: torch.Tensor, percentile: float) -> torch.Tensor:
-    """The ``percentile``-th percentile of |x| over the whole tensor (Brevitas' AbsPercentile)."""
-    k = int(math.floor(0.01 * percentile * x.numel() + 0.5))
-    return torch.kthvalue(x.abs().reshape(-1), max(k, 1))[0]
+def abs_percentile(x: torch.Tensor, percentile: float, members: int) -> torch.Tensor:
+    """The ``percentile``-th percentile of |x| over each member's part of ``x`` (Brevitas' AbsPercentile)."""
+    per_member = x.abs().reshape(members, -1)
+    k = int(math.floor(0.01 * percentile * per_member.shape[1] + 0.5))
+    return torch.kthvalue(per_member, max(k, 1), dim=1)[0]
 
 
 def weight_scale(weight: torch.Tensor) -> torch.Tensor:
-    """A weight matrix's scale: its absolute maximum, recomputed on every call, never learned."""
-    return torch.clamp(weight.abs().max(), min=MIN_SCALE)
+    """Each member's weight scale: the absolute maximum of its matrix, recomputed on every call, never learned."""
+    return torch.clamp(weight.abs().reshape(weight.shape[0], -1).amax(1), min=MIN_SCALE)
 
 
 class ActQuant(nn.Module):
@@ -155,6 +171,8 @@ class ActQuant(nn.Module):
     learned parameter ``value``. This is Brevitas' ParameterFromRuntimeStatsScaling.
     Only training-mode calls count, so acting in eval mode never eats the warm-up.
     With ``relu`` it quantizes relu(x): the ReLU before an unsigned quantizer, fused in.
+    Counter, average and value hold one entry per member: one when built,
+    more once stacked (``training.networks``); the members' counters always agree.
     """
 
     def __init__(
@@ -167,21 +185,21 @@ class ActQuant(nn.Module):
         self.warmup_steps = warmup_steps
         self.percentile = percentile
         self.momentum = momentum
-        self.register_buffer("counter", torch.zeros((), dtype=torch.int64))
-        self.register_buffer("running_stat", torch.ones(()))
-        self.value = nn.Parameter(torch.ones(()))
+        self.register_buffer("counter", torch.zeros(1, dtype=torch.int64))
+        self.register_buffer("running_stat", torch.ones(1))
+        self.value = nn.Parameter(torch.ones(1))
 
     @property
     def warming_up(self) -> bool:
-        return int(self.counter) <= self.warmup_steps
+        return int(self.counter[0]) <= self.warmup_steps
 
     def scale(self, x: torch.Tensor | None = None) -> torch.Tensor:
         """The scale s this call uses (updating the warm-up statistics in training mode)."""
-        counter = int(self.counter)
+        counter = int(self.counter[0])
         if not self.training:
             return torch.clamp(self.running_stat if counter <= self.warmup_steps else self.value, min=MIN_SCALE)
         if counter < self.warmup_steps:
-            stat = torch.clamp(abs_percentile(x, self.percentile), min=MIN_SCALE)
+            stat = torch.clamp(abs_percentile(x, self.percentile, len(self.counter)), min=MIN_SCALE)
             if counter == 0:
                 self.running_stat.copy_(stat.detach())
             else:

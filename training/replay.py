@@ -7,8 +7,9 @@ transition was collected.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -22,6 +23,11 @@ class Batch:
     next_obs: torch.Tensor
     terminated: torch.Tensor
     """1.0 where the episode ended in a terminal state (no bootstrap); truncation is not termination"""
+
+    @classmethod
+    def stack(cls, batches: list[Batch]) -> Batch:
+        """One batch per member -> one batch with the members on the leading dimension."""
+        return cls(*(torch.stack([getattr(batch, field.name) for batch in batches]) for field in dataclasses.fields(cls)))
 
 
 class ReplayBuffer:

@@ -6,19 +6,22 @@ A run folder holds:
     policy.onnx      QONNX (FP32: plain ONNX) of the policy up to the output quantizer
     curve.csv        the learning curve (env_step, return_mean, return_std, wall_seconds)
     eval.json        the final deterministic evaluation
-    complete.json    written last: a folder without it is not a finished run
+    complete.json    written last: a folder without it is not a finished run; env steps, wall time,
+                     seeds trained together, and ``stopped_early`` when a stop rule ended it
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import shutil
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -31,7 +34,7 @@ from training.evaluate import evaluate
 from training.export import export_policy
 from training.networks import DeployedPolicy, PolicyNet
 from training.normalizer import ObsNormalizer
-from training.replay import ReplayBuffer
+from training.replay import Batch, ReplayBuffer
 from training.sac import SAC
 
 RUN_KIND = "dse-train-run"
@@ -106,6 +109,24 @@ class _Curve:
             self.tensorboard.close()
 
 
+def _write_config(spec: TrainSpec, out_dir: Path, obs_dim: int, low: np.ndarray, high: np.ndarray) -> None:
+    (out_dir / "config.json").write_text(
+        json.dumps(
+            {
+                "kind": RUN_KIND,
+                "spec": spec.to_dict(),
+                "key": spec.key(),
+                "obs_dim": obs_dim,
+                "action_low": low.tolist(),
+                "action_high": high.tolist(),
+                "onnx_output": "pre_tanh: action = tanh(output), then scaled to the action bounds",
+                "versions": _versions(),
+            },
+            indent=2,
+        )
+    )
+
+
 def step_env(env, obs: np.ndarray, action: np.ndarray, buffer: ReplayBuffer) -> np.ndarray:
     """One env step into the replay buffer; returns the observation the policy acts on next.
 
@@ -119,99 +140,196 @@ def step_env(env, obs: np.ndarray, action: np.ndarray, buffer: ReplayBuffer) -> 
     return next_obs
 
 
-class Trainer:
-    """One training run, advanced one env step at a time.
+def member_specs(spec: TrainSpec, seeds: Sequence[int]) -> list[TrainSpec]:
+    """``spec`` once per seed: the runs one batched training makes."""
+    return [dataclasses.replace(spec, seed=seed) for seed in seeds]
 
-    ``train`` drives it to the end; a benchmark can interleave several. All its
-    state (env, RNGs, networks, replay) lives on the instance, none in globals.
-    """
 
-    def __init__(self, spec: TrainSpec, out_dir: Path | str, *, overwrite: bool = False):
+class StopRule(Protocol):
+    """Decides at each evaluation checkpoint whether a training goes on (``objectives.early_stop``)."""
+
+    name: str
+
+    def check(self, env_step: int, mean_return: float) -> str | None:
+        """Why to stop now, given the seeds' mean return at this checkpoint; None to go on."""
+
+
+class _Member:
+    """One seed's own state in a training: run folder, env, RNGs, normalizer, replay, curve."""
+
+    def __init__(self, spec: TrainSpec, out_dir: Path, obs_dim: int, act_dim: int):
         self.spec = spec
-        self.out_dir = Path(out_dir)
+        self.out_dir = out_dir
         self.env = make_env(spec.env_id)
-        _prepare_run_dir(self.out_dir, overwrite)
-        self.started = time.perf_counter()
-        self.obs_dim = self.env.observation_space.shape[0]
-        self.low = self.env.action_space.low.astype(np.float64)
-        self.high = self.env.action_space.high.astype(np.float64)
-        (self.out_dir / "config.json").write_text(
-            json.dumps(
-                {
-                    "kind": RUN_KIND,
-                    "spec": spec.to_dict(),
-                    "key": spec.key(),
-                    "obs_dim": self.obs_dim,
-                    "action_low": self.low.tolist(),
-                    "action_high": self.high.tolist(),
-                    "onnx_output": "pre_tanh: action = tanh(output), then scaled to the action bounds",
-                    "versions": _versions(),
-                },
-                indent=2,
-            )
-        )
         self.generator = torch.Generator().manual_seed(spec.seed)
         self.rng = np.random.default_rng(spec.seed)
-        with torch.random.fork_rng():
-            torch.manual_seed(spec.seed)
-            self.agent = AGENTS[spec.algo](self.obs_dim, self.low, self.high, spec.policy, spec.hyper, self.generator)
-        self.normalizer = ObsNormalizer.fresh(self.obs_dim, spec.obs_clip, spec.normalize)
-        self.buffer = ReplayBuffer(min(spec.hyper.buffer_size, spec.total_steps), self.obs_dim, len(self.low))
-        self.curve = _Curve(self.out_dir)
-        self.deployed = DeployedPolicy(self.agent.policy)
-        self.last_eval: float | None = None
-        self.global_step = 0
+        self.normalizer = ObsNormalizer.fresh(obs_dim, spec.obs_clip, spec.normalize)
+        self.buffer = ReplayBuffer(min(spec.hyper.buffer_size, spec.total_steps), obs_dim, act_dim)
+        self.curve = _Curve(out_dir)
         self.obs, _ = self.env.reset(seed=spec.seed)
         self.normalizer.update(self.obs)
 
+
+class Trainer:
+    """A training of one or more seeds of the same spec, advanced one env step (of every seed) at a time.
+
+    Each seed has its own run folder, env, RNGs, normalizer and replay; their
+    networks are the members of one set of stacked networks
+    (``training.networks``), so a seed trained here gives the same run as it
+    trained alone. ``train`` and ``train_seeds`` drive it to the end; a benchmark
+    can interleave several. All its state lives on the instance, none in globals.
+    """
+
+    def __init__(
+        self,
+        specs: Sequence[TrainSpec],
+        out_dirs: Sequence[Path | str],
+        *,
+        overwrite: bool = False,
+        stop_rule: StopRule | None = None,
+    ):
+        if not specs or len(specs) != len(out_dirs):
+            raise TrainingInputError(
+                f"a training needs one run folder per spec: {len(specs)} specs, {len(out_dirs)} folders"
+            )
+        spec = specs[0]
+        differing = {key for other in specs for key, value in other.to_dict().items() if value != spec.to_dict()[key]}
+        if differing - {"seed"}:
+            raise TrainingInputError(
+                f"seeds trained together must differ only in their seed, not in {', '.join(sorted(differing - {'seed'}))}"
+            )
+        self.spec = spec
+        env = make_env(spec.env_id)
+        self.obs_dim = env.observation_space.shape[0]
+        self.low = env.action_space.low.astype(np.float64)
+        self.high = env.action_space.high.astype(np.float64)
+        env.close()
+        for out_dir in out_dirs:
+            _prepare_run_dir(Path(out_dir), overwrite)
+        self.started = time.perf_counter()
+        self.members = []
+        for member_spec, out_dir in zip(specs, out_dirs):
+            _write_config(member_spec, Path(out_dir), self.obs_dim, self.low, self.high)
+            self.members.append(_Member(member_spec, Path(out_dir), self.obs_dim, len(self.low)))
+        self.agent = AGENTS[spec.algo](
+            self.obs_dim,
+            self.low,
+            self.high,
+            spec.policy,
+            spec.hyper,
+            [member.spec.seed for member in self.members],
+            [member.generator for member in self.members],
+        )
+        self.global_step = 0
+        self.last_eval: float | None = None
+        self.stop_rule = stop_rule
+        self.stopped_early: dict | None = None
+
     @property
     def done(self) -> bool:
-        return self.global_step >= self.spec.total_steps
+        return self.global_step >= self.spec.total_steps or self.stopped_early is not None
 
     def step(self) -> None:
-        """One env step, then (after learning starts) one update, then a curve point when due."""
+        """One env step of every seed, then (after learning starts) one update, then curve points when due."""
         spec, hyper = self.spec, self.spec.hyper
         if self.global_step < hyper.learning_starts:
-            action = self.rng.uniform(self.low, self.high)
+            actions = [member.rng.uniform(self.low, self.high) for member in self.members]
         else:
-            obs = torch.as_tensor(self.normalizer(self.obs)).unsqueeze(0)
-            action = self.agent.explore(obs)[0].numpy().astype(np.float64)
-        self.obs = step_env(self.env, self.obs, action, self.buffer)
-        self.normalizer.update(self.obs)
+            obs = torch.from_numpy(np.stack([member.normalizer(member.obs) for member in self.members])).unsqueeze(1)
+            actions = self.agent.explore(obs)[:, 0].numpy().astype(np.float64)
+        for member, action in zip(self.members, actions):
+            member.obs = step_env(member.env, member.obs, action, member.buffer)
+            member.normalizer.update(member.obs)
         if self.global_step > hyper.learning_starts:
-            batch = self.buffer.sample(hyper.batch_size, self.generator, self.normalizer.torch_normalize)
+            batch = Batch.stack(
+                [
+                    member.buffer.sample(hyper.batch_size, member.generator, member.normalizer.torch_normalize)
+                    for member in self.members
+                ]
+            )
             self.agent.update(batch, self.global_step)
         self.global_step += 1
         if spec.eval_every and self.global_step % spec.eval_every == 0:
-            returns = evaluate(
-                self.deployed, self.normalizer, spec.env_id, spec.eval_episodes, EVAL_SEED_OFFSET + spec.seed
-            )
-            self.curve.add(self.global_step, returns, time.perf_counter() - self.started)
-            self.last_eval = float(returns.mean())
+            means = []
+            for index, member in enumerate(self.members):
+                returns = evaluate(
+                    self.deployed(index),
+                    member.normalizer,
+                    spec.env_id,
+                    spec.eval_episodes,
+                    EVAL_SEED_OFFSET + member.spec.seed,
+                )
+                member.curve.add(self.global_step, returns, time.perf_counter() - self.started)
+                means.append(float(returns.mean()))
+            self.last_eval = float(np.mean(means))
+            if self.stop_rule is not None and self.global_step < spec.total_steps:
+                reason = self.stop_rule.check(self.global_step, self.last_eval)
+                if reason is not None:
+                    self.stopped_early = {"rule": self.stop_rule.name, "env_step": self.global_step, "reason": reason}
 
-    def finish(self) -> TrainedPolicy:
-        """Checkpoint, export, final evaluation, and the completion mark, in that order."""
-        spec = self.spec
-        self.env.close()
-        self.curve.close()
-        policy = self.agent.policy
-        torch.save(
-            {"policy": policy.state_dict(), "normalizer": self.normalizer.state_dict()},
-            self.out_dir / "checkpoint.pt",
-        )
-        export_policy(policy, self.obs_dim, self.out_dir / "policy.onnx")
-        final_returns: tuple[float, ...] = ()
-        if spec.final_eval_episodes:
-            returns = evaluate(
-                self.deployed, self.normalizer, spec.env_id, spec.final_eval_episodes, 2 * EVAL_SEED_OFFSET + spec.seed
+    def deployed(self, index: int) -> DeployedPolicy:
+        """Seed ``index``'s policy as it is now, as a deployed policy of its own."""
+        return DeployedPolicy(self.agent.policy.member(index).eval())
+
+    def finish(self) -> list[TrainedPolicy]:
+        """For each seed: checkpoint, export, final evaluation, and the completion mark, in that order."""
+        finished = []
+        for index, member in enumerate(self.members):
+            spec, out_dir = member.spec, member.out_dir
+            member.env.close()
+            member.curve.close()
+            deployed = self.deployed(index)
+            torch.save(
+                {"policy": self.agent.policy.member_state_dict(index), "normalizer": member.normalizer.state_dict()},
+                out_dir / "checkpoint.pt",
             )
-            final_returns = tuple(float(r) for r in returns)
-        write_eval(self.out_dir, final_returns, noise_sigma=0.0)
-        wall_seconds = time.perf_counter() - self.started
-        (self.out_dir / "complete.json").write_text(
-            json.dumps({"env_steps": self.global_step, "wall_seconds": round(wall_seconds, 3)}, indent=2)
-        )
-        return TrainedPolicy(self.out_dir, spec, final_returns, wall_seconds)
+            export_policy(deployed.net, self.obs_dim, out_dir / "policy.onnx")
+            final_returns: tuple[float, ...] = ()
+            if spec.final_eval_episodes:
+                returns = evaluate(
+                    deployed, member.normalizer, spec.env_id, spec.final_eval_episodes, 2 * EVAL_SEED_OFFSET + spec.seed
+                )
+                final_returns = tuple(float(r) for r in returns)
+            write_eval(out_dir, final_returns, noise_sigma=0.0)
+            wall_seconds = time.perf_counter() - self.started
+            (out_dir / "complete.json").write_text(
+                json.dumps(
+                    {
+                        "env_steps": self.global_step,
+                        "wall_seconds": round(wall_seconds, 3),
+                        "seeds_trained_together": len(self.members),
+                        **({"stopped_early": self.stopped_early} if self.stopped_early else {}),
+                    },
+                    indent=2,
+                )
+            )
+            finished.append(TrainedPolicy(out_dir, spec, final_returns, wall_seconds))
+        return finished
+
+
+def train_seeds(
+    spec: TrainSpec,
+    seeds: Sequence[int],
+    out_dirs: Sequence[Path | str],
+    *,
+    overwrite: bool = False,
+    on_progress: Callable[[Progress], None] | None = None,
+    stop_rule: StopRule | None = None,
+) -> list[TrainedPolicy]:
+    """Train ``spec`` once per seed, all together in this process, into ``out_dirs``; the finished runs in order.
+
+    ``stop_rule`` may end the training early (all seeds at once); the runs then
+    say so in ``complete.json`` and still hold a policy, its export and its
+    final evaluation. Uses the calling process's torch thread setting; the CLI
+    sets one thread per training, which is fastest when several trainings share the machine.
+    """
+    trainer = Trainer(member_specs(spec, seeds), out_dirs, overwrite=overwrite, stop_rule=stop_rule)
+    while not trainer.done:
+        trainer.step()
+        step = trainer.global_step
+        if on_progress is not None and (step % 200 == 0 or trainer.done):
+            on_progress(Progress(step, spec.total_steps, trainer.last_eval))
+    return trainer.finish()
 
 
 def train(
@@ -221,18 +339,8 @@ def train(
     overwrite: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> TrainedPolicy:
-    """Train ``spec`` into ``out_dir`` and return the finished run.
-
-    Uses the calling process's torch thread setting; the CLI sets one thread per
-    training, which is fastest when several trainings share the machine.
-    """
-    trainer = Trainer(spec, out_dir, overwrite=overwrite)
-    while not trainer.done:
-        trainer.step()
-        step = trainer.global_step
-        if on_progress is not None and (step % 200 == 0 or step == spec.total_steps):
-            on_progress(Progress(step, spec.total_steps, trainer.last_eval))
-    return trainer.finish()
+    """Train ``spec`` (its one seed) into ``out_dir`` and return the finished run."""
+    return train_seeds(spec, [spec.seed], [out_dir], overwrite=overwrite, on_progress=on_progress)[0]
 
 
 def write_eval(
@@ -280,8 +388,9 @@ def load_policy(run_dir: Path | str) -> tuple[DeployedPolicy, ObsNormalizer]:
     spec = TrainSpec.from_dict(config["spec"])
     try:
         checkpoint = torch.load(Path(run_dir) / "checkpoint.pt", weights_only=True)
-    except (OSError, RuntimeError) as error:
+        net = PolicyNet.from_member_state_dict(
+            config["obs_dim"], len(config["action_low"]), spec.policy, checkpoint["policy"]
+        )
+    except (OSError, RuntimeError, KeyError) as error:
         raise TrainingInputError(f"checkpoint of {run_dir} cannot be read: {error}") from None
-    net = PolicyNet(config["obs_dim"], len(config["action_low"]), spec.policy)
-    net.load_state_dict(checkpoint["policy"])
     return DeployedPolicy(net.eval()), ObsNormalizer.from_state_dict(checkpoint["normalizer"])

@@ -52,6 +52,22 @@ def test_scope_shorthand_from_the_cli(tmp_path, capsys):
     assert (policy["scale_warmup_steps"], policy["scale_percentile"], policy["scale_momentum"]) == (50, 99.0, 0.1)
 
 
+def test_train_several_seeds_together_writes_a_run_folder_per_seed(tmp_path, capsys):
+    out = tmp_path / "seeds"
+    code, stdout, _ = run_cli(
+        ["train", "--env", "Pendulum-v1", "--width", "8", "--core-bits", "3", "--seed", "3", "--seeds", "2",
+         "--out", str(out), *TINY],
+        capsys,
+    )
+    assert code == 0
+    assert sorted(path.name for path in out.iterdir()) == ["seed-3", "seed-4"]
+    for seed in (3, 4):
+        run = out / f"seed-{seed}"
+        assert json.loads((run / "config.json").read_text())["spec"]["seed"] == seed
+        assert json.loads((run / "complete.json").read_text())["seeds_trained_together"] == 2
+        assert f"seed {seed}: return" in stdout and str(run) in stdout
+
+
 def test_baseline_writes_the_fp32_band_of_its_seeds(tmp_path, capsys):
     out = tmp_path / "baseline"
     code, _, _ = run_cli(["baseline", "--env", "Pendulum-v1", "--width", "8", "--seeds", "2", "--out", str(out), *TINY], capsys)
@@ -77,6 +93,7 @@ def test_baseline_writes_the_fp32_band_of_its_seeds(tmp_path, capsys):
         (["train", "--env", "Pendulum-v1", "--fp32", "--core-bits", "3"], "--fp32 cannot be combined"),
         (["train", "--env", "Pendulum-v1", "--exploration-noise", "0.2"], "--exploration-noise is not a setting of --algo sac"),
         (["train", "--env", "Pendulum-v1", "--algo", "ppo"], "invalid choice: 'ppo'"),
+        (["train", "--env", "Pendulum-v1", "--seeds", "0", *TINY], "seeds 0 is invalid: it must be at least 1"),
         (["eval", "/nonexistent/run"], "run folder /nonexistent/run does not exist"),
         (["eval", ".", "--episodes", "1"], "is not a run folder"),
     ],

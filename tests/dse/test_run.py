@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 
 from dse.cli import main
+from dse.compare import comparison
+from dse.report import load_run
 from dse.strategies import StagedRule
 from dse.study import candidate_of, stored_settings
 from tests.dse.tiny import TINY_STUDY
@@ -51,7 +53,7 @@ def test_search_study_reads_back_with_optuna(studies):
     assert band["mean"] == pytest.approx(np.mean([eval_mean(d) for d in band["policy_dirs"]]))
     for trial in trials:
         attrs = trial.user_attrs
-        assert set(trial.constraints) == {"parity", "fits"}
+        assert set(trial.constraints) == {"parity", "fits", "trained"} and trial.constraints["trained"] == 0.0
         assert trial.constraints["parity"] == pytest.approx(band["mean"] - band["std"] - trial.values[0])
         assert attrs["feasible"] == (attrs["parity_feasible"] and attrs["fits"])
         # the stored return is the mean over seeds of the cached runs' evaluations
@@ -80,6 +82,17 @@ def test_report_holds_every_trial_and_optunas_front(studies):
     summary = (run / "reports" / "summary.md").read_text()
     assert f"Trials: 4 (0 failed), feasible {int(csv['feasible'].sum())}" in summary
     assert summary.count("\n|") - 1 == max(len(study.best_trials), 0) + (1 if study.best_trials else -1)
+
+
+def test_a_candidates_seeds_train_together_by_default(studies):
+    together = {
+        path.parent.name: json.loads(path.read_text())["seeds_trained_together"]
+        for path in (studies / "cache" / "train").glob("*/complete.json")
+    }
+    candidates = [count for name, count in together.items() if "fp32" not in name]
+    baseline = [count for name, count in together.items() if "fp32" in name]
+    assert candidates and all(count == 2 for count in candidates), "a candidate's 2 seeds in one task"
+    assert baseline == [1, 1], "the baseline, trained alone, takes one task per worker (2)"
 
 
 def test_staged_strategy_asks_the_rules_sweeps(studies):
@@ -112,6 +125,10 @@ def test_compare_search_and_staged(studies, capsys):
     table = (out / "compare.md").read_text()
     assert "| search " in table and "| staged " in table and "pick dominated by search" in table
     assert (out / "compare.html").stat().st_size > 100_000
+    assert "env steps spent in training" in (out / "compare.html").read_text()
+    rows = comparison([load_run(studies / "search"), load_run(studies / "staged")]).set_index("study")
+    for name in ("search", "staged"):
+        assert rows.loc[name, "env_steps"] == rows.loc[name, "trainings"] * 600, "each new training ran its 600 steps"
     staged = load(studies / "staged")
     assert staged.user_attrs["staged_pick"]["width"] in (16, 32)
 
@@ -187,9 +204,11 @@ def test_other_samplers_and_an_explicit_storage(studies, sampler):
     db = studies / f"{sampler}.db"
     run = studies / sampler
     args = ["run", *TINY_STUDY, "--sampler", sampler, "--widths", "16", "--core-bits", "2", "--budget", "2",
-            "--storage", f"sqlite:///{db}", "--study-name", f"{sampler}-study", "--out", str(run), "--cache", str(studies / "cache")]
+            "--storage", f"sqlite:///{db}", "--study-name", f"{sampler}-study", "--out", str(run), "--task-per-seed"]
     assert main(args) == 0
     study = optuna.load_study(study_name=f"{sampler}-study", storage=f"sqlite:///{db}")
     assert len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]) == 2
+    trained = [json.loads(path.read_text()) for path in (run / "cache" / "train").glob("*/complete.json")]
+    assert trained and all(complete["seeds_trained_together"] == 1 for complete in trained), "one task per seed"
     assert not (run / "study.db").exists()
     assert (run / "reports" / "trials.csv").read_text().count("\n") == 3

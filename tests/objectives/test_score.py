@@ -15,8 +15,18 @@ def test_score_constraints(returns, fits, feasible, parity_constraint):
     result = score(returns, BAND, luts=1000, latency_s=2e-6, energy_j=5e-8, fits=fits)
     assert result.values == (float(np.mean(returns)), 1000.0, 2e-6, 5e-8)
     assert result.feasible is feasible
-    assert result.constraints() == {"parity": pytest.approx(parity_constraint), "fits": 0.0 if fits else 1.0}
+    assert result.constraints() == {
+        "parity": pytest.approx(parity_constraint),
+        "fits": 0.0 if fits else 1.0,
+        "trained": 0.0,
+    }
     assert DIRECTIONS == ("maximize", "minimize", "minimize", "minimize")
+
+
+def test_a_candidate_stopped_early_is_infeasible_even_at_parity():
+    result = score([120.0], BAND, luts=1000, latency_s=2e-6, energy_j=5e-8, fits=True, stopped_early=True)
+    assert result.parity.feasible and not result.feasible
+    assert result.constraints()["trained"] == 1.0
 
 
 def test_pareto_mask_matches_brute_force():

@@ -6,7 +6,7 @@ import torch
 
 from training.brevitas_policy import BrevitasPolicy
 from training.config import PolicyConfig
-from training.networks import PolicyNet
+from training.networks import PolicyNet, stack_members
 from training.quant import ActQuant, int_range, qdq, qdq_weight, scale_divisor
 
 
@@ -58,10 +58,13 @@ def test_activation_scale_warms_up_on_training_calls_only_then_is_learned():
     assert quant.value.grad is not None and quant.value.grad.item() != 0.0
 
 
-def _twins(config, seed=0):
-    torch.manual_seed(seed)
-    net = PolicyNet(11, 3, config)
-    return net, BrevitasPolicy(net)
+def _members_and_twins(config, members=2):
+    """A stacked net of ``members`` policies (seeds 0, 1, ...) and each policy's Brevitas twin."""
+    nets = []
+    for seed in range(members):
+        torch.manual_seed(seed)
+        nets.append(PolicyNet(11, 3, config))
+    return stack_members(nets), [BrevitasPolicy(net) for net in nets]
 
 
 @pytest.mark.parametrize(
@@ -72,52 +75,75 @@ def _twins(config, seed=0):
     ],
 )
 def test_lean_path_equals_brevitas_through_warmup_and_training(config):
-    """Bit-identical values and float-rounding-equal gradients to Brevitas, call by call,
-    across the scale warm-up (modular path) and after it (fused path), with Adam steps."""
-    net, twin = _twins(config)
+    """Each member of a stacked net: bit-identical values and float-rounding-equal gradients to its own
+    Brevitas twin, call by call, across the scale warm-up (modular path) and after it (fused path), with Adam steps."""
+    net, twins = _members_and_twins(config)
     net.train()
-    twin.train()
+    for twin in twins:
+        twin.train()
     opt_net = torch.optim.Adam(net.parameters(), lr=1e-2)
-    params_twin = dict(twin.named_parameters())
+    net.watch_optimizer(opt_net)
     generator = torch.Generator().manual_seed(1)
     for step in range(30):
-        x = torch.randn(64, 11, generator=generator) * (1 + step / 10)
-        out_net, out_twin = net(x), twin(x)
-        torch.testing.assert_close(out_net, out_twin, rtol=0, atol=0)
-        (out_net**2).mean().backward()
-        (out_twin**2).mean().backward()
-        for name, linear in zip(("fc1", "fc2", "fc3"), net.linears()):
-            torch.testing.assert_close(linear.weight.grad, params_twin[f"{name}.weight"].grad, rtol=1e-5, atol=1e-7)
-            torch.testing.assert_close(linear.bias.grad, params_twin[f"{name}.bias"].grad, rtol=1e-5, atol=1e-7)
-        for twin_layer, quant in twin.quantizer_pairs(net):
-            twin_grad = twin.scaling_impl(twin_layer).value.grad
-            if quant.value.grad is None:  # warming up: the scale is a statistic, its parameter unused
-                assert twin_grad is None or twin_grad.item() == 0.0
-            else:
-                # A scale's gradient is a difference of two sums over the batch, so
-                # summation order shows more here than elsewhere.
-                torch.testing.assert_close(quant.value.grad, twin_grad, rtol=1e-3, atol=1e-6)
+        x = torch.randn(len(twins), 64, 11, generator=generator) * (1 + step / 10)
+        out_net = net(x)
+        (out_net**2).mean((1, 2)).sum().backward()
+        for member, twin in enumerate(twins):
+            out_twin = twin(x[member])
+            torch.testing.assert_close(out_net[member], out_twin, rtol=0, atol=0)
+            (out_twin**2).mean().backward()
+            params_twin = dict(twin.named_parameters())
+            for name, linear in zip(("fc1", "fc2", "fc3"), net.linears()):
+                torch.testing.assert_close(
+                    linear.weight.grad[member], params_twin[f"{name}.weight"].grad, rtol=1e-5, atol=1e-7
+                )
+                torch.testing.assert_close(linear.bias.grad[member], params_twin[f"{name}.bias"].grad, rtol=1e-5, atol=1e-7)
+            for twin_layer, quant in twin.quantizer_pairs(net):
+                twin_grad = twin.scaling_impl(twin_layer).value.grad
+                if quant.value.grad is None:  # warming up: the scale is a statistic, its parameter unused
+                    assert twin_grad is None or twin_grad.item() == 0.0
+                else:
+                    # A scale's gradient is a difference of two sums over the batch, so
+                    # summation order shows more here than elsewhere.
+                    torch.testing.assert_close(quant.value.grad[member], twin_grad, rtol=1e-3, atol=1e-6)
         opt_net.step()
         opt_net.zero_grad()
-        twin.zero_grad()
-        twin.copy_from(net)
+        for member, twin in enumerate(twins):
+            twin.zero_grad()
+            twin.copy_from(net.member(member))
     assert not net.warming_up
     net.eval()
-    twin.eval()
-    x = torch.randn(256, 11, generator=generator)
-    torch.testing.assert_close(net(x), twin(x), rtol=0, atol=0)
+    x = torch.randn(len(twins), 256, 11, generator=generator)
+    out_net = net(x)
+    for member, twin in enumerate(twins):
+        torch.testing.assert_close(out_net[member], twin.eval()(x[member]), rtol=0, atol=0)
+
+
+def test_member_state_is_the_single_policy_layout_and_round_trips():
+    config = PolicyConfig(width=8, core_bits=3, scale_warmup_steps=2)
+    net, _ = _members_and_twins(config, members=3)
+    net.train()
+    for _ in range(4):
+        net(torch.randn(3, 16, 11))
+    state = net.member_state_dict(1)
+    assert state["fc1.weight"].shape == (8, 11) and state["input_quant.value"].shape == ()
+    single = PolicyNet.from_member_state_dict(11, 3, config, state).eval()
+    x = torch.randn(5, 11)
+    net.eval()
+    assert torch.equal(single(x), net(x.expand(3, -1, -1))[1])
+    assert not torch.equal(single(x), net(x.expand(3, -1, -1))[0])
 
 
 def test_weight_gradient_passes_through_the_clip_too():
-    weight = torch.tensor([[-1.0, -0.2, 0.3, 1.0]], requires_grad=True)
+    weight = torch.tensor([[[-1.0, -0.2, 0.3, 1.0]]], requires_grad=True)
     quantized = qdq_weight(weight, 2)
     # 2-bit signed, q_s = 2: +max rounds to 2 and clips to 1, so the edge clips.
-    assert quantized.detach().tolist() == [[-1.0, -0.0, 0.5, 0.5]]
-    (quantized * torch.tensor([[1.0, 2.0, 3.0, 4.0]])).sum().backward()
+    assert quantized.detach().tolist() == [[[-1.0, -0.0, 0.5, 0.5]]]
+    (quantized * torch.tensor([[[1.0, 2.0, 3.0, 4.0]]])).sum().backward()
     # Inside the range: unchanged. At the clipped edge: not zero (the abs-max elements
     # also carry the scale's gradient, so only their being non-zero is checked).
-    assert weight.grad[0, 1:3].tolist() == [2.0, 3.0]
-    assert weight.grad[0, 3].item() != 0.0
+    assert weight.grad[0, 0, 1:3].tolist() == [2.0, 3.0]
+    assert weight.grad[0, 0, 3].item() != 0.0
 
 
 def test_loading_a_warming_up_state_restarts_the_warm_up_path():

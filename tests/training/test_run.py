@@ -1,6 +1,7 @@
 """The training loop and its run folder."""
 
 import csv
+import dataclasses
 import json
 
 import numpy as np
@@ -8,11 +9,11 @@ import pytest
 import torch
 
 from tests.conftest import tiny_spec
-from training import PolicyConfig, TrainingInputError, load_policy, read_run, train
+from training import DDPGConfig, PolicyConfig, TrainingInputError, load_policy, read_run, train, train_seeds
 from training.envs import make_env
 from training.normalizer import ObsNormalizer
-from training.replay import ReplayBuffer
-from training.run import step_env
+from training.replay import Batch, ReplayBuffer
+from training.run import AGENTS, Trainer, member_specs, step_env
 
 
 def test_truncation_keeps_the_true_last_observation_and_still_bootstraps():
@@ -99,12 +100,10 @@ def test_same_seed_gives_the_same_learning_curve(tmp_path):
 
 
 def test_ddpg_trains_and_exports(tmp_path):
-    from training import DDPGConfig
-
     spec = tiny_spec(
         PolicyConfig(width=8, core_bits=3, input_bits=5, scale_warmup_steps=50),
         algo="ddpg",
-        hyper=DDPGConfig(learning_starts=200, critic_width=32, batch_size=64),
+        hyper=DDPG_TINY,
         total_steps=400,
     )
     result = train(spec, tmp_path / "ddpg")
@@ -130,24 +129,138 @@ def test_incomplete_foreign_and_existing_run_folders_are_refused(tmp_path, qat_r
         train(tiny_spec(PolicyConfig(width=8, fp32=True)), qat_run.run_dir)
 
 
+DDPG_TINY = DDPGConfig(learning_starts=200, critic_width=32, batch_size=64)
+
+
 @pytest.mark.parametrize("algo", ["sac", "ddpg"])
 def test_the_trained_policy_is_the_one_saved(tmp_path, algo):
-    """The live policy after many optimizer steps acts exactly as its saved state: no stale quantized weights.
+    """Each seed's live policy after many optimizer steps acts exactly as its saved state: no stale quantized weights.
 
     (A fused Adam step does not bump tensor versions; a cache keyed on them alone kept the weights of the end of
     the warm-up for the rest of training.)
     """
-    from training import DDPGConfig
-    from training.run import Trainer
-
-    hyper = {"ddpg": DDPGConfig(learning_starts=200, critic_width=32, batch_size=64)}.get(algo)
-    extra = {"algo": algo, "hyper": hyper} if hyper else {}
+    extra = {"algo": "ddpg", "hyper": DDPG_TINY} if algo == "ddpg" else {}
     spec = tiny_spec(PolicyConfig(width=16, core_bits=2, input_bits=4), total_steps=1200, eval_every=0, **extra)
-    trainer = Trainer(spec, tmp_path / "run")
+    out_dirs = [tmp_path / "s0", tmp_path / "s1"]
+    trainer = Trainer(member_specs(spec, [0, 1]), out_dirs)
     while not trainer.done:
         trainer.step()
     trainer.finish()
     observations = torch.randn(256, trainer.obs_dim)
-    live = trainer.deployed(observations.clone())
-    saved, _ = load_policy(tmp_path / "run")
-    assert torch.equal(live, saved(observations.clone()))
+    with torch.no_grad():
+        live = torch.tanh(trainer.agent.policy(observations.expand(2, -1, -1)))
+    for member, out_dir in enumerate(out_dirs):
+        saved, _ = load_policy(out_dir)
+        assert torch.equal(live[member], saved(observations.clone()))
+
+
+def _run_tensors(run_dir):
+    checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    return checkpoint["policy"], checkpoint["normalizer"]
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [PolicyConfig(width=16, core_bits=2, input_bits=4, scale_warmup_steps=50), PolicyConfig(width=16, fp32=True)],
+    ids=["qat", "fp32"],
+)
+def test_seeds_trained_together_equal_each_seed_trained_alone(tmp_path, policy):
+    """Whole runs, bit for bit. Reacher has two actions: no matmul has a dimension of one, and then a lone
+    seed's matmuls run the same kernels as the stacked ones (see the next test for the other case)."""
+    spec = tiny_spec(policy, env_id="Reacher-v4", total_steps=800, eval_every=400)
+    seeds = [3, 4, 5]
+    together = train_seeds(spec, seeds, [tmp_path / "together" / f"s{seed}" for seed in seeds])
+    assert [run.spec.seed for run in together] == seeds
+    for seed, run in zip(seeds, together):
+        alone = train(dataclasses.replace(spec, seed=seed), tmp_path / "alone" / f"s{seed}")
+        policy_together, normalizer_together = _run_tensors(run.run_dir)
+        policy_alone, normalizer_alone = _run_tensors(alone.run_dir)
+        assert normalizer_together == normalizer_alone, "the same env steps were taken"
+        assert policy_together.keys() == policy_alone.keys()
+        for name in policy_alone:
+            torch.testing.assert_close(policy_together[name], policy_alone[name], rtol=0, atol=0, msg=name)
+        assert run.returns == alone.returns
+        assert _curve_returns(run.run_dir) == _curve_returns(alone.run_dir)
+    assert len({run.returns for run in together}) == len(seeds), "different seeds train different policies"
+
+
+def _curve_returns(run_dir):
+    with open(run_dir / "curve.csv") as f:
+        return [(row["env_step"], row["return_mean"]) for row in csv.DictReader(f)]
+
+
+@pytest.mark.parametrize("algo", ["sac", "ddpg"])
+def test_updates_of_seeds_together_equal_each_seed_alone_to_float_rounding(algo):
+    """Pendulum's shapes (one action) and DDPG's single critic give a lone seed matmuls with a dimension of one,
+    which torch runs with other kernels (matrix-vector) than the stacked ones: equal to float rounding.
+    Same batches for both, through the quantizer warm-up and past it."""
+    policy = PolicyConfig(width=16, core_bits=3, input_bits=5, scale_warmup_steps=10)
+    hyper = DDPG_TINY if algo == "ddpg" else tiny_spec(policy).hyper
+    low, high = np.array([-2.0]), np.array([2.0])
+    seeds = [3, 4, 5]
+
+    def agent(members):
+        return AGENTS[algo](3, low, high, policy, hyper, members, [torch.Generator().manual_seed(s) for s in members])
+
+    together, alone = agent(seeds), [agent([seed]) for seed in seeds]
+    data = torch.Generator().manual_seed(0)
+    for step in range(1, 41):
+        batch = Batch(
+            torch.randn(3, 64, 3, generator=data),
+            torch.rand(3, 64, 1, generator=data) * 4 - 2,
+            torch.randn(3, 64, generator=data),
+            torch.randn(3, 64, 3, generator=data),
+            (torch.rand(3, 64, generator=data) < 0.05).float(),
+        )
+        together.update(batch, step)
+        for member, single in enumerate(alone):
+            single.update(Batch.stack([Batch(*(getattr(batch, f.name)[member] for f in dataclasses.fields(Batch)))]), step)
+    assert not together.policy.warming_up
+    for member, single in enumerate(alone):
+        for (name, mine), (_, theirs) in zip(together.policy.member(member).named_parameters(), single.policy.named_parameters()):
+            torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-6, msg=name)
+        torch.testing.assert_close(
+            together.critic.weights[0][member * together.critic.n : (member + 1) * together.critic.n],
+            single.critic.weights[0],
+            rtol=1e-4,
+            atol=1e-6,
+        )
+
+
+def test_seeds_trained_together_must_share_everything_but_the_seed(tmp_path):
+    spec = tiny_spec(PolicyConfig(width=8, fp32=True))
+    with pytest.raises(TrainingInputError, match="differ only in their seed, not in total_steps"):
+        Trainer([spec, dataclasses.replace(spec, seed=1, total_steps=900)], [tmp_path / "a", tmp_path / "b"])
+    with pytest.raises(TrainingInputError, match="one run folder per spec"):
+        Trainer([spec], [tmp_path / "a", tmp_path / "b"])
+
+
+class StopAt:
+    """A stop rule that stops at a given step and records what it was shown."""
+
+    name = "test"
+
+    def __init__(self, step: int):
+        self.step = step
+        self.seen = []
+
+    def check(self, env_step, mean_return):
+        self.seen.append((env_step, mean_return))
+        return "enough" if env_step >= self.step else None
+
+
+def test_a_stop_rule_ends_every_seed_at_a_checkpoint_and_the_runs_say_so(tmp_path):
+    spec = tiny_spec(PolicyConfig(width=8, core_bits=3, input_bits=4), total_steps=900, eval_every=300)
+    rule = StopAt(600)
+    runs = train_seeds(spec, [0, 1], [tmp_path / "s0", tmp_path / "s1"], stop_rule=rule)
+    assert [step for step, _ in rule.seen] == [300, 600]
+    curves = [_curve_returns(run.run_dir) for run in runs]
+    for index, (step, mean_return) in enumerate(rule.seen):
+        assert mean_return == pytest.approx(np.mean([float(curve[index][1]) for curve in curves])), "the seeds' mean"
+    for run, curve in zip(runs, curves):
+        complete = json.loads((run.run_dir / "complete.json").read_text())
+        assert complete["env_steps"] == 600
+        assert complete["stopped_early"] == {"rule": "test", "env_step": 600, "reason": "enough"}
+        assert [step for step, _ in curve] == ["300", "600"]
+        assert len(run.returns) == 2, "a stopped run still has its final evaluation"
+        load_policy(run.run_dir)

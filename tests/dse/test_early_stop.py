@@ -1,0 +1,63 @@
+"""Early stopping inside a study: the training task, the cache, and the trials it records."""
+
+import json
+
+import optuna
+import pytest
+
+from dse.cli import main
+from dse.executor import cached_outcome, run_dir_for, train_cached
+from objectives.early_stop import Fp32Curve
+from tests.conftest import tiny_spec
+from tests.dse.tiny import TINY_STUDY
+from training import PolicyConfig
+
+# FP32 "learned" a million per checkpoint: every real candidate is far behind it.
+UNREACHABLE = Fp32Curve((200, 400, 600), (1e6, 2e6, 3e6))
+
+
+def test_a_stopped_training_is_cached_only_for_its_own_rule(tmp_path):
+    spec = tiny_spec(PolicyConfig(width=8, core_bits=2, input_bits=4), total_steps=600, eval_every=200)
+    specs = [spec.to_dict()]
+    early_stop = {"mode": "aggressive", "reference": UNREACHABLE.to_dict()}
+    [outcome] = train_cached(specs, str(tmp_path), threads=1, early_stop=early_stop)
+    assert outcome.trained and outcome.env_steps == 200, "stopped at the first checkpoint past 20% of 600 steps"
+    assert outcome.stopped_early["rule"] == "aggressive" and outcome.stopped_early["env_step"] == 200
+    assert cached_outcome(spec, tmp_path, "aggressive") == outcome.__class__(**{**outcome.__dict__, "trained": False})
+    assert cached_outcome(spec, tmp_path, "conservative") is None
+    assert cached_outcome(spec, tmp_path, "off") is None
+    [full] = train_cached(specs, str(tmp_path), threads=1)
+    assert full.trained and full.env_steps == 600 and full.stopped_early is None
+    complete = json.loads((run_dir_for(spec, tmp_path) / "complete.json").read_text())
+    assert "stopped_early" not in complete
+    assert cached_outcome(spec, tmp_path, "aggressive") is not None, "a full run stands for any rule"
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    yield
+    import ray
+
+    ray.shutdown()
+
+
+def test_a_study_records_stopped_candidates_as_infeasible_with_the_compute_saved(tmp_path, monkeypatch, capsys, ray_session):
+    monkeypatch.setattr("dse.driver.Fp32Curve.from_run_dirs", lambda run_dirs: UNREACHABLE)
+    run = tmp_path / "study"
+    args = ["run", *TINY_STUDY, "--eval-every", "200", "--early-stop", "aggressive", "--budget", "2", "--out", str(run)]
+    assert main(args) == 0
+    assert "stopped early at step 200" in capsys.readouterr().out
+    study = optuna.load_study(study_name="study", storage=f"sqlite:///{run / 'study.db'}")
+    trials = [trial for trial in study.trials if trial.state == optuna.trial.TrialState.COMPLETE]
+    assert len(trials) == 2
+    for trial in trials:
+        attrs = trial.user_attrs
+        assert attrs["stopped_at_step"] == 200 and attrs["stopped_early"].startswith("aggressive rule:")
+        assert attrs["train_env_steps"] == 2 * 200
+        assert attrs["env_steps_saved"] == 2 * (600 - 200)
+        assert not attrs["feasible"] and not attrs["parity_feasible"]
+        assert trial.constraints["trained"] == 1.0, "Optuna sees the trained constraint violated"
+        assert trial.values[1] > 0 and attrs["latency_cycles"] > 0, "stopped candidates still get their hardware"
+    assert study.best_trials == [], "Optuna's front holds feasible trials only"
+    summary = (run / "reports" / "summary.md").read_text()
+    assert f"{4 * 200:,} env steps" in summary
