@@ -422,12 +422,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from dse.sweep import (
-        covering_space,
-        scope_candidates,
-        width_candidates,
-        write_sweep_report,
-    )
+    from dse.sweep import covering_space, scope_candidates, width_candidates, write_sweep_report
     from search_spaces import parse_values
 
     widths = parse_values("widths", args.width)

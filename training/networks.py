@@ -22,12 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from training.config import PolicyConfig
-from training.fused import (
-    QuantizedPolicy,
-    quantize_policy,
-    quantized_mlp,
-    quantized_mlp_inference,
-)
+from training.fused import QuantizedPolicy, quantize_policy, quantized_mlp, quantized_mlp_inference
 from training.quant import ActQuant, qdq_weight
 
 # CleanRL's bounds on SAC's log standard deviation.
