@@ -11,7 +11,7 @@ from typing import Any
 import optuna
 
 from objectives import DIRECTIONS, OBJECTIVES
-from objectives.early_stop import EARLY_STOP_MODES
+from objectives.early_stop import early_stop_rule
 from search_spaces import Candidate, SearchSpace
 from training import PolicyConfig, TrainSpec
 
@@ -64,10 +64,7 @@ class StudySettings:
             raise StudyInputError(f"sampler {self.sampler!r} is unknown: choose one of {', '.join(SAMPLERS)}")
         if self.seeds < 1:
             raise StudyInputError(f"seeds {self.seeds} is invalid: a candidate needs at least 1 seed")
-        if self.early_stop not in EARLY_STOP_MODES:
-            raise StudyInputError(
-                f"early-stop mode {self.early_stop!r} is unknown: choose one of {', '.join(EARLY_STOP_MODES)}"
-            )
+        early_stop_rule(self.early_stop)  # an unknown mode is a one-line error
 
     def spec(self, candidate: Candidate, seed: int) -> TrainSpec:
         policy = dataclasses.replace(
