@@ -18,6 +18,7 @@ from training import (
     ALGO_CONFIGS,
     SCOPES,
     PolicyConfig,
+    TrainingDiverged,
     TrainingInputError,
     TrainSpec,
     evaluate,
@@ -316,7 +317,11 @@ def _add_execution_options(parser: argparse.ArgumentParser) -> None:
         help="one training task per seed instead of one per candidate training its seeds together (batched)",
     )
     parser.add_argument("--ray-address", help="join this Ray cluster (e.g. auto) instead of starting Ray locally")
-    parser.add_argument("--storage", help="Optuna storage URL (default sqlite:///OUT/study.db)")
+    parser.add_argument(
+        "--storage",
+        help="Optuna storage: a SQLAlchemy URL (postgresql://..., sqlite:///...) or sqlite-journal:///PATH "
+        "(default: the journal OUT/study.db)",
+    )
     parser.add_argument("--study-name", help="study name in the storage (default: the run folder's name)")
     parser.add_argument("--out", help="run folder (default under runs/, named after the env and strategy)")
     parser.add_argument("--cache", help="trained-policy cache, shareable between studies (default OUT/cache)")
@@ -508,6 +513,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from optuna_dashboard import run_server
+
+    from dse.report import read_manifest
+    from dse.study import make_storage, storage_url
+
+    storage = make_storage(storage_url(Path(args.run), read_manifest(args.run)["storage"]))
+    print(f"optuna-dashboard of {args.run} on http://{args.host}:{args.port} (Ctrl-C stops it)")
+    run_server(storage, host=args.host, port=args.port)
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from dse.compare import write_comparison
 
@@ -596,6 +613,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="a study folder made by dse run")
     p.set_defaults(func=cmd_report)
 
+    p = commands.add_parser("dashboard", help="serve Optuna's dashboard on a study folder's storage")
+    p.add_argument("run", help="a study folder made by dse run")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(func=cmd_dashboard)
+
     p = commands.add_parser("noise", help="return against observation noise: the selected configuration's seeds vs FP32's")
     p.add_argument("run", help="a study folder made by dse run")
     p.add_argument("--sigma", default="0,0.1,0.2,0.3,0.4,0.5", help="noise std values (default 0,0.1,...,0.5)")
@@ -630,7 +653,7 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, *USER_ERRORS) as error:
         print(f"dse: error: {error}", file=sys.stderr)
         return 2
-    except FinnFailure as error:
+    except (FinnFailure, TrainingDiverged) as error:
         print(f"dse: {error}", file=sys.stderr)
         return 1
     except TaskFailed as error:

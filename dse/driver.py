@@ -1,6 +1,7 @@
 """The study driver: ask Optuna (or a plan: the staged rule, a sweep) for candidates, train them on Ray, score them, tell Optuna.
 
-One process drives; only it writes to the study's storage. Every finished trial is
+One process drives; only it writes to the study's storage (``dse.lease`` refuses a
+second driver on the same study). Every finished trial is
 in the storage the moment it is told, and every finished training is in the policy
 cache, so a driver killed at any moment loses nothing finished: on restart, trials
 it left running are marked failed ("interrupted") and asked again, and their
@@ -19,10 +20,12 @@ import numpy as np
 import optuna
 
 from dse.executor import RayExecutor, TaskFailed, TrainingOutcome, cached_outcome
+from dse.lease import REFRESH_SECONDS, DriverLease
 from dse.strategies import StagedRule, Sweep
-from dse.study import StudySettings, candidate_of, counts_toward_budget, finished_count
+from dse.study import StudySettings, candidate_of, counts_toward_budget
 from objectives import Fp32Band, TrialScore, score
 from objectives.early_stop import Fp32Curve
+from objectives.pareto import RunningFront
 from search_spaces import Candidate
 from synthesis import FinnFailure, lower_qonnx
 from synthesis.estimate import HardwareReport, SynthesisSettings, Synthesizer
@@ -58,6 +61,7 @@ class Driver:
         executor: RayExecutor,
         cache_dir: Path,
         log: Callable[[str], None] = print,
+        lease: DriverLease | None = None,
     ):
         self.run_dir = Path(run_dir)
         self.settings = settings
@@ -67,14 +71,19 @@ class Driver:
         self.synth_cache = Path(cache_dir) / "synth"
         self.synthesis = SynthesisSettings(**settings.synthesis)
         self.log = log
+        self.lease = lease
         self.planner = {"staged": StagedRule(settings.space), "sweep": Sweep(settings.sweep)}.get(settings.strategy)
         self.band: Fp32Band | None = None
         self._early_stop: dict | None = None  # the rule's mode and FP32 curve, once the baseline is known
-        self._pending: dict = {}  # ray ref -> the keys of the specs it trains
+        self._pending: dict = {}  # ray ref -> the specs it trains
         self._ref_of: dict[str, object] = {}  # spec key -> ray ref (one training per spec, however many trials wait)
         self._waiting: dict[str, list[tuple[int, int]]] = {}  # spec key -> (trial number, seed index)
         self._active: dict[int, _Active] = {}
         self._finished_here = 0
+        # counted as trials finish rather than re-read from the storage, whose reads grow with the study
+        self._finished = 0
+        self._feasible = 0
+        self._front = RunningFront()
         self._started = 0.0
         self._budget: int | None = None
 
@@ -84,19 +93,22 @@ class Driver:
         specs = self.settings.baseline_specs()
         outcomes: dict[int, TrainingOutcome] = {}
         for seed, spec in enumerate(specs):
-            cached = cached_outcome(spec, self.train_cache)
+            cached = cached_outcome(spec, self.train_cache, log=self.log)
             if cached is not None:
                 outcomes[seed] = cached
         missing = [spec for spec in specs if spec.seed not in outcomes]
         groups = self.executor.groups(missing, parts=self.executor.workers)
-        refs = {self.executor.submit(group, self.train_cache): group for group in groups}
+        refs = {self.executor.submit(group): group for group in groups}
         if refs:
             self.log(f"training the FP32 baseline: {len(missing)} of {len(specs)} seeds (not counted in the budget)")
         while refs:
-            for ref in self.executor.wait(list(refs)):
+            ready = self.executor.wait(list(refs), timeout=REFRESH_SECONDS)
+            self._refresh_lease()
+            for ref in ready:
                 group = refs.pop(ref)
                 try:
-                    outcomes.update((spec.seed, outcome) for spec, outcome in zip(group, self.executor.result(ref)))
+                    installed = self.executor.outcomes(ref, group, self.train_cache)
+                    outcomes.update((spec.seed, outcome) for spec, outcome in zip(group, installed))
                 except TaskFailed as error:
                     raise TaskFailed(f"the FP32 baseline of {self.settings.env_id} cannot be trained: {error}") from None
         seed_returns = [outcomes[seed].mean_return for seed in range(len(specs))]
@@ -110,6 +122,7 @@ class Driver:
             "trainings": sum(outcome.trained for outcome in outcomes.values()),
             "train_cpu_seconds": self.executor.threads * sum(o.wall_seconds for o in outcomes.values() if o.trained),
             "train_env_steps": sum(o.env_steps for o in outcomes.values() if o.trained),
+            "trained_on": sorted({o.node for o in outcomes.values() if o.trained}),
             "policy_dirs": [outcomes[seed].run_dir for seed in range(len(specs))],
         }
         previous = self.run_dir / BASELINE_FILE
@@ -119,6 +132,7 @@ class Driver:
             record["trainings"] += old.get("trainings", 0)
             record["train_cpu_seconds"] += old.get("train_cpu_seconds", 0.0)
             record["train_env_steps"] += old.get("train_env_steps", 0)
+            record["trained_on"] = sorted(set(record["trained_on"]) | set(old.get("trained_on", [])))
         previous.write_text(json.dumps(record, indent=2))
         self.log(f"FP32 band of {self.settings.env_id}: {self.band.mean:.1f} +- {self.band.std:.1f} over {self.band.seeds} seeds")
         return self.band
@@ -139,29 +153,34 @@ class Driver:
         return self._early_stop["mode"] if self._early_stop else "off"
 
     # ---- the loop -------------------------------------------------------------------------------
-    def finished(self) -> int:
-        return finished_count(self.study)
-
     def run(self, budget: int) -> None:
         if self.band is None:
             raise RuntimeError("Driver.run needs the FP32 band: call baseline() first")
         self._budget = budget
+        for trial in self.study.get_trials(deepcopy=False):
+            self._count(trial.state, trial.values, bool(trial.user_attrs.get("feasible")), counts_toward_budget(trial))
         self._started = time.perf_counter()  # time per trial counts trials only, not the baseline
         while True:
             self._fill(budget)
             if not self._active:
                 break
             if self._pending:
-                for ref in self.executor.wait(list(self._pending)):
+                ready = self.executor.wait(list(self._pending), timeout=REFRESH_SECONDS)
+                self._refresh_lease()
+                for ref in ready:
                     self._collect(ref)
             for number in [number for number, active in self._active.items() if active.settled]:
                 self._finish(self._active.pop(number))
         if self.settings.strategy == "staged":
             self._report_staged()
 
+    def _refresh_lease(self) -> None:
+        if self.lease is not None:
+            self.lease.refresh()
+
     def _fill(self, budget: int) -> None:
         """Start trials while a worker is free and the budget (and, for a planned strategy, the plan) allows."""
-        while len(self._pending) < self.executor.workers and self.finished() + len(self._active) < budget:
+        while len(self._pending) < self.executor.workers and self._finished + len(self._active) < budget:
             if self.planner is None:
                 trial = self.study.ask()
             else:
@@ -194,7 +213,7 @@ class Driver:
         self._active[trial.number] = active
         missing = []
         for seed, spec in enumerate(specs):
-            cached = cached_outcome(spec, self.train_cache, self._early_stop_mode)
+            cached = cached_outcome(spec, self.train_cache, self._early_stop_mode, log=self.log)
             if cached is not None:
                 active.outcomes[seed] = cached
                 continue
@@ -203,18 +222,20 @@ class Driver:
                 missing.append(spec)
             self._waiting.setdefault(key, []).append((trial.number, seed))
         for group in self.executor.groups(missing):
-            ref = self.executor.submit(group, self.train_cache, self._early_stop)
-            self._pending[ref] = [spec.key() for spec in group]
+            ref = self.executor.submit(group, self._early_stop)
+            self._pending[ref] = group
             for spec in group:
                 self._ref_of[spec.key()] = ref
         if active.settled:
             self._finish(self._active.pop(trial.number))
 
     def _collect(self, ref) -> None:
-        keys = self._pending.pop(ref)
+        """A finished task's runs into the cache and to the trials waiting for them (or its failure)."""
+        group = self._pending.pop(ref)
+        keys = [spec.key() for spec in group]
         outcomes, failure = {}, None
         try:
-            outcomes = dict(zip(keys, self.executor.result(ref)))
+            outcomes = dict(zip(keys, self.executor.outcomes(ref, group, self.train_cache)))
         except TaskFailed as error:
             failure = str(error)
         for key in keys:
@@ -235,6 +256,7 @@ class Driver:
         # CPU time: each training holds ``threads`` cores for its wall time
         trial.set_user_attr("train_cpu_seconds", round(sum(outcome.wall_seconds for outcome in new) * self.executor.threads, 3))
         trial.set_user_attr("train_env_steps", sum(outcome.env_steps for outcome in new))
+        trial.set_user_attr("trained_on", sorted({outcome.node for outcome in new}))
         stops = [outcome.stopped_early for outcome in active.outcomes.values() if outcome.stopped_early]
         if stops:
             trial.set_user_attr("stopped_early", stops[0]["reason"])
@@ -249,12 +271,21 @@ class Driver:
         if active.failure is not None:
             trial.set_user_attr("fail_reason", active.failure)
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self._count(optuna.trial.TrialState.FAIL, None, False, True)
             self._progress(active, None, None)
             return
         for name, value in trial_score.constraints().items():
             trial.set_constraint(name, value)
         self.study.tell(trial, list(trial_score.values))
+        self._count(optuna.trial.TrialState.COMPLETE, trial_score.values, trial_score.feasible, True)
         self._progress(active, trial_score, report)
+
+    def _count(self, state: optuna.trial.TrialState, values, feasible: bool, counts: bool) -> None:
+        """One finished trial into the running counts: budget, feasible trials, Pareto front (Optuna's best_trials)."""
+        self._finished += counts
+        if state == optuna.trial.TrialState.COMPLETE and feasible:
+            self._feasible += 1
+            self._front.add(values)
 
     def _score(self, active: _Active) -> tuple[TrialScore, HardwareReport]:
         seed_returns = [active.outcomes[seed].mean_return for seed in range(len(active.specs))]
@@ -301,10 +332,7 @@ class Driver:
     def _progress(self, active: _Active, trial_score: TrialScore | None, report: HardwareReport | None) -> None:
         budget = self._budget if self.planner is None else min(self._budget, self.planner.most_trials)
         self._finished_here += 1
-        trials = self.study.get_trials(deepcopy=False)
-        done = sum(counts_toward_budget(trial) for trial in trials)
-        feasible = sum(bool(trial.user_attrs.get("feasible")) for trial in trials if trial.state.name == "COMPLETE")
-        front = len(self.study.best_trials) if feasible else 0
+        done, feasible, front = self._finished, self._feasible, len(self._front)
         per_trial = (time.perf_counter() - self._started) / self._finished_here
         label = f"#{active.trial.number} {active.candidate.label}"
         if trial_score is None:

@@ -1,29 +1,38 @@
-"""Training as Ray tasks: by default one task per candidate, training its seeds together, into the policy cache.
+"""Training as Ray tasks: by default one task per candidate, training its seeds together; results come back as data.
 
-A trained policy lives in ``cache/train/<policy>-s<seed>-<spec hash>/``; a run
-folder with its completion mark is never trained again, so candidates that differ
-only in folding, and a resumed study, reuse it. A task is given the specs of one
-candidate (seeds differing only in their seed) and trains those not in the cache
-together in one process (``training.train_seeds``); ``--task-per-seed`` gives
-each seed a task of its own instead. Only the driver process talks to Ray; the
-task itself is a plain function of TrainSpecs.
+A trained policy lives in the driver's cache, ``cache/train/<policy>-s<seed>-<spec hash>/``;
+a run folder with its completion mark, whose files match the hashes that mark
+holds, is never trained again, so candidates that differ only in folding, and a
+resumed study, reuse it. A task is given the specs of one candidate's seeds that
+are not in the cache and trains them together (``training.train_seeds``) in a
+scratch folder of whichever node runs it; it returns each run folder packed as
+bytes, which the driver unpacks into its cache. No filesystem is shared between
+the driver and the nodes. ``--task-per-seed`` gives each seed a task of its own.
+Only the driver process talks to Ray; the task itself is a plain function of TrainSpecs.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
+import os
+import shutil
+import tarfile
+import tempfile
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from objectives.early_stop import EarlyStopper, Fp32Curve, early_stop_rule
-from training import TrainingInputError, TrainSpec, read_run, train_seeds
+from training import TrainingDiverged, TrainingInputError, TrainSpec, read_run, train_seeds, verify_run
 
 WORKER_RETRIES = 3
-"""a task whose worker process dies is retried this many times; an exception in training is not retried"""
+"""a task whose worker process or node dies is retried this many times; an exception in training is not retried"""
 OBJECT_STORE_BYTES = 256 * 1024**2
-"""tasks pass only small records, so the local object store stays small"""
+"""tasks pass specs and packed run folders (tens of kB to a few MB), so the local object store stays small"""
 
 
 class TaskFailed(RuntimeError):
@@ -46,24 +55,45 @@ class TrainingOutcome:
     """False when the cache already held it"""
     stopped_early: dict | None = None
     """rule, env step and reason when an early-stop rule ended the training"""
+    node: str | None = None
+    """the Ray node that trained it ("host/node id"); None when it came from the cache"""
 
     @property
     def mean_return(self) -> float:
         return sum(self.returns) / len(self.returns)
 
 
+@dataclass(frozen=True)
+class TrainedRun:
+    """What a training task returns per seed: the run folder as a gzipped tar, and the node that trained it."""
+
+    key: str
+    archive: bytes
+    node: str
+
+
 def run_dir_for(spec: TrainSpec, cache_dir: Path) -> Path:
     return Path(cache_dir) / f"{spec.policy.label}-s{spec.seed}-{spec.key()}"
 
 
-def cached_outcome(spec: TrainSpec, cache_dir: Path, early_stop: str = "off") -> TrainingOutcome | None:
+def cached_outcome(
+    spec: TrainSpec, cache_dir: Path, early_stop: str = "off", log: Callable[[str], None] | None = None
+) -> TrainingOutcome | None:
     """The finished run of ``spec`` in the cache, or None.
 
-    A run an early-stop rule ended stands only for a study stopping by the same
-    rule (``early_stop``, a mode name); any other study trains it again in full.
+    A run whose files do not match the hashes of its completion mark (a
+    corrupted or truncated copy) is not a finished run: ``log`` hears why and it
+    is trained again. A run an early-stop rule ended stands only for a study
+    stopping by the same rule (``early_stop``, a mode name); any other study
+    trains it again in full.
     """
     run_dir = run_dir_for(spec, cache_dir)
     if not (run_dir / "complete.json").exists():
+        return None
+    damage = verify_run(run_dir)
+    if damage is not None:
+        if log is not None:
+            log(f"cached policy {run_dir.name} is damaged ({damage}): training it again")
         return None
     try:
         outcome = _outcome(spec, run_dir, trained=False)
@@ -74,8 +104,7 @@ def cached_outcome(spec: TrainSpec, cache_dir: Path, early_stop: str = "off") ->
     return outcome
 
 
-def _outcome(spec: TrainSpec, run_dir: Path, trained: bool) -> TrainingOutcome:
-
+def _outcome(spec: TrainSpec, run_dir: Path, trained: bool, node: str | None = None) -> TrainingOutcome:
     read_run(run_dir)
     evaluation = json.loads((run_dir / "eval.json").read_text())
     complete = json.loads((run_dir / "complete.json").read_text())
@@ -87,54 +116,99 @@ def _outcome(spec: TrainSpec, run_dir: Path, trained: bool) -> TrainingOutcome:
         complete["env_steps"],
         trained,
         complete.get("stopped_early"),
+        node,
     )
 
 
-def train_cached(
-    spec_dicts: list[dict], cache_dir: str, threads: int, early_stop: dict | None = None
-) -> list[TrainingOutcome]:
-    """The Ray task: train the seeds of ``spec_dicts`` that are not in the cache, together; NaN returns fail it.
+def pack_run(run_dir: Path | str) -> bytes:
+    """A run folder's files as a gzipped tar, names relative to the folder."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path in sorted(Path(run_dir).iterdir()):
+            archive.add(path, arcname=path.name)
+    return buffer.getvalue()
 
-    ``early_stop``: the mode and the FP32 curve (``Fp32Curve.to_dict``) of an early-stop rule, or None.
+
+def unpack_run(archive: bytes, run_dir: Path | str) -> Path:
+    """Unpack ``pack_run``'s bytes into ``run_dir``, replacing what is there only once every file is written."""
+    run_dir = Path(run_dir)
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    incoming = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
+    try:
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+            tar.extractall(incoming, filter="data")
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        os.replace(incoming, run_dir)
+    finally:
+        shutil.rmtree(incoming, ignore_errors=True)
+    return run_dir
+
+
+def install_runs(specs: list[TrainSpec], runs: list[TrainedRun], cache_dir: Path) -> list[TrainingOutcome]:
+    """A training task's runs unpacked into the driver's cache, checked against their hashes, as outcomes."""
+    outcomes = []
+    for spec, run in zip(specs, runs):
+        try:
+            run_dir = unpack_run(run.archive, run_dir_for(spec, cache_dir))
+        except (tarfile.TarError, EOFError, zlib.error) as error:
+            raise TaskFailed(f"the policy of {spec.policy.label} seed {spec.seed} arrived damaged: {error}") from None
+        damage = verify_run(run_dir)
+        if damage is not None:
+            raise TaskFailed(f"the policy of {spec.policy.label} seed {spec.seed} arrived damaged: {damage}")
+        outcomes.append(_outcome(spec, run_dir, trained=True, node=run.node))
+    return outcomes
+
+
+def _node() -> str:
+    import socket
+
+    import ray
+
+    node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
+    return f"{socket.gethostname()}/{node_id}"
+
+
+def train_task(spec_dicts: list[dict], threads: int, early_stop: dict | None = None) -> list[TrainedRun]:
+    """The Ray task: train the seeds of ``spec_dicts`` together in a scratch folder; their run folders as data.
+
+    ``early_stop``: the mode and the FP32 curve (``Fp32Curve.to_dict``) of an
+    early-stop rule, or None. Non-finite returns fail the task, naming the seed.
     """
     import torch
 
     specs = [TrainSpec.from_dict(spec_dict) for spec_dict in spec_dicts]
-    mode = early_stop["mode"] if early_stop else "off"
-    outcomes = {spec.key(): cached_outcome(spec, Path(cache_dir), mode) for spec in specs}
-    missing = [spec for spec in specs if outcomes[spec.key()] is None]
-    if missing:
-        torch.set_num_threads(threads)
-        stopper = None
-        if early_stop:
-            reference = Fp32Curve.from_dict(early_stop["reference"])
-            stopper = EarlyStopper(early_stop_rule(mode), reference, missing[0].total_steps)
-        # a folder without its completion mark is a training that was cut off: start it again
-        run_dirs = [run_dir_for(spec, Path(cache_dir)) for spec in missing]
-        train_seeds(missing[0], [spec.seed for spec in missing], run_dirs, overwrite=True, stop_rule=stopper)
-        for spec, run_dir in zip(missing, run_dirs):
-            outcomes[spec.key()] = _outcome(spec, run_dir, trained=True)
-    for spec in specs:
-        outcome = outcomes[spec.key()]
-        if not outcome.returns:
-            raise TrainingInputError("training evaluated no episodes: final-eval-episodes must be at least 1 for a study")
-        if not all(math.isfinite(value) for value in outcome.returns):
-            raise TaskFailed(
-                f"training of {spec.policy.label} seed {spec.seed} diverged: its evaluation returns are not finite"
-            )
-    return [outcomes[spec.key()] for spec in specs]
+    torch.set_num_threads(threads)
+    stopper = None
+    if early_stop:
+        reference = Fp32Curve.from_dict(early_stop["reference"])
+        stopper = EarlyStopper(early_stop_rule(early_stop["mode"]), reference, specs[0].total_steps)
+    with tempfile.TemporaryDirectory(prefix="dse-train-") as scratch:
+        run_dirs = [Path(scratch) / f"{spec.policy.label}-s{spec.seed}" for spec in specs]
+        trained = train_seeds(specs[0], [spec.seed for spec in specs], run_dirs, stop_rule=stopper)
+        for spec, policy in zip(specs, trained):
+            if not policy.returns:
+                raise TrainingInputError("training evaluated no episodes: final-eval-episodes must be at least 1 for a study")
+            if not all(math.isfinite(value) for value in policy.returns):
+                raise TaskFailed(
+                    f"training of {spec.policy.label} seed {spec.seed} diverged: its evaluation returns are not finite"
+                )
+        node = _node()
+        return [TrainedRun(spec.key(), pack_run(run_dir), node) for spec, run_dir in zip(specs, run_dirs)]
 
 
-def evaluate_run(run_dir: str, episodes: int, seed: int, sigma: float) -> tuple[float, ...]:
-    """The Ray task of ``dse noise``: deterministic returns of a finished run's policy under observation noise."""
+def evaluate_run(archive: bytes, episodes: int, seed: int, sigma: float) -> tuple[float, ...]:
+    """The Ray task of ``dse noise``: deterministic returns of a packed run's policy under observation noise."""
     import torch
 
     from training import evaluate, load_policy
 
     torch.set_num_threads(1)
-    config = read_run(run_dir)
-    policy, normalizer = load_policy(run_dir)
-    returns = evaluate(policy, normalizer, config["spec"]["env_id"], episodes, seed, sigma)
+    with tempfile.TemporaryDirectory(prefix="dse-eval-") as scratch:
+        run_dir = unpack_run(archive, Path(scratch) / "run")
+        config = read_run(run_dir)
+        policy, normalizer = load_policy(run_dir)
+        returns = evaluate(policy, normalizer, config["spec"]["env_id"], episodes, seed, sigma)
     return tuple(float(value) for value in returns)
 
 
@@ -149,7 +223,7 @@ def task_groups(specs: list[TrainSpec], parts: int, task_per_seed: bool) -> list
 
 
 class RayExecutor:
-    """Runs ``train_cached`` tasks on a local Ray (started here) or on a cluster (``address``).
+    """Runs ``train_task`` tasks on a local Ray (started here) or on a cluster (``address``).
 
     ``task_per_seed``: split each candidate's seeds into one task each rather than training them together.
     """
@@ -167,16 +241,20 @@ class RayExecutor:
         if not ray.is_initialized():
             quiet = dict(logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
             if address:
-                ray.init(address=address, **quiet)
+                try:
+                    ray.init(address=address, **quiet)
+                except (ConnectionError, RuntimeError, ValueError) as error:
+                    raise TaskFailed(f"Ray cluster {address!r} cannot be joined: {_one_line(error)}") from None
             else:
                 ray.init(
+                    address="local",  # a new local instance, even where a `ray start` cluster runs on this machine
                     num_cpus=max(1, math.ceil(workers * cpus_per_task)),
                     include_dashboard=False,
                     object_store_memory=OBJECT_STORE_BYTES,
                     **quiet,
                 )
         self._ray = ray
-        self._task = ray.remote(num_cpus=cpus_per_task, max_retries=WORKER_RETRIES)(train_cached)
+        self._task = ray.remote(num_cpus=cpus_per_task, max_retries=WORKER_RETRIES)(train_task)
         self._evaluation = ray.remote(num_cpus=cpus_per_task, max_retries=WORKER_RETRIES)(evaluate_run)
         self.workers = workers
         self.threads = threads
@@ -185,12 +263,16 @@ class RayExecutor:
     def groups(self, specs: list[TrainSpec], parts: int = 1) -> list[list[TrainSpec]]:
         return task_groups(specs, parts, self.task_per_seed)
 
-    def submit(self, specs: list[TrainSpec], cache_dir: Path, early_stop: dict | None = None):
-        """A task training ``specs`` (one candidate's seeds) together; its result is their outcomes in order."""
-        return self._task.remote([spec.to_dict() for spec in specs], str(cache_dir), self.threads, early_stop)
+    def submit(self, specs: list[TrainSpec], early_stop: dict | None = None):
+        """A task training ``specs`` (one candidate's seeds) together; its result is their TrainedRuns in order."""
+        return self._task.remote([spec.to_dict() for spec in specs], self.threads, early_stop)
+
+    def outcomes(self, ref, specs: list[TrainSpec], cache_dir: Path) -> list[TrainingOutcome]:
+        """A training task's runs unpacked into the driver's cache; its failure as one line (TaskFailed)."""
+        return install_runs(specs, self.result(ref), cache_dir)
 
     def submit_evaluation(self, run_dir: str, episodes: int, seed: int, sigma: float):
-        return self._evaluation.remote(run_dir, episodes, seed, sigma)
+        return self._evaluation.remote(pack_run(run_dir), episodes, seed, sigma)
 
     def wait(self, refs: list, timeout: float | None = None) -> list:
         """The refs among ``refs`` that have finished (at least one unless the timeout passes)."""
@@ -211,6 +293,6 @@ class RayExecutor:
 def _one_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     message = text[-1] if text else ""
-    if isinstance(error, (TaskFailed, TrainingInputError)):
+    if isinstance(error, (TaskFailed, TrainingInputError, TrainingDiverged)):
         return message
     return f"{type(error).__name__}: {message}"

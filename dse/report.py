@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -96,11 +97,17 @@ def read_manifest(run_dir: Path) -> dict:
         raise StudyInputError(f"{path} is not valid JSON ({error})") from None
 
 
+def open_run_study(run_dir: Path | str) -> optuna.Study:
+    """The study of a study folder, from the storage its manifest names."""
+    manifest = read_manifest(run_dir)
+    return open_study(storage_url(Path(run_dir), manifest["storage"]), manifest["study_name"], create=False)
+
+
 def load_run(run_dir: Path | str) -> RunData:
     """Read a study folder (its manifest, storage and baseline) back into records."""
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
-    study = open_study(storage_url(run_dir, manifest["storage"]), manifest["study_name"], create=False)
+    study = open_run_study(run_dir)
     records = [trial_record(trial) for trial in study.get_trials(deepcopy=False)]
     frame = pd.DataFrame.from_records(records, columns=list(RECORD_COLUMNS))
     frame["feasible"] = frame["feasible"].astype("boolean").fillna(False).astype(bool)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from dse.driver import Driver
 from dse.executor import RayExecutor
+from dse.lease import DriverLease
 from dse.report import MANIFEST, read_manifest, write_report
 from dse.study import (
     PLANNED,
@@ -37,14 +38,15 @@ def _check_same(stored: StudySettings, asked: StudySettings, where: str) -> None
         raise StudyInputError(f"{where} holds a study with other settings ({shown}): repeat its options or choose another --out")
 
 
-def _check_writable(run_dir: Path) -> None:
+def _check_writable(folder: Path, what: str) -> None:
+    """Before any work: a study that could not keep its results must not start."""
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
         probe.write_text("")
         probe.unlink()
     except OSError as error:
-        raise StudyInputError(f"run folder {run_dir} is not writable: {error.strerror}") from None
+        raise StudyInputError(f"{what} {folder} is not writable: {error.strerror}") from None
 
 
 def run_study(
@@ -74,15 +76,44 @@ def run_study(
             raise StudyInputError(f"run folder {run_dir} holds study {manifest['study_name']!r}, not {study_name!r}")
         storage, study_name = manifest["storage"], manifest["study_name"]
     study_name = study_name or run_dir.resolve().name
-    _check_writable(run_dir)
+    cache_dir = Path(cache) if cache else run_dir / "cache"
+    _check_writable(run_dir, "run folder")
+    _check_writable(cache_dir, "policy cache")
     study = open_study(storage_url(run_dir, storage), study_name)
     existing = stored_settings(study)
     if existing is not None:
         _check_same(existing, settings, f"study {study_name!r}")
     elif study.get_trials(deepcopy=False):
         raise StudyInputError(f"study {study_name!r} in the storage was not made by dse run; choose another --study-name")
-    else:
-        study.set_user_attr(SETTINGS_ATTR, settings.to_dict())
+    lease = DriverLease(study, study_name)
+    lease.acquire()
+    try:
+        if existing is None:
+            study.set_user_attr(SETTINGS_ATTR, settings.to_dict())
+        _record_command(run_dir, manifest, settings, storage, study_name, budget, command)
+        study.sampler = make_sampler(settings, trials_so_far=len(study.get_trials(deepcopy=False)))
+        interrupted = recover_interrupted(study, ask_again=settings.strategy not in PLANNED)
+        if interrupted:
+            log(f"{interrupted} trial(s) left running by a stopped driver: marked failed (interrupted) and asked again")
+        finished = finished_count(study)
+        if finished >= budget:
+            log(f"budget of {budget} trials already reached ({finished} finished); raise --budget to continue")
+            return write_report(run_dir)
+        executor = RayExecutor(ray_address, workers, cpus_per_task, threads, task_per_seed)
+        driver = Driver(run_dir, settings, study, executor, cache_dir, log=log, lease=lease)
+        driver.baseline()
+        log(f"study {study_name}: {finished}/{budget} trials finished; {settings.strategy} strategy, {workers} workers")
+        driver.run(budget)
+    finally:
+        lease.release()
+    return write_report(run_dir)
+
+
+def _record_command(
+    run_dir: Path, manifest: dict | None, settings: StudySettings, storage: str | None, study_name: str, budget: int,
+    command: list[str] | None,
+) -> None:
+    """The run folder's manifest, made on the first call, with this command appended."""
     manifest = manifest or {
         "kind": "dse-study",
         "settings": settings.to_dict(),
@@ -93,18 +124,3 @@ def run_study(
     }
     manifest["commands"].append({"argv": command or sys.argv, "budget": budget, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
     (run_dir / MANIFEST).write_text(json.dumps(manifest, indent=2))
-
-    study.sampler = make_sampler(settings, trials_so_far=len(study.get_trials(deepcopy=False)))
-    interrupted = recover_interrupted(study, ask_again=settings.strategy not in PLANNED)
-    if interrupted:
-        log(f"{interrupted} trial(s) left running by a stopped driver: marked failed (interrupted) and asked again")
-    finished = finished_count(study)
-    if finished >= budget:
-        log(f"budget of {budget} trials already reached ({finished} finished); raise --budget to continue")
-        return write_report(run_dir)
-    executor = RayExecutor(ray_address, workers, cpus_per_task, threads, task_per_seed)
-    driver = Driver(run_dir, settings, study, executor, Path(cache) if cache else run_dir / "cache", log=log)
-    driver.baseline()
-    log(f"study {study_name}: {finished}/{budget} trials finished; {settings.strategy} strategy, {workers} workers")
-    driver.run(budget)
-    return write_report(run_dir)

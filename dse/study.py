@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy
 
+from dse import journal
 from objectives import DIRECTIONS, OBJECTIVES
 from objectives.early_stop import early_stop_rule
 from search_spaces import Candidate, SearchSpace
@@ -139,16 +143,43 @@ def make_sampler(settings: StudySettings, trials_so_far: int = 0) -> optuna.samp
 
 
 def storage_url(run_dir: Path, storage: str | None) -> str:
-    return storage or f"sqlite:///{(Path(run_dir) / 'study.db').resolve()}"
+    """``storage``, or the run folder's own: an Optuna journal in ``study.db`` (``dse.journal``).
+
+    A ``study.db`` holding Optuna's relational tables, as run folders made before
+    the journal do, is opened as the SQLite storage it is.
+    """
+    if storage:
+        return storage
+    path = (Path(run_dir) / "study.db").resolve()
+    return f"sqlite:///{path}" if _relational(path) else f"{journal.SCHEME}{path}"
+
+
+def _relational(path: Path) -> bool:
+    if not path.exists():
+        return False
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+        tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    return "studies" in tables and "journal" not in tables
+
+
+def make_storage(url: str) -> optuna.storages.BaseStorage:
+    """The storage behind ``url``: a journal file (``sqlite-journal:///path``) or any SQLAlchemy URL; one-line errors."""
+    try:
+        if url.startswith(journal.SCHEME):
+            return optuna.storages.JournalStorage(journal.SQLiteJournal(url[len(journal.SCHEME):]))
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
+        if storage.engine.name == "sqlite":
+            sqlalchemy.event.listen(storage.engine, "connect", _sqlite_pragmas)
+            storage.engine.dispose()  # the connection that made the tables has no pragmas: open anew
+        return storage
+    except Exception as error:  # SQLAlchemy, sqlite3 and drivers raise many kinds; all mean the same to the user
+        raise StudyInputError(f"storage {url!r} cannot be opened: {_first_line(error)}") from None
 
 
 def open_study(url: str, name: str, sampler: optuna.samplers.BaseSampler | None = None, create: bool = True) -> optuna.Study:
     """Create or load the study ``name``; a storage that cannot be opened is a one-line error."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        storage = optuna.storages.RDBStorage(url)
-    except Exception as error:  # SQLAlchemy and drivers raise many kinds; all mean the same to the user
-        raise StudyInputError(f"storage {url!r} cannot be opened: {_first_line(error)}") from None
+    storage = make_storage(url)
     try:
         if create:
             return optuna.create_study(
@@ -157,6 +188,18 @@ def open_study(url: str, name: str, sampler: optuna.samplers.BaseSampler | None 
         return optuna.load_study(storage=storage, study_name=name, sampler=sampler)
     except KeyError:
         raise StudyInputError(f"storage {url!r} has no study named {name!r}") from None
+
+
+def _engine_kwargs(url: str) -> dict:
+    return {"connect_args": {"timeout": journal.BUSY_SECONDS}} if url.startswith("sqlite") else {}
+
+
+def _sqlite_pragmas(connection, record) -> None:
+    """Write-ahead log synced at checkpoints, as in ``dse.journal``, for a SQLite storage named by URL."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def _first_line(error: BaseException) -> str:
@@ -205,7 +248,7 @@ PARAMS = ("width", "core_bits", "input_bits", "output_bits", "folding")
 ATTRIBUTES = (
     "return_std", "parity_margin", "parity_feasible", "fits", "feasible", "over", "bram36", "dsps", "throughput_fps",
     "latency_cycles", "power_w", "design_target_fps", "deployed_seed", "seed_returns", "new_trainings",
-    "train_cpu_seconds", "train_env_steps", "env_steps_saved", "stopped_early", "stopped_at_step", "fail_reason",
+    "train_cpu_seconds", "train_env_steps", "trained_on", "env_steps_saved", "stopped_early", "stopped_at_step", "fail_reason",
     "policy_dirs",
 )
 RECORD_COLUMNS = (

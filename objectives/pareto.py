@@ -39,6 +39,27 @@ def dominated_by_front(point: np.ndarray, front: np.ndarray) -> bool:
     return any(dominates(other, point) for other in np.asarray(front, dtype=float))
 
 
+class RunningFront:
+    """The non-dominated objective vectors seen so far, kept as points arrive (equal vectors are all kept).
+
+    The driver's progress line counts it after every trial; recomputing the front
+    from all trials each time would grow with the study.
+    """
+
+    def __init__(self, directions: tuple[str, ...] = DIRECTIONS):
+        self.directions = directions
+        self._front: list[np.ndarray] = []
+
+    def add(self, values) -> None:
+        point = losses(values, self.directions)[0]
+        if any(dominates(other, point) for other in self._front):
+            return
+        self._front = [other for other in self._front if not dominates(point, other)] + [point]
+
+    def __len__(self) -> int:
+        return len(self._front)
+
+
 @dataclass(frozen=True)
 class Normalization:
     """Maps losses to [0, 1] per objective, so LUTs, seconds, joules and returns weigh alike in a hypervolume.

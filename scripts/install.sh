@@ -9,3 +9,11 @@ cd "$(dirname "$0")/.."
 # finn-plus pins brevitas==0.13.0, which cannot run on torch 2.13 (and cannot co-install with it):
 # it goes in without dependencies; pyproject.toml lists the others it needs.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -c constraints.txt finn-plus
+# The cluster tests start a PostgreSQL server of their own on loopback: Debian's package, where apt can install it.
+if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    else
+        echo "note: PostgreSQL is not installed; tests/dse/test_cluster.py will be skipped (apt-get install postgresql)" >&2
+    fi
+fi

@@ -4,9 +4,9 @@ Knows nothing of Optuna, Ray or FPGAs: it takes a ``TrainSpec`` and leaves a run
 """
 
 from training.config import ALGO_CONFIGS, SCOPES, DDPGConfig, PolicyConfig, SACConfig, TrainSpec, field_docs
-from training.errors import TrainingInputError
+from training.errors import TrainingDiverged, TrainingInputError
 from training.evaluate import evaluate
-from training.run import Progress, TrainedPolicy, load_policy, read_run, train, train_seeds, write_eval
+from training.run import Progress, TrainedPolicy, load_policy, read_run, train, train_seeds, verify_run, write_eval
 
 __all__ = [
     "ALGO_CONFIGS",
@@ -17,6 +17,7 @@ __all__ = [
     "SACConfig",
     "TrainSpec",
     "TrainedPolicy",
+    "TrainingDiverged",
     "TrainingInputError",
     "evaluate",
     "field_docs",
@@ -24,5 +25,6 @@ __all__ = [
     "read_run",
     "train",
     "train_seeds",
+    "verify_run",
     "write_eval",
 ]

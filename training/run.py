@@ -7,13 +7,15 @@ A run folder holds:
     curve.csv        the learning curve (env_step, return_mean, return_std, wall_seconds)
     eval.json        the final deterministic evaluation
     complete.json    written last: a folder without it is not a finished run; env steps, wall time,
-                     seeds trained together, and ``stopped_early`` when a stop rule ended it
+                     seeds trained together, ``stopped_early`` when a stop rule ended it, and the
+                     SHA-256 of every other file (``verify_run`` finds a corrupted or truncated copy)
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import json
 import shutil
 import time
@@ -29,7 +31,7 @@ import torch
 from training.config import TrainSpec
 from training.ddpg import DDPG
 from training.envs import make_env
-from training.errors import TrainingInputError
+from training.errors import TrainingDiverged, TrainingInputError
 from training.evaluate import evaluate
 from training.export import export_policy
 from training.networks import DeployedPolicy, PolicyNet
@@ -250,6 +252,7 @@ class Trainer:
             self.agent.update(batch, self.global_step)
         self.global_step += 1
         if spec.eval_every and self.global_step % spec.eval_every == 0:
+            self._check_finite()
             means = []
             for index, member in enumerate(self.members):
                 returns = evaluate(
@@ -271,8 +274,23 @@ class Trainer:
         """Seed ``index``'s policy as it is now, as a deployed policy of its own."""
         return DeployedPolicy(self.agent.policy.member(index).eval())
 
+    def _check_finite(self) -> None:
+        """Stop at the first sign of divergence: NaN or infinite weights would still make a policy that runs."""
+        members = len(self.members)
+        finite = torch.ones(members, dtype=torch.bool)
+        for tensor in [*self.agent.policy.parameters(), *self.agent.policy.buffers()]:
+            if tensor.is_floating_point() and tensor.dim() > 0 and tensor.shape[0] == members:
+                finite &= torch.isfinite(tensor.detach()).reshape(members, -1).all(dim=1)
+        if not bool(finite.all()):
+            seeds = ", ".join(str(member.spec.seed) for member, ok in zip(self.members, finite) if not ok)
+            raise TrainingDiverged(
+                f"training of {self.spec.policy.label} diverged by env step {self.global_step}: "
+                f"the policy weights of seed {seeds} are not finite"
+            )
+
     def finish(self) -> list[TrainedPolicy]:
         """For each seed: checkpoint, export, final evaluation, and the completion mark, in that order."""
+        self._check_finite()
         finished = []
         for index, member in enumerate(self.members):
             spec, out_dir = member.spec, member.out_dir
@@ -299,6 +317,7 @@ class Trainer:
                         "wall_seconds": round(wall_seconds, 3),
                         "seeds_trained_together": len(self.members),
                         **({"stopped_early": self.stopped_early} if self.stopped_early else {}),
+                        "sha256": file_hashes(out_dir),
                     },
                     indent=2,
                 )
@@ -363,6 +382,34 @@ def write_eval(
         )
     )
     return path
+
+
+def file_hashes(run_dir: Path) -> dict[str, str]:
+    """SHA-256 of each file in the run folder but the completion mark, by name."""
+    return {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(Path(run_dir).iterdir())
+        if path.is_file() and path.name != "complete.json"
+    }
+
+
+def verify_run(run_dir: Path | str) -> str | None:
+    """What is wrong with a finished run folder's files (missing, or not the bytes its training wrote), or None.
+
+    Runs finished before the completion mark held hashes cannot be checked and pass.
+    """
+    run_dir = Path(run_dir)
+    try:
+        expected = json.loads((run_dir / "complete.json").read_text()).get("sha256", {})
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return "complete.json is missing or unreadable"
+    for name, digest in expected.items():
+        path = run_dir / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            return f"{name} does not match its hash (corrupted or truncated)"
+    return None
 
 
 def read_run(run_dir: Path | str) -> dict:

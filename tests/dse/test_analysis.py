@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from dse.cli import main
-from dse.report import load_run
+from dse.report import load_run, open_run_study
 from tests.dse.tiny import TINY_STUDY
 
 # the tiny study with learning-curve points, and fixed sweeps share one cache with it
@@ -40,7 +40,7 @@ def sweep(root: Path, name: str, *args: str) -> Path:
 
 
 def trials(run: Path) -> list[optuna.trial.FrozenTrial]:
-    return optuna.load_study(study_name=run.name, storage=f"sqlite:///{run / 'study.db'}").trials
+    return open_run_study(run).trials
 
 
 def test_core_sweep_reuses_the_staged_trainings_and_reports_them(root):

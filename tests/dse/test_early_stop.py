@@ -1,12 +1,14 @@
 """Early stopping inside a study: the training task, the cache, and the trials it records."""
 
+import dataclasses
 import json
 
 import optuna
 import pytest
 
 from dse.cli import main
-from dse.executor import cached_outcome, run_dir_for, train_cached
+from dse.executor import cached_outcome, install_runs, run_dir_for, train_task
+from dse.report import open_run_study
 from objectives.early_stop import Fp32Curve
 from tests.conftest import tiny_spec
 from tests.dse.tiny import TINY_STUDY
@@ -20,13 +22,13 @@ def test_a_stopped_training_is_cached_only_for_its_own_rule(tmp_path):
     spec = tiny_spec(PolicyConfig(width=8, core_bits=2, input_bits=4), total_steps=600, eval_every=200)
     specs = [spec.to_dict()]
     early_stop = {"mode": "aggressive", "reference": UNREACHABLE.to_dict()}
-    [outcome] = train_cached(specs, str(tmp_path), threads=1, early_stop=early_stop)
+    [outcome] = install_runs([spec], train_task(specs, threads=1, early_stop=early_stop), tmp_path)
     assert outcome.trained and outcome.env_steps == 200, "stopped at the first checkpoint past 20% of 600 steps"
     assert outcome.stopped_early["rule"] == "aggressive" and outcome.stopped_early["env_step"] == 200
-    assert cached_outcome(spec, tmp_path, "aggressive") == outcome.__class__(**{**outcome.__dict__, "trained": False})
+    assert cached_outcome(spec, tmp_path, "aggressive") == dataclasses.replace(outcome, trained=False, node=None)
     assert cached_outcome(spec, tmp_path, "conservative") is None
     assert cached_outcome(spec, tmp_path, "off") is None
-    [full] = train_cached(specs, str(tmp_path), threads=1)
+    [full] = install_runs([spec], train_task(specs, threads=1), tmp_path)
     assert full.trained and full.env_steps == 600 and full.stopped_early is None
     complete = json.loads((run_dir_for(spec, tmp_path) / "complete.json").read_text())
     assert "stopped_early" not in complete
@@ -47,7 +49,7 @@ def test_a_study_records_stopped_candidates_as_infeasible_with_the_compute_saved
     args = ["run", *TINY_STUDY, "--eval-every", "200", "--early-stop", "aggressive", "--budget", "2", "--out", str(run)]
     assert main(args) == 0
     assert "stopped early at step 200" in capsys.readouterr().out
-    study = optuna.load_study(study_name="study", storage=f"sqlite:///{run / 'study.db'}")
+    study = open_run_study(run)
     trials = [trial for trial in study.trials if trial.state == optuna.trial.TrialState.COMPLETE]
     assert len(trials) == 2
     for trial in trials:

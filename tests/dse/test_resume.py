@@ -1,4 +1,5 @@
-"""A driver killed (SIGKILL, with its whole process group: Ray included) mid-study resumes without loss or repeats."""
+"""A second driver on a running study is refused; the first, killed (SIGKILL, with its whole process group: Ray
+included) mid-study, resumes at once without loss or repeats."""
 
 import os
 import signal
@@ -9,6 +10,9 @@ from pathlib import Path
 
 import optuna
 
+from dse.cli import main
+from dse.report import open_run_study
+from dse.study import StudyInputError
 from tests.dse.tiny import TINY_STUDY
 
 COMPLETE, FAIL, RUNNING = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING)
@@ -16,8 +20,8 @@ COMPLETE, FAIL, RUNNING = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialS
 
 def trials_of(run: Path) -> list[optuna.trial.FrozenTrial]:
     try:
-        return optuna.load_study(study_name=run.name, storage=f"sqlite:///{run / 'study.db'}").get_trials()
-    except Exception:  # not created yet, or locked for a moment by the driver
+        return open_run_study(run).get_trials()
+    except StudyInputError:  # not created yet
         return []
 
 
@@ -25,7 +29,7 @@ def finished_runs(cache: Path) -> dict[str, int]:
     return {str(p.parent): p.stat().st_mtime_ns for p in cache.glob("train/*/complete.json")}
 
 
-def test_killed_driver_loses_and_repeats_nothing(tmp_path):
+def test_killed_driver_loses_and_repeats_nothing(tmp_path, capsys):
     run = tmp_path / "study"
     command = [sys.executable, "-m", "dse.cli", "run", *TINY_STUDY, "--budget", "5", "--out", str(run)]
     driver = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -36,6 +40,10 @@ def test_killed_driver_loses_and_repeats_nothing(tmp_path):
             break
         assert driver.poll() is None, "the study ended before it could be killed"
         time.sleep(0.2)
+    assert main(command[3:]) == 2, "a second driver on the same study is refused"
+    assert f"is being driven by another dse run (process {driver.pid} on" in capsys.readouterr().err
+    assert driver.poll() is None, "the first driver goes on"
+
     os.killpg(driver.pid, signal.SIGKILL)
     driver.wait()
 

@@ -52,3 +52,29 @@ def test_settings_round_trip_and_differences():
 def test_bad_settings(changes, message):
     with pytest.raises(StudyInputError, match=message):
         settings(**changes)
+
+
+def test_a_run_folder_keeps_a_journal_and_still_opens_an_older_relational_study_db(tmp_path):
+    from dse.journal import SCHEME
+    from dse.study import storage_url
+
+    fresh, older = tmp_path / "fresh", tmp_path / "older"
+    fresh.mkdir()
+    older.mkdir()
+    assert storage_url(fresh, None) == f"{SCHEME}{(fresh / 'study.db').resolve()}"
+    optuna.create_study(storage=f"sqlite:///{older / 'study.db'}", study_name="old").set_user_attr("made", "before")
+    assert storage_url(older, None) == f"sqlite:///{(older / 'study.db').resolve()}"
+    assert open_study(storage_url(older, None), "old", create=False).user_attrs["made"] == "before"
+    # the journal holds what a study holds, read back by a second storage object as another process would
+    study = open_study(storage_url(fresh, None), "s", make_sampler(settings()))
+    draws(study, SearchSpace(), 3)
+    again = open_study(storage_url(fresh, None), "s", create=False)
+    assert [trial.state for trial in again.trials] == [optuna.trial.TrialState.COMPLETE] * 3
+    assert [trial.params for trial in again.trials] == [trial.params for trial in study.trials]
+
+
+def test_a_journal_in_a_missing_folder_is_a_one_line_error(tmp_path):
+    from dse.journal import SCHEME
+
+    with pytest.raises(StudyInputError, match=r"storage 'sqlite-journal:///.*/no/such/study.db' cannot be opened: "):
+        open_study(f"{SCHEME}{tmp_path}/no/such/study.db", "s")

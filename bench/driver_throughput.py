@@ -1,0 +1,152 @@
+"""Trials per second of the study driver itself, with training and hardware replaced by instant stand-ins.
+
+    .venv/bin/python bench/driver_throughput.py [--trials 300] [--samplers random,tpe] [--storage URL]
+
+Everything else is the real thing: the Driver's loop (ask, attributes, scoring,
+constraints, tell, progress line) on real Optuna storages in SQLite files: the
+journal a run folder keeps by default (``dse.journal``) and Optuna's relational
+tables (``--storage sqlite:///...``); ``--storage`` adds another, e.g. PostgreSQL. The instant executor returns seed returns
+drawn around the FP32 band at once; the instant design gives LUTs, latency and
+energy from the candidate's parameters. The reference measured in the same run is
+bare Optuna (ask, one suggest per parameter, tell: no attributes, no constraints)
+on a storage of the same kind, and the goal is 50 trials/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+GOAL_TRIALS_PER_S = 50.0
+
+
+class InstantExecutor:
+    """The executor's interface, answering every training at once with returns near the FP32 band."""
+
+    workers, threads, task_per_seed = 2, 1, False
+
+    def __init__(self, outcome_type):
+        import numpy as np
+
+        self._outcome = outcome_type
+        self._rng = np.random.default_rng(0)
+        self._refs = itertools.count()
+        self._results: dict[int, list] = {}
+
+    def groups(self, specs, parts=1):
+        return [list(specs)] if specs else []
+
+    def submit(self, specs, early_stop=None):
+        ref = next(self._refs)
+        self._results[ref] = [
+            self._outcome(
+                spec.key(), f"/instant/{spec.key()}", (float(self._rng.normal(100.0, 10.0)),), 0.0, spec.total_steps, True
+            )
+            for spec in specs
+        ]
+        return ref
+
+    def wait(self, refs, timeout=None):
+        return list(refs)[:1]
+
+    def outcomes(self, ref, specs, cache_dir):
+        return self._results.pop(ref)
+
+
+@dataclasses.dataclass(frozen=True)
+class InstantDesign:
+    """What the driver reads of a HardwareReport, computed from the candidate's parameters."""
+
+    luts: int
+    latency_s: float
+    energy_per_action_j: float
+    fits: bool = True
+    over: tuple[str, ...] = ()
+    bram36: float = 0.0
+    dsps: int = 0
+    throughput_fps: float = 1e6
+    latency_cycles: int = 100
+    power_w: float = 0.1
+    target_fps: float | None = None
+
+    def folding(self) -> dict:
+        return {}
+
+
+def driver_rate(url: str, sampler: str, trials: int, run_dir: Path) -> float:
+    from dse.driver import Driver
+    from dse.executor import TrainingOutcome
+    from dse.study import StudySettings, make_sampler, open_study
+    from objectives import Fp32Band
+    from search_spaces import SearchSpace
+    from synthesis.estimate import SynthesisSettings
+    from training import TrainSpec
+
+    settings = StudySettings(
+        env_id="Pendulum-v1", strategy="search", sampler=sampler, sampler_seed=0, seeds=2, template=TrainSpec("Pendulum-v1"),
+        space=SearchSpace(), synthesis=dataclasses.asdict(SynthesisSettings()),
+    )
+    study = open_study(url, f"driver-{sampler}-{time.time_ns()}", make_sampler(settings))
+    driver = Driver(run_dir, settings, study, InstantExecutor(TrainingOutcome), run_dir / "cache", log=lambda line: None)
+    driver._design = lambda candidate, policy_dir: InstantDesign(
+        candidate.width * candidate.core_bits * 10, candidate.input_bits * 1e-7, candidate.width * 1e-9
+    )
+    driver.band = Fp32Band(95.0, 10.0, 2)
+    started = time.perf_counter()
+    driver.run(trials)
+    return trials / (time.perf_counter() - started)
+
+
+def bare_optuna_rate(url: str, sampler: str, trials: int) -> float:
+    from dse.study import StudySettings, make_sampler, open_study
+    from search_spaces import SearchSpace
+    from training import TrainSpec
+
+    settings = StudySettings(
+        env_id="Pendulum-v1", strategy="search", sampler=sampler, sampler_seed=0, seeds=2, template=TrainSpec("Pendulum-v1"),
+        space=SearchSpace(), synthesis={},
+    )
+    study = open_study(url, f"bare-{sampler}-{time.time_ns()}", make_sampler(settings))
+    started = time.perf_counter()
+    for _ in range(trials):
+        trial = study.ask()
+        candidate = settings.space.suggest(trial)
+        luts, latency, energy = candidate.width * candidate.core_bits * 10.0, candidate.input_bits * 1e-7, candidate.width * 1e-9
+        study.tell(trial, [100.0, luts, latency, energy])
+    return trials / (time.perf_counter() - started)
+
+
+def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from dse.journal import SCHEME
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=300)
+    parser.add_argument("--samplers", default="random,tpe")
+    parser.add_argument("--storage", default=None, help="also measure on this storage URL (e.g. postgresql://...)")
+    args = parser.parse_args()
+
+    kinds = {
+        "journal (run folder's study.db)": lambda folder, name: f"{SCHEME}{folder / name}",
+        "sqlite (Optuna's tables)": lambda folder, name: f"sqlite:///{folder / name}",
+    }
+    if args.storage:
+        kinds[args.storage.split(":")[0]] = lambda folder, name: args.storage
+    print(f"{args.trials} trials per measurement; goal {GOAL_TRIALS_PER_S:.0f} trials/s")
+    print("| storage | sampler | driver trials/s | bare Optuna trials/s | driver / bare | driver / goal |")
+    print("|---|---|---|---|---|---|")
+    for kind, url_of in kinds.items():
+        for sampler in args.samplers.split(","):
+            with tempfile.TemporaryDirectory() as folder:
+                rate = driver_rate(url_of(Path(folder), "driver.db"), sampler, args.trials, Path(folder))
+                bare = bare_optuna_rate(url_of(Path(folder), "bare.db"), sampler, args.trials)
+            print(f"| {kind} | {sampler} | {rate:.1f} | {bare:.1f} | {rate / bare:.2f} | {rate / GOAL_TRIALS_PER_S:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

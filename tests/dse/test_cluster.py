@@ -1,0 +1,180 @@
+"""The scale-out path on real parts: a Ray cluster of two node processes (`ray start`), a PostgreSQL server, a driver
+that shares no filesystem with the nodes' training scratch, and the faults a cluster has: a worker process and a
+whole node killed mid-training.
+
+The PostgreSQL server comes from Debian's package (`.ci/run` installs it); without it these tests are skipped,
+unless DSE_REQUIRE_SERVICES=1 (as in CI) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import psutil
+import pytest
+
+from dse.study import open_study
+from tests.dse.tiny import TINY_STUDY
+from training import verify_run
+
+BIN = Path(sys.executable).parent
+COMPLETE = optuna.trial.TrialState.COMPLETE
+
+
+def missing(what: str):
+    if os.environ.get("DSE_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{what} (DSE_REQUIRE_SERVICES=1)")
+    pytest.skip(what)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def as_postgres(command: list[str]) -> list[str]:
+    """initdb and the server refuse to run as root: run them as the postgres account there."""
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A PostgreSQL server on loopback for this module, with an empty database `dse`; its URL."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    if not found:
+        missing("PostgreSQL is not installed (apt-get install postgresql)")
+    pg_bin = Path(found[-1]).parent
+    data = Path(tempfile.mkdtemp(prefix="dse-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(data, "postgres", "postgres")
+    port = free_port()
+    subprocess.run(as_postgres([str(pg_bin / "initdb"), "-D", str(data / "db"), "-U", "dse", "--auth=trust"]),
+                   check=True, capture_output=True)
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1"
+    subprocess.run(as_postgres([str(pg_bin / "pg_ctl"), "-D", str(data / "db"), "-o", options, "-l", str(data / "log"),
+                                "-w", "start"]), check=True, capture_output=True)
+    try:
+        subprocess.run(as_postgres([str(pg_bin / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "dse", "dse"]),
+                       check=True, capture_output=True)
+        yield f"postgresql://dse@127.0.0.1:{port}/dse"
+    finally:
+        subprocess.run(as_postgres([str(pg_bin / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop"]),
+                       capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@dataclass
+class Cluster:
+    address: str
+    env: dict
+    head: subprocess.Popen
+    node: subprocess.Popen
+    scratch: Path
+    """the nodes' TMPDIR: where training tasks keep their run folders until they send them"""
+
+
+def start_node(command: list[str], env: dict) -> subprocess.Popen:
+    # --block keeps the node's processes in one process group, so the test can stop (or kill) exactly that node
+    return subprocess.Popen([str(BIN / "ray"), "start", *command, "--num-cpus", "1", "--object-store-memory", "100000000",
+                             "--disable-usage-stats", "--block"], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def alive_nodes(cluster_env: dict, address: str) -> int:
+    probe = ("import ray; ray.init(address=%r, logging_level='ERROR', log_to_driver=False); "
+             "print(sum(node['Alive'] for node in ray.nodes()))" % address)
+    result = subprocess.run([sys.executable, "-c", probe], env=cluster_env, capture_output=True, text=True, timeout=120)
+    return int(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else 0
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A head node (127.0.0.1) and a second node process (127.0.0.2), one CPU each, with a shared auth token."""
+    scratch = Path(tempfile.mkdtemp(prefix="dse-nodes-"))
+    port = free_port()
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16),
+           "RAY_USAGE_STATS_ENABLED": "0", "TMPDIR": str(scratch)}
+    address = f"127.0.0.1:{port}"
+    head = start_node(["--head", "--port", str(port), "--node-ip-address", "127.0.0.1", "--include-dashboard", "false"],
+                      env)
+    time.sleep(5)
+    node = start_node(["--address", address, "--node-ip-address", "127.0.0.2"], env)
+    deadline = time.monotonic() + 120
+    while alive_nodes(env, address) < 2:
+        assert time.monotonic() < deadline, "the two Ray nodes did not come up"
+        time.sleep(2)
+    try:
+        yield Cluster(address, env, head, node, scratch)
+    finally:
+        for process in (node, head):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)  # the nodes' workers exit when their raylet is gone
+                process.wait()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def training_workers(node_group: int | None = None) -> list[psutil.Process]:
+    """Processes running a training task, optionally only those of the node whose process group is ``node_group``."""
+    found = []
+    for process in psutil.process_iter(["cmdline", "ppid"]):
+        try:
+            if process.info["cmdline"] and process.info["cmdline"][0] == "ray::train_task":
+                if node_group is None or os.getpgid(process.info["ppid"]) == node_group:
+                    found.append(process)
+        except (psutil.Error, ProcessLookupError):
+            continue
+    return found
+
+
+def test_a_study_on_a_ray_cluster_with_postgresql_survives_a_killed_worker_and_a_killed_node(tmp_path, postgres,
+                                                                                            ray_cluster):
+    run = tmp_path / "study"
+    command = [sys.executable, "-m", "dse.cli", "run", *TINY_STUDY, "--budget", "4", "--ray-address", ray_cluster.address,
+               "--storage", postgres, "--study-name", "cluster", "--out", str(run)]
+    driver = subprocess.Popen(command, env=ray_cluster.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def wait_for(what: str, found):
+        deadline = time.monotonic() + 300
+        while not (result := found()):
+            assert driver.poll() is None, f"the study ended before {what}: {driver.stdout.read()}"
+            assert time.monotonic() < deadline, f"no {what} within 300 s"
+            time.sleep(0.1)
+        return result
+
+    # a worker process of the head node killed while it trains an FP32 baseline seed: its task runs again
+    victim = wait_for("a training on the head node", lambda: training_workers(os.getpgid(ray_cluster.head.pid)))[0]
+    time.sleep(1.0)
+    victim.kill()
+    # the second node killed (SIGKILL to its raylet and the rest of its process group) while it trains a candidate
+    wait_for("the FP32 baseline", (run / "baseline.json").exists)
+    wait_for("a training on the second node", lambda: training_workers(os.getpgid(ray_cluster.node.pid)))
+    time.sleep(1.0)
+    os.killpg(ray_cluster.node.pid, signal.SIGKILL)
+
+    output, _ = driver.communicate(timeout=600)
+    assert driver.returncode == 0, output
+    trials = open_study(postgres, "cluster", create=False).get_trials()
+    assert [trial.state for trial in trials].count(COMPLETE) == 4 and len(trials) == 4, "nothing failed, nothing lost"
+    baseline = json.loads((run / "baseline.json").read_text())
+    nodes = set(baseline["trained_on"]) | {node for trial in trials for node in trial.user_attrs["trained_on"]}
+    assert len({node.split("/")[1] for node in nodes}) == 2, f"both nodes trained: {nodes}"
+    # every policy is in the driver's cache, intact, whichever node trained it; the nodes kept nothing
+    policy_dirs = [Path(d) for trial in trials for d in trial.user_attrs["policy_dirs"]] + [
+        Path(d) for d in baseline["policy_dirs"]]
+    assert all(d.parent == run / "cache" / "train" and verify_run(d) is None for d in policy_dirs)
+    assert not list(ray_cluster.scratch.glob("dse-train-*/*/complete.json")), "finished runs leave no copy on the nodes"
+    assert (run / "reports" / "trials.csv").read_text().count("\n") == 5
