@@ -149,6 +149,8 @@ def install_runs(specs: list[TrainSpec], runs: list[TrainedRun], cache_dir: Path
     """A training task's runs unpacked into the driver's cache, checked against their hashes, as outcomes."""
     outcomes = []
     for spec, run in zip(specs, runs):
+        if run.key != spec.key():
+            raise TaskFailed(f"a training task sent back {run.key}, not the {spec.policy.label} seed {spec.seed} it was given")
         try:
             run_dir = unpack_run(run.archive, run_dir_for(spec, cache_dir))
         except (tarfile.TarError, EOFError, zlib.error) as error:

@@ -143,9 +143,11 @@ def training_workers(node_group: int | None = None) -> list[psutil.Process]:
 def test_a_study_on_a_ray_cluster_with_postgresql_survives_a_killed_worker_and_a_killed_node(tmp_path, postgres,
                                                                                             ray_cluster):
     run = tmp_path / "study"
-    command = [sys.executable, "-m", "dse.cli", "run", *TINY_STUDY, "--budget", "4", "--ray-address", ray_cluster.address,
+    command = [sys.executable, "-m", "dse.cli", "run", *TINY_STUDY, "--budget", "4", "--ray-address", "auto",
                "--storage", postgres, "--study-name", "cluster", "--out", str(run)]
-    driver = subprocess.Popen(command, env=ray_cluster.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # "auto" finds the cluster as on a head node; RAY_ADDRESS names it, as other `ray start` clusters may run here
+    env = {**ray_cluster.env, "RAY_ADDRESS": ray_cluster.address}
+    driver = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def wait_for(what: str, found):
         deadline = time.monotonic() + 300

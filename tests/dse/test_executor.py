@@ -46,3 +46,6 @@ def test_a_run_folder_travels_packed_and_a_damaged_package_fails_its_task(tmp_pa
     truncated = TrainedRun(SPECS[0].key(), pack_run(source)[:200], "node/1")
     with pytest.raises(TaskFailed, match="the policy of .* seed 0 arrived damaged"):
         install_runs(SPECS[:1], [truncated], tmp_path / "cache")
+    wrong = TrainedRun(SPECS[1].key(), pack_run(source), "node/1")
+    with pytest.raises(TaskFailed, match="sent back .*, not the .* seed 0 it was given"):
+        install_runs(SPECS[:1], [wrong], tmp_path / "cache")
