@@ -264,3 +264,18 @@ def test_a_stop_rule_ends_every_seed_at_a_checkpoint_and_the_runs_say_so(tmp_pat
         assert [step for step, _ in curve] == ["300", "600"]
         assert len(run.returns) == 2, "a stopped run still has its final evaluation"
         load_policy(run.run_dir)
+
+
+def test_weights_gone_to_nan_stop_the_training_naming_the_seed_and_the_step(tmp_path):
+    from training import TrainingDiverged
+
+    spec = tiny_spec(PolicyConfig(width=8, core_bits=2, input_bits=4), total_steps=250, eval_every=50)
+    trainer = Trainer(member_specs(spec, [3, 4]), [tmp_path / "s3", tmp_path / "s4"])
+    while trainer.global_step < 40:
+        trainer.step()
+    with torch.no_grad():
+        next(trainer.agent.policy.parameters())[1].fill_(float("nan"))  # member 1 is seed 4
+    with pytest.raises(TrainingDiverged, match="diverged by env step 50: the policy weights of seed 4 are not finite"):
+        while not trainer.done:
+            trainer.step()
+    assert not (tmp_path / "s4" / "complete.json").exists()
