@@ -27,6 +27,18 @@ BUSY_SECONDS = 60
 """how long a writer waits for another process's transaction to end"""
 
 
+def write_ahead(connection) -> None:
+    """Write-ahead log synced at checkpoints on a SQLite connection (sqlite3's, or the one SQLAlchemy opens).
+
+    A commit need not wait for the disk, and a killed process still loses no
+    committed record (a power cut may lose the last few).
+    """
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
 class SQLiteJournal(BaseJournalBackend):
     """Optuna's journal backend on a SQLite table: log number n is row n + 1."""
 
@@ -34,10 +46,7 @@ class SQLiteJournal(BaseJournalBackend):
         self.path = Path(path)
         self._lock = threading.Lock()  # one connection, shared by the dashboard's threads
         self._connection = sqlite3.connect(self.path, timeout=BUSY_SECONDS, check_same_thread=False)
-        # write-ahead log synced at checkpoints: a commit need not wait for the disk, and a killed
-        # process still loses no committed record (a power cut may lose the last few)
-        self._connection.execute("PRAGMA journal_mode=WAL")
-        self._connection.execute("PRAGMA synchronous=NORMAL")
+        write_ahead(self._connection)
         with self._connection:
             self._connection.execute("CREATE TABLE IF NOT EXISTS journal (number INTEGER PRIMARY KEY, log TEXT NOT NULL)")
 

@@ -169,7 +169,7 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
             return optuna.storages.JournalStorage(journal.SQLiteJournal(url[len(journal.SCHEME):]))
         storage = optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
         if storage.engine.name == "sqlite":
-            sqlalchemy.event.listen(storage.engine, "connect", _sqlite_pragmas)
+            sqlalchemy.event.listen(storage.engine, "connect", lambda connection, record: journal.write_ahead(connection))
             storage.engine.dispose()  # the connection that made the tables has no pragmas: open anew
         return storage
     except Exception as error:  # SQLAlchemy, sqlite3 and drivers raise many kinds; all mean the same to the user
@@ -192,14 +192,6 @@ def open_study(url: str, name: str, sampler: optuna.samplers.BaseSampler | None 
 
 def _engine_kwargs(url: str) -> dict:
     return {"connect_args": {"timeout": journal.BUSY_SECONDS}} if url.startswith("sqlite") else {}
-
-
-def _sqlite_pragmas(connection, record) -> None:
-    """Write-ahead log synced at checkpoints, as in ``dse.journal``, for a SQLite storage named by URL."""
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
 
 
 def _first_line(error: BaseException) -> str:
