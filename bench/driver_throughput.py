@@ -3,9 +3,10 @@
     .venv/bin/python bench/driver_throughput.py [--trials 300] [--samplers random,tpe] [--storage URL]
 
 Everything else is the real thing: the Driver's loop (ask, attributes, scoring,
-constraints, tell, progress line) on real Optuna storages in SQLite files: the
-journal a run folder keeps by default (``dse.journal``) and Optuna's relational
-tables (``--storage sqlite:///...``); ``--storage`` adds another, e.g. PostgreSQL. The instant executor returns seed returns
+constraints, tell, progress line) on real Optuna storages: the journal file a run
+folder keeps by default (Optuna's ``JournalFileBackend``, ``study.log``) and Optuna's
+relational tables in SQLite (``--storage sqlite:///...``); ``--storage`` adds another,
+e.g. PostgreSQL. The instant executor returns seed returns
 drawn around the FP32 band at once; the instant design gives LUTs, latency and
 energy from the candidate's parameters. The reference measured in the same run is
 bare Optuna (ask, one suggest per parameter, tell: no attributes, no constraints)
@@ -79,6 +80,8 @@ class InstantDesign:
 
 
 def driver_rate(url: str, sampler: str, trials: int, run_dir: Path) -> float:
+    import dse.scoring
+    from dse.baseline import Baseline
     from dse.driver import Driver
     from dse.executor import TrainingOutcome
     from dse.study import StudySettings, make_sampler, open_study
@@ -93,10 +96,10 @@ def driver_rate(url: str, sampler: str, trials: int, run_dir: Path) -> float:
     )
     study = open_study(url, f"driver-{sampler}-{time.time_ns()}", make_sampler(settings))
     driver = Driver(run_dir, settings, study, InstantExecutor(TrainingOutcome), run_dir / "cache", log=lambda line: None)
-    driver._design = lambda candidate, policy_dir: InstantDesign(
+    dse.scoring.design = lambda candidate, policy_dir, settings, cache_dir: InstantDesign(
         candidate.width * candidate.core_bits * 10, candidate.input_bits * 1e-7, candidate.width * 1e-9
     )
-    driver.band = Fp32Band(95.0, 10.0, 2)
+    driver.fp32 = Baseline(Fp32Band(95.0, 10.0, 2), (), None)
     started = time.perf_counter()
     driver.run(trials)
     return trials / (time.perf_counter() - started)
@@ -123,7 +126,6 @@ def bare_optuna_rate(url: str, sampler: str, trials: int) -> float:
 
 def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from dse.journal import SCHEME
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=300)
@@ -132,7 +134,7 @@ def main() -> None:
     args = parser.parse_args()
 
     kinds = {
-        "journal (run folder's study.db)": lambda folder, name: f"{SCHEME}{folder / name}",
+        "journal file (run folder's study.log)": lambda folder, name: str(folder / f"{name}.log"),
         "sqlite (Optuna's tables)": lambda folder, name: f"sqlite:///{folder / name}",
     }
     if args.storage:

@@ -2,8 +2,8 @@
 
 Everything here reads the study's stored trials and the policy run folders they
 point to; the only new work is the noise evaluations, which run as Ray tasks and
-are kept in each policy's run folder (``eval-noise<sigma>.json``), so a repeated
-command reuses them.
+are kept in each policy's run folder (``training.evaluation_file``: named by episodes,
+seed and sigma), so a repeated command reuses them.
 """
 
 from __future__ import annotations
@@ -15,14 +15,16 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dse.executor import RayExecutor
+from dse.deploy import expected_forward
 from dse.report import RunData, html_page, load_run
 from dse.study import StudyInputError, candidate_of_row
+from objectives.parity import seed_std
 from search_spaces import FIT, Candidate
-from training import write_eval
+from training import PolicyConfig, evaluation_file, read_eval, read_run, write_eval
 
 NOISE_SEED = 12345
-"""every model meets the same episodes and noise draws at a given sigma (common random numbers)"""
+"""episodes of seed k's models come from (NOISE_SEED, k): the quantized and the FP32 model of one seed index meet the
+same episodes and noise draws (a paired comparison), and different seeds meet independent ones"""
 REFERENCE_DESIGN = Candidate(256, 4, 8, 8, FIT)
 """SPEC section 6: width 256, 4-bit core, 8-bit input and output"""
 
@@ -56,25 +58,19 @@ def _models(run: RunData, trial: pd.Series) -> dict[str, list[str]]:
 
 
 # ---- noise ---------------------------------------------------------------------------------------
-def noise_file(sigma: float) -> str:
-    """Where a model's noise evaluation is kept (sigma 0 too: eval.json is training's own final evaluation)."""
-    return f"eval-noise{sigma:g}.json"
-
-
 def _stored_noise(run_dir: str, sigma: float, episodes: int) -> list[float] | None:
-    path = Path(run_dir) / noise_file(sigma)
+    """A model's kept evaluation at ``sigma``, if it ran the deployed forward."""
     try:
-        data = json.loads(path.read_text())
+        data = read_eval(run_dir, evaluation_file(episodes, NOISE_SEED, sigma))
     except (OSError, ValueError):
         return None
-    if data.get("episodes") != episodes or data.get("seed") != NOISE_SEED:
-        return None
-    return data["returns"]
+    policy = PolicyConfig(**read_run(run_dir)["spec"]["policy"])
+    return data["returns"] if data.get("forward") == expected_forward(policy) else None
 
 
 def noise_table(run_dir: Path | str, sigmas: tuple[float, ...], episodes: int, executor_factory,
                 trial_number: int | None = None, log=print) -> tuple[pd.DataFrame, str]:
-    """Mean return per (model, sigma) for the selected configuration's seeds and the FP32 seeds."""
+    """Mean return per (model, sigma) for the selected configuration's seeds and the FP32 seeds (deployed forwards)."""
     run = load_run(run_dir)
     trial, how = selected_trial(run, trial_number)
     models = _models(run, trial)
@@ -89,13 +85,15 @@ def noise_table(run_dir: Path | str, sigmas: tuple[float, ...], episodes: int, e
             results[job] = stored
     if missing:
         log(f"evaluating {len(missing)} (model, sigma) pairs, {episodes} episodes each")
-        executor: RayExecutor = executor_factory()
-        refs = {executor.submit_evaluation(job[2], episodes, NOISE_SEED, job[3]): job for job in missing}
+        executor = executor_factory()
+        refs = {executor.submit_evaluation(job[2], episodes, (NOISE_SEED, job[1]), job[3]): job for job in missing}
         while refs:
             for ref in executor.wait(list(refs)):
                 job = refs.pop(ref)
-                results[job] = list(executor.result(ref))
-                write_eval(Path(job[2]), results[job], job[3], noise_file(job[3]), seed=NOISE_SEED)
+                returns, forward = executor.result(ref)
+                results[job] = list(returns)
+                write_eval(Path(job[2]), evaluation_file(episodes, NOISE_SEED, job[3]), returns, noise_sigma=job[3],
+                           seed=(NOISE_SEED, job[1]), forward=forward)
                 log(f"  {job[0]} seed {job[1]} sigma {job[3]:g}: {np.mean(results[job]):.1f}")
     rows = [{"kind": kind, "model": index, "sigma": sigma, "policy_dir": model, "episodes": episodes,
              "mean_return": float(np.mean(results[(kind, index, model, sigma)]))} for kind, index, model, sigma in jobs]
@@ -120,9 +118,9 @@ def band_figure(summary: pd.DataFrame, x: str, title: str, x_title: str) -> go.F
 
 
 def summarize(table: pd.DataFrame, x: str) -> pd.DataFrame:
-    """Mean and std over models of each kind at each x."""
+    """Mean and std over models (``seed_std``) of each kind at each x."""
     grouped = table.groupby(["kind", x], sort=False)["mean_return"]
-    return grouped.agg(mean="mean", std=lambda v: float(np.std(v)), models="count").reset_index()
+    return grouped.agg(mean="mean", std=seed_std, models="count").reset_index()
 
 
 def write_band_report(run_dir: Path | str, name: str, table: pd.DataFrame, x: str, title: str, x_title: str) -> tuple[Path, pd.DataFrame]:
@@ -146,7 +144,7 @@ def curves_table(run_dir: Path | str, trial_number: int | None = None) -> tuple[
     for kind, dirs in _models(run, trial).items():
         for index, model in enumerate(dirs):
             curve = pd.read_csv(Path(model) / "curve.csv")
-            frames.append(curve.assign(kind=kind, model=index))
+            frames.append(curve.assign(kind=kind, model=index, policy_dir=model))
     table = pd.concat(frames, ignore_index=True).rename(columns={"return_mean": "mean_return"})
     if table.empty:
         raise StudyInputError(f"{run.run_dir}'s trainings recorded no curve points (they ran with --eval-every 0)")

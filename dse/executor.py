@@ -26,8 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from dse.deploy import deployed_actor, expected_forward, integer_actor
 from objectives.early_stop import EarlyStopper, Fp32Curve, early_stop_rule
-from training import TrainingDiverged, TrainingInputError, TrainSpec, read_run, train_seeds, verify_run
+from training import TrainingDiverged, TrainingInputError, TrainSpec, read_eval, read_run, verify_run
+from training.run_folder import COMPLETE
 
 WORKER_RETRIES = 3
 """a task whose worker process or node dies is retried this many times; an exception in training is not retried"""
@@ -57,6 +59,8 @@ class TrainingOutcome:
     """rule, env step and reason when an early-stop rule ended the training"""
     node: str | None = None
     """the Ray node that trained it ("host/node id"); None when it came from the cache"""
+    forward: str | None = None
+    """what computed the actions of its final evaluation (``dse.deploy``)"""
 
     @property
     def mean_return(self) -> float:
@@ -77,18 +81,19 @@ def run_dir_for(spec: TrainSpec, cache_dir: Path) -> Path:
 
 
 def cached_outcome(
-    spec: TrainSpec, cache_dir: Path, early_stop: str = "off", log: Callable[[str], None] | None = None
+    spec: TrainSpec, cache_dir: Path, stop_identity: str | None = None, log: Callable[[str], None] | None = None
 ) -> TrainingOutcome | None:
     """The finished run of ``spec`` in the cache, or None.
 
-    A run whose files do not match the hashes of its completion mark (a
-    corrupted or truncated copy) is not a finished run: ``log`` hears why and it
-    is trained again. A run an early-stop rule ended stands only for a study
-    stopping by the same rule (``early_stop``, a mode name); any other study
-    trains it again in full.
+    Reused only when everything that made it is what this study would do: the
+    spec and the results version (the folder's name), files matching the hashes
+    of its completion mark (a corrupted or truncated copy is trained again, and
+    ``log`` hears why), a final evaluation of the deployed forward, and, for a
+    run an early-stop rule ended, a rule of the same identity (its thresholds
+    and the FP32 curve it compared with: ``stop_identity``).
     """
     run_dir = run_dir_for(spec, cache_dir)
-    if not (run_dir / "complete.json").exists():
+    if not (run_dir / COMPLETE).exists():
         return None
     damage = verify_run(run_dir)
     if damage is not None:
@@ -99,15 +104,17 @@ def cached_outcome(
         outcome = _outcome(spec, run_dir, trained=False)
     except (OSError, ValueError, KeyError):
         return None  # an unreadable run is not a finished one: it is trained again
-    if outcome.stopped_early is not None and outcome.stopped_early["rule"] != early_stop:
+    if outcome.forward != expected_forward(spec.policy):
+        return None
+    if outcome.stopped_early is not None and outcome.stopped_early.get("identity") != stop_identity:
         return None
     return outcome
 
 
 def _outcome(spec: TrainSpec, run_dir: Path, trained: bool, node: str | None = None) -> TrainingOutcome:
     read_run(run_dir)
-    evaluation = json.loads((run_dir / "eval.json").read_text())
-    complete = json.loads((run_dir / "complete.json").read_text())
+    evaluation = read_eval(run_dir)
+    complete = json.loads((run_dir / COMPLETE).read_text())
     return TrainingOutcome(
         spec.key(),
         str(run_dir),
@@ -117,6 +124,7 @@ def _outcome(spec: TrainSpec, run_dir: Path, trained: bool, node: str | None = N
         trained,
         complete.get("stopped_early"),
         node,
+        evaluation.get("forward"),
     )
 
 
@@ -179,6 +187,8 @@ def train_task(spec_dicts: list[dict], threads: int, early_stop: dict | None = N
     """
     import torch
 
+    from training import train_seeds
+
     specs = [TrainSpec.from_dict(spec_dict) for spec_dict in spec_dicts]
     torch.set_num_threads(threads)
     stopper = None
@@ -187,7 +197,7 @@ def train_task(spec_dicts: list[dict], threads: int, early_stop: dict | None = N
         stopper = EarlyStopper(early_stop_rule(early_stop["mode"]), reference, specs[0].total_steps)
     with tempfile.TemporaryDirectory(prefix="dse-train-") as scratch:
         run_dirs = [Path(scratch) / f"{spec.policy.label}-s{spec.seed}" for spec in specs]
-        trained = train_seeds(specs[0], [spec.seed for spec in specs], run_dirs, stop_rule=stopper)
+        trained = train_seeds(specs[0], [spec.seed for spec in specs], run_dirs, stop_rule=stopper, deploy=integer_actor)
         for spec, policy in zip(specs, trained):
             if not policy.returns:
                 raise TrainingInputError("training evaluated no episodes: final-eval-episodes must be at least 1 for a study")
@@ -199,19 +209,19 @@ def train_task(spec_dicts: list[dict], threads: int, early_stop: dict | None = N
         return [TrainedRun(spec.key(), pack_run(run_dir), node) for spec, run_dir in zip(specs, run_dirs)]
 
 
-def evaluate_run(archive: bytes, episodes: int, seed: int, sigma: float) -> tuple[float, ...]:
-    """The Ray task of ``dse noise``: deterministic returns of a packed run's policy under observation noise."""
+def evaluate_run(archive: bytes, episodes: int, seed: tuple[int, ...], sigma: float) -> tuple[tuple[float, ...], str]:
+    """The Ray task of ``dse noise``: returns of a packed run's deployed policy under observation noise, and its forward."""
     import torch
 
-    from training import evaluate, load_policy
+    from training import evaluate
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(prefix="dse-eval-") as scratch:
         run_dir = unpack_run(archive, Path(scratch) / "run")
         config = read_run(run_dir)
-        policy, normalizer = load_policy(run_dir)
-        returns = evaluate(policy, normalizer, config["spec"]["env_id"], episodes, seed, sigma)
-    return tuple(float(value) for value in returns)
+        actor, normalizer = deployed_actor(run_dir)
+        returns = evaluate(actor.act, normalizer, config["spec"]["env_id"], episodes, seed, sigma)
+    return tuple(float(value) for value in returns), actor.forward
 
 
 def task_groups(specs: list[TrainSpec], parts: int, task_per_seed: bool) -> list[list[TrainSpec]]:
@@ -273,7 +283,7 @@ class RayExecutor:
         """A training task's runs unpacked into the driver's cache; its failure as one line (TaskFailed)."""
         return install_runs(specs, self.result(ref), cache_dir)
 
-    def submit_evaluation(self, run_dir: str, episodes: int, seed: int, sigma: float):
+    def submit_evaluation(self, run_dir: str, episodes: int, seed: tuple[int, ...], sigma: float):
         return self._evaluation.remote(pack_run(run_dir), episodes, seed, sigma)
 
     def wait(self, refs: list, timeout: float | None = None) -> list:

@@ -1,34 +1,39 @@
-"""A study's Optuna journal kept in one SQLite file: the default storage of a run folder.
+"""Run folders keep their study in Optuna's journal file; this moves the SQLite journals of older run folders into one.
 
-Optuna's relational schema costs a dozen ORM statements per operation on SQLite:
-bare ask, suggest and tell reach about 22 trials/s on the 2-core machine, and the
-driver, which also writes a trial's attributes and constraints, under 10. Optuna's
-JournalStorage keeps the study in memory and appends one record per operation; here
-each append is one SQLite insert, so the driver is never what limits a cluster
-(bench/driver_throughput.py). SQLite gives the journal what it needs: appends that
-are atomic and ordered across processes (two drivers, a report reading while a
-driver writes), and a committed record survives the writer being killed.
+A run folder's study is ``study.log``: Optuna's ``JournalFileBackend``, which
+``optuna.load_study`` and the ``optuna-dashboard`` command open as their docs
+say (``JournalStorage(JournalFileBackend("RUN/study.log"))``, ``optuna-dashboard
+RUN/study.log``). Run folders made by an earlier dse kept the same journal records
+in a table of their ``study.db`` (or of a ``--storage sqlite-journal:///PATH``
+file), which neither tool can read; opening such a folder copies its records,
+in order, into the journal file once and keeps the old file beside it as
+``<name>.bak``. Explicit ``sqlite:///`` storages (Optuna's own tables) get a
+write-ahead log here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
-import threading
-from collections.abc import Iterable
+import sys
 from pathlib import Path
-from typing import Any
 
-from optuna.storages.journal import BaseJournalBackend
+from optuna.storages.journal import JournalFileBackend
 
-SCHEME = "sqlite-journal:///"
-"""a storage URL naming a journal file: ``sqlite-journal:///`` followed by its path"""
+JOURNAL_FILE = "study.log"
+"""a run folder's study: Optuna's journal file"""
+LEGACY_DB = "study.db"
+"""where older run folders kept their study: a SQLite journal, or (older still) Optuna's relational tables"""
+LEGACY_SCHEME = "sqlite-journal:///"
+"""a storage URL of an older dse naming a SQLite journal file"""
 BUSY_SECONDS = 60
-"""how long a writer waits for another process's transaction to end"""
+"""how long a writer to a SQLite storage waits for another process's transaction to end"""
 
 
 def write_ahead(connection) -> None:
-    """Write-ahead log synced at checkpoints on a SQLite connection (sqlite3's, or the one SQLAlchemy opens).
+    """Write-ahead log synced at checkpoints on a SQLite connection (the one SQLAlchemy opens for sqlite:/// URLs).
 
     A commit need not wait for the disk, and a killed process still loses no
     committed record (a power cut may lose the last few).
@@ -39,26 +44,27 @@ def write_ahead(connection) -> None:
     cursor.close()
 
 
-class SQLiteJournal(BaseJournalBackend):
-    """Optuna's journal backend on a SQLite table: log number n is row n + 1."""
+def sqlite_tables(path: Path) -> set[str]:
+    """The tables of a SQLite file (none when it does not exist)."""
+    if not path.exists():
+        return set()
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+        return {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self._lock = threading.Lock()  # one connection, shared by the dashboard's threads
-        self._connection = sqlite3.connect(self.path, timeout=BUSY_SECONDS, check_same_thread=False)
-        write_ahead(self._connection)
-        with self._connection:
-            self._connection.execute("CREATE TABLE IF NOT EXISTS journal (number INTEGER PRIMARY KEY, log TEXT NOT NULL)")
 
-    def read_logs(self, log_number_from: int) -> Iterable[dict[str, Any]]:
-        with self._lock:
-            rows = self._connection.execute(
-                "SELECT log FROM journal WHERE number > ? ORDER BY number", (log_number_from,)
-            ).fetchall()
-        return [json.loads(log) for (log,) in rows]
+def is_sqlite_journal(path: Path) -> bool:
+    return "journal" in sqlite_tables(path)
 
-    def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        with self._lock, self._connection:
-            self._connection.executemany(
-                "INSERT INTO journal (log) VALUES (?)", [(json.dumps(log, separators=(",", ":")),) for log in logs]
-            )
+
+def migrate(database: Path, journal_file: Path) -> Path:
+    """Copy the journal records of a SQLite journal into Optuna's journal file ``journal_file``; the old file -> .bak."""
+    with contextlib.closing(sqlite3.connect(database, timeout=BUSY_SECONDS)) as connection:
+        logs = [json.loads(log) for (log,) in connection.execute("SELECT log FROM journal ORDER BY number")]
+    partial = journal_file.with_name(f".{journal_file.name}.partial")
+    partial.unlink(missing_ok=True)
+    JournalFileBackend(str(partial)).append_logs(logs)
+    os.replace(partial, journal_file)
+    os.replace(database, database.with_name(database.name + ".bak"))
+    print(f"dse: {database} (a SQLite journal of an older dse) moved to Optuna's journal file {journal_file}; "
+          f"the old file is kept as {database.name}.bak", file=sys.stderr)
+    return journal_file

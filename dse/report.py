@@ -17,10 +17,11 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
-from dse.driver import BASELINE_FILE, STAGED_PICK_ATTR
 from dse.study import (
+    BASELINE_FILE,
     INTERRUPTED,
     RECORD_COLUMNS,
+    STAGED_PICK_ATTR,
     StudyInputError,
     StudySettings,
     candidate_of_row,
@@ -246,6 +247,7 @@ def summary(run: RunData) -> dict:
         "cpu_hours": run.cpu_hours,
         "env_steps": run.env_steps,
         "baseline_trainings": run.baseline.get("trainings", 0),
+        "early_stop": run.settings.early_stop,
     }
 
 
@@ -269,8 +271,12 @@ def write_report(run_dir: Path | str) -> Path:
     front = front_table(run)
     markdown = [f"# {run.name}: {facts['env']}, {facts['strategy']}", ""]
     if run.band is not None:
-        markdown.append(f"FP32 band: {run.band.mean:.1f} +- {run.band.std:.1f} over {run.band.seeds} seeds "
+        markdown.append(f"FP32 band: {run.band.mean:.1f} +- {run.band.std:.1f} over {run.band.seeds} seeds, "
+                        f"{run.baseline.get('spread', 'population std over seeds (ddof 0)')} "
                         f"({facts['baseline_trainings']} baseline trainings, not counted below).")
+    markdown.append(f"Early stopping: {facts['early_stop']}"
+                    + (" (the staged rule as published)." if facts["early_stop"] == "off" and run.settings.strategy == "staged"
+                       else "."))
     markdown.append(f"Trials: {facts['trials']} ({facts['failed']} failed), feasible {facts['feasible']}, "
                     f"Pareto front {facts['front']}; trainings spent {facts['trainings']}, "
                     f"{facts['cpu_hours']:.2f} CPU-hours, {facts['env_steps']:,} env steps.")

@@ -10,8 +10,9 @@ from importlib import metadata
 from pathlib import Path
 
 from dse.driver import Driver
-from dse.executor import RayExecutor
+from dse.executor import RayExecutor, cached_outcome
 from dse.lease import DriverLease
+from dse.plan import StudyPlan, plan_study
 from dse.report import MANIFEST, read_manifest, write_report
 from dse.study import (
     PLANNED,
@@ -49,6 +50,40 @@ def _check_writable(folder: Path, what: str) -> None:
         raise StudyInputError(f"{what} {folder} is not writable: {error.strerror}") from None
 
 
+def _resolve(run_dir: Path, settings: StudySettings, storage: str | None, study_name: str | None):
+    """(manifest or None, storage, study name) of the study in ``run_dir``; a folder of another study is refused."""
+    manifest = read_manifest(run_dir) if (run_dir / MANIFEST).exists() else None
+    if manifest is not None:
+        _check_same(StudySettings.from_dict(manifest["settings"]), settings, f"run folder {run_dir}")
+        if storage is not None and storage != manifest["storage"]:
+            raise StudyInputError(f"run folder {run_dir} keeps its study in {manifest['storage'] or 'study.log'}, not {storage}")
+        if study_name is not None and study_name != manifest["study_name"]:
+            raise StudyInputError(f"run folder {run_dir} holds study {manifest['study_name']!r}, not {study_name!r}")
+        storage, study_name = manifest["storage"], manifest["study_name"]
+    return manifest, storage, study_name or run_dir.resolve().name
+
+
+def plan(
+    run_dir: Path, settings: StudySettings, *, budget: int, storage: str | None = None, study_name: str | None = None,
+    cache: str | Path | None = None, workers: int = 1, task_per_seed: bool = False,
+) -> StudyPlan:
+    """What running the study in ``run_dir`` to ``budget`` still costs; writes nothing."""
+    run_dir = Path(run_dir)
+    manifest, storage, study_name = _resolve(run_dir, settings, storage, study_name)
+    finished = 0
+    if manifest is not None or storage is not None:
+        try:
+            finished = finished_count(open_study(storage_url(run_dir, storage), study_name, create=False))
+        except StudyInputError:
+            finished = 0  # no such study yet
+    cache_dir = Path(cache) if cache else run_dir / "cache"
+    return plan_study(settings, budget, finished, workers, _baseline_cached(settings, cache_dir), task_per_seed)
+
+
+def _baseline_cached(settings: StudySettings, cache_dir: Path) -> bool:
+    return all(cached_outcome(spec, cache_dir / "train") is not None for spec in settings.baseline_specs())
+
+
 def run_study(
     run_dir: Path,
     settings: StudySettings,
@@ -67,15 +102,7 @@ def run_study(
 ) -> Path:
     """Run (or continue) the study in ``run_dir`` until ``budget`` trials have finished; returns the report's path."""
     run_dir = Path(run_dir)
-    manifest = read_manifest(run_dir) if (run_dir / MANIFEST).exists() else None
-    if manifest is not None:
-        _check_same(StudySettings.from_dict(manifest["settings"]), settings, f"run folder {run_dir}")
-        if storage is not None and storage != manifest["storage"]:
-            raise StudyInputError(f"run folder {run_dir} keeps its study in {manifest['storage'] or 'study.db'}, not {storage}")
-        if study_name is not None and study_name != manifest["study_name"]:
-            raise StudyInputError(f"run folder {run_dir} holds study {manifest['study_name']!r}, not {study_name!r}")
-        storage, study_name = manifest["storage"], manifest["study_name"]
-    study_name = study_name or run_dir.resolve().name
+    manifest, storage, study_name = _resolve(run_dir, settings, storage, study_name)
     cache_dir = Path(cache) if cache else run_dir / "cache"
     _check_writable(run_dir, "run folder")
     _check_writable(cache_dir, "policy cache")
@@ -99,10 +126,12 @@ def run_study(
         if finished >= budget:
             log(f"budget of {budget} trials already reached ({finished} finished); raise --budget to continue")
             return write_report(run_dir)
+        log(plan_study(settings, budget, finished, workers, _baseline_cached(settings, cache_dir), task_per_seed).describe())
         executor = RayExecutor(ray_address, workers, cpus_per_task, threads, task_per_seed)
         driver = Driver(run_dir, settings, study, executor, cache_dir, log=log, lease=lease)
         driver.baseline()
-        log(f"study {study_name}: {finished}/{budget} trials finished; {settings.strategy} strategy, {workers} workers")
+        log(f"study {study_name}: {finished}/{budget} trials finished; {settings.strategy} strategy, "
+            f"early stopping {settings.early_stop}, {workers} workers")
         driver.run(budget)
     finally:
         lease.release()

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import sqlite3
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,10 @@ SAMPLED = ("search", "random")
 PLANNED = ("staged", "sweep")
 """strategies whose candidates a plan (``dse.strategies``) fixes; their trials are enqueued"""
 SETTINGS_ATTR = "dse_settings"
+STAGED_PICK_ATTR = "staged_pick"
+BASELINE_FILE = "baseline.json"
+METRIC_NAMES = tuple(objective.title for objective in OBJECTIVES)
+"""the objectives as Optuna's dashboard and ``study.metric_names`` show them"""
 INTERRUPTED = "interrupted: the driver stopped before the trial finished; it is redone"
 
 
@@ -143,36 +146,43 @@ def make_sampler(settings: StudySettings, trials_so_far: int = 0) -> optuna.samp
 
 
 def storage_url(run_dir: Path, storage: str | None) -> str:
-    """``storage``, or the run folder's own: an Optuna journal in ``study.db`` (``dse.journal``).
+    """``storage``, or the run folder's own: Optuna's journal file ``study.log`` (``dse.journal``).
 
-    A ``study.db`` holding Optuna's relational tables, as run folders made before
-    the journal do, is opened as the SQLite storage it is.
+    A study URL is a SQLAlchemy URL (``postgresql://...``, ``sqlite:///...``) or the
+    path of a journal file, as ``optuna-dashboard`` takes them. A ``study.db`` of
+    Optuna's relational tables, as older run folders have, opens as the SQLite
+    storage it is; older SQLite journals are moved to a journal file once.
     """
     if storage:
+        if storage.startswith(journal.LEGACY_SCHEME):
+            database = Path(storage[len(journal.LEGACY_SCHEME):])
+            moved = database.with_suffix(".log")
+            if not moved.exists() and journal.is_sqlite_journal(database):
+                journal.migrate(database, moved)
+            return str(moved)
         return storage
-    path = (Path(run_dir) / "study.db").resolve()
-    return f"sqlite:///{path}" if _relational(path) else f"{journal.SCHEME}{path}"
-
-
-def _relational(path: Path) -> bool:
-    if not path.exists():
-        return False
-    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
-        tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    return "studies" in tables and "journal" not in tables
+    run_dir = Path(run_dir).resolve()
+    database, journal_file = run_dir / journal.LEGACY_DB, run_dir / journal.JOURNAL_FILE
+    if not journal_file.exists():
+        tables = journal.sqlite_tables(database)
+        if "journal" in tables:
+            journal.migrate(database, journal_file)
+        elif "studies" in tables:
+            return f"sqlite:///{database}"
+    return str(journal_file)
 
 
 def make_storage(url: str) -> optuna.storages.BaseStorage:
-    """The storage behind ``url``: a journal file (``sqlite-journal:///path``) or any SQLAlchemy URL; one-line errors."""
+    """The storage behind ``url`` (a journal file's path or a SQLAlchemy URL); one-line errors."""
     try:
-        if url.startswith(journal.SCHEME):
-            return optuna.storages.JournalStorage(journal.SQLiteJournal(url[len(journal.SCHEME):]))
+        if "://" not in url:
+            return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(url))
         storage = optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
         if storage.engine.name == "sqlite":
             sqlalchemy.event.listen(storage.engine, "connect", lambda connection, record: journal.write_ahead(connection))
             storage.engine.dispose()  # the connection that made the tables has no pragmas: open anew
         return storage
-    except Exception as error:  # SQLAlchemy, sqlite3 and drivers raise many kinds; all mean the same to the user
+    except Exception as error:  # SQLAlchemy, sqlite3, the file system and drivers raise many kinds; all mean the same here
         raise StudyInputError(f"storage {url!r} cannot be opened: {_first_line(error)}") from None
 
 
@@ -181,13 +191,18 @@ def open_study(url: str, name: str, sampler: optuna.samplers.BaseSampler | None 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = make_storage(url)
     try:
-        if create:
-            return optuna.create_study(
-                storage=storage, study_name=name, directions=list(DIRECTIONS), sampler=sampler, load_if_exists=True
-            )
-        return optuna.load_study(storage=storage, study_name=name, sampler=sampler)
+        if not create:
+            return optuna.load_study(storage=storage, study_name=name, sampler=sampler)
+        study = optuna.create_study(
+            storage=storage, study_name=name, directions=list(DIRECTIONS), sampler=sampler, load_if_exists=True
+        )
     except KeyError:
         raise StudyInputError(f"storage {url!r} has no study named {name!r}") from None
+    if study.metric_names is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(METRIC_NAMES))
+    return study
 
 
 def _engine_kwargs(url: str) -> dict:

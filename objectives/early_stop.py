@@ -21,14 +21,16 @@ have stopped wrongly.
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from objectives.parity import ObjectivesInputError
+from objectives.parity import ObjectivesInputError, seed_std
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ class Fp32Curve:
         curves = [read_curve(Path(run_dir)) for run_dir in run_dirs]
         steps = sorted(set.intersection(*(set(curve) for curve in curves))) if curves else []
         values = [[curve[step] for curve in curves] for step in steps]
-        return cls(tuple(steps), tuple(float(np.mean(v)) for v in values), tuple(float(np.std(v)) for v in values))
+        return cls(tuple(steps), tuple(float(np.mean(v)) for v in values), tuple(seed_std(v) for v in values))
 
     @property
     def progress(self) -> float:
@@ -113,6 +115,10 @@ class EarlyStopper:
         self.name = rule.name
         self.reference = reference
         self.total_steps = total_steps
+        # a stop depends on the rule's thresholds, the FP32 curve and the training length: a cached stopped run
+        # stands only for a study whose stopper has the same identity
+        made_of = {"rule": asdict(rule), "reference": reference.to_dict(), "total_steps": total_steps}
+        self.identity = f"{rule.name}:{hashlib.sha256(json.dumps(made_of, sort_keys=True).encode()).hexdigest()[:16]}"
         self._best = -math.inf
         self._behind_in_a_row = 0
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import moocore
 import numpy as np
-from optuna._hypervolume import compute_hypervolume  # WFG, exact in any dimension; pinned optuna
 
 from objectives.score import DIRECTIONS
 
@@ -93,7 +93,8 @@ def hypervolume(loss_values: np.ndarray, normalization: Normalization) -> float:
     inside = np.all(points < normalization.reference, axis=1)
     if not inside.any():
         return 0.0
-    return float(compute_hypervolume(points[inside], normalization.reference))
+    # moocore: exact in any dimension (WFG-style algorithms), minimization, a maintained public API
+    return float(moocore.hypervolume(points[inside], ref=normalization.reference))
 
 
 def hypervolume_history(loss_values: np.ndarray, counted: np.ndarray, normalization: Normalization) -> list[float]:

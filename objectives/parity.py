@@ -11,9 +11,23 @@ class ObjectivesInputError(ValueError):
     """Bad input to an objective: the message names the value and what is allowed."""
 
 
+SPREAD = "sample std over seeds (ddof 1)"
+"""how every spread over seeds or models is computed (the FP32 band, a candidate's spread, the early-stop curve band)"""
+
+
+def seed_std(values) -> float:
+    """The spread of per-seed (or per-model) values: the sample standard deviation (ddof 1); 0 for a single value.
+
+    The population std (ddof 0) would make the FP32 band 18-29% narrower at 2-3
+    seeds, and stricter parity than the seeds' own scatter supports.
+    """
+    values = np.asarray(values, dtype=float)
+    return float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
 @dataclass(frozen=True)
 class Fp32Band:
-    """FP32 mean +- one std over seeds, where each seed contributes its mean return."""
+    """FP32 mean +- one std over seeds (``seed_std``), where each seed contributes its mean return."""
 
     mean: float
     std: float
@@ -24,7 +38,7 @@ class Fp32Band:
         if len(seed_returns) == 0:
             raise ObjectivesInputError("an FP32 band needs the returns of at least one seed")
         values = np.asarray(seed_returns, dtype=float)
-        return cls(float(values.mean()), float(values.std()), len(values))
+        return cls(float(values.mean()), seed_std(values), len(values))
 
     @property
     def lower(self) -> float:

@@ -30,6 +30,16 @@ DYNAMIC_W_PER_MHZ_DSP = 3.0e-6
 REFERENCE_TOGGLE_RATE = 0.125
 
 
+def power_coefficients() -> dict[str, float]:
+    """The power model's coefficients, as estimates are cached against them."""
+    return {
+        "lut": DYNAMIC_W_PER_MHZ_LUT,
+        "bram36": DYNAMIC_W_PER_MHZ_BRAM36,
+        "dsp": DYNAMIC_W_PER_MHZ_DSP,
+        "toggle": REFERENCE_TOGGLE_RATE,
+    }
+
+
 @dataclass(frozen=True)
 class Device:
     """One FPGA part: its resources and static power."""

@@ -102,6 +102,13 @@ class IntegerPolicy:
         """Normalized observations -> output levels; ``tanh(level * output_step)`` is the action."""
         return self.forward_int(self.quantize_input(obs))
 
+    def actions(self, obs: np.ndarray) -> np.ndarray:
+        """Normalized observations -> actions in [-1, 1] as deployed: the integer network, then the tanh table.
+
+        The table holds ``tanh(level * output_step)`` for each output level, so this is exact.
+        """
+        return np.tanh(self(obs) * np.float64(self.output_step)).astype(np.float32)
+
     def digest(self) -> str:
         """Content hash: equal for equal integer networks, whatever file they came from."""
         sha = hashlib.sha256()

@@ -20,6 +20,10 @@ from training.errors import TrainingInputError
 
 MIN_BITS, MAX_BITS = 2, 8
 SCOPES = ("all", "input", "output", "core")
+RESULTS_VERSION = 2
+"""Bumped by every change that alters what a training makes of the same spec (its policy, curve or final
+returns); part of ``TrainSpec.key``, so a cache never hands out a run trained before such a change.
+2: final evaluation of the deployed (integer) network, independent evaluation episodes per seed."""
 
 
 @dataclass(frozen=True)
@@ -190,8 +194,8 @@ class TrainSpec:
         return cls(**data)
 
     def key(self) -> str:
-        """A content hash: two specs with the same key train the same policy."""
-        text = json.dumps(self.to_dict(), sort_keys=True)
+        """A content hash: two specs with the same key train the same policy (under the same ``RESULTS_VERSION``)."""
+        text = json.dumps({"spec": self.to_dict(), "results_version": RESULTS_VERSION}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -1,21 +1,17 @@
-"""A training run from start to a finished run folder, and reading one back.
+"""A training run from start to a finished run folder (``training.run_folder`` describes the folder).
 
-A run folder holds:
-    config.json      the TrainSpec, env spaces, library versions
-    checkpoint.pt    policy state (weights, activation scales), normalizer
-    policy.onnx      QONNX (FP32: plain ONNX) of the policy up to the output quantizer
-    curve.csv        the learning curve (env_step, return_mean, return_std, wall_seconds)
-    eval.json        the final deterministic evaluation
-    complete.json    written last: a folder without it is not a finished run; env steps, wall time,
-                     seeds trained together, ``stopped_early`` when a stop rule ended it, and the
-                     SHA-256 of every other file (``verify_run`` finds a corrupted or truncated copy)
+The final evaluation runs the policy as it will be deployed: a caller that can
+build the deployed form of a quantized policy (``dse`` builds the integer-only
+network from ``policy.onnx``; training knows nothing of hardware) passes it as
+``deploy``, and the evaluation runs after the checkpoint and export are written
+and before ``complete.json`` seals the folder. Learning-curve points use
+training's own float32 forward.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import json
 import shutil
 import time
@@ -32,18 +28,18 @@ from training.config import TrainSpec
 from training.ddpg import DDPG
 from training.envs import make_env
 from training.errors import TrainingDiverged, TrainingInputError
-from training.evaluate import evaluate
+from training.evaluation import CURVE_EPISODES, FINAL_EPISODES, Actor, evaluate
 from training.export import export_policy
 from training.networks import DeployedPolicy, PolicyNet
 from training.normalizer import ObsNormalizer
 from training.replay import Batch, ReplayBuffer
+from training.run_folder import COMPLETE, FINAL_EVAL, FLOAT_FORWARD, RUN_KIND, file_hashes, read_run, write_eval
 from training.sac import SAC
 
-RUN_KIND = "dse-train-run"
 CURVE_FIELDS = ("env_step", "return_mean", "return_std", "wall_seconds")
 AGENTS = {"sac": SAC, "ddpg": DDPG}
-# Eval episodes of a learning curve use seeds far from the training env's.
-EVAL_SEED_OFFSET = 1_000_000
+Deploy = Callable[[Path], Actor]
+"""Builds a quantized policy's deployed form from its run folder (``checkpoint.pt`` and ``policy.onnx`` written)."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +147,8 @@ class StopRule(Protocol):
     """Decides at each evaluation checkpoint whether a training goes on (``objectives.early_stop``)."""
 
     name: str
+    identity: str
+    """everything its decisions depend on, as one string: a stopped run stands only for a rule of the same identity"""
 
     def check(self, env_step: int, mean_return: float) -> str | None:
         """Why to stop now, given the seeds' mean return at this checkpoint; None to go on."""
@@ -180,6 +178,10 @@ class Trainer:
     (``training.networks``), so a seed trained here gives the same run as it
     trained alone. ``train`` and ``train_seeds`` drive it to the end; a benchmark
     can interleave several. All its state lives on the instance, none in globals.
+
+    ``deploy`` builds the deployed form of a quantized policy for its final
+    evaluation; without it (and for FP32 policies) the final evaluation runs
+    training's float32 forward, and ``eval.json`` says which ran.
     """
 
     def __init__(
@@ -189,6 +191,7 @@ class Trainer:
         *,
         overwrite: bool = False,
         stop_rule: StopRule | None = None,
+        deploy: Deploy | None = None,
     ):
         if not specs or len(specs) != len(out_dirs):
             raise TrainingInputError(
@@ -226,6 +229,7 @@ class Trainer:
         self.last_eval: float | None = None
         self.stop_rule = stop_rule
         self.stopped_early: dict | None = None
+        self.deploy = deploy
 
     @property
     def done(self) -> bool:
@@ -260,7 +264,7 @@ class Trainer:
                     member.normalizer,
                     spec.env_id,
                     spec.eval_episodes,
-                    EVAL_SEED_OFFSET + member.spec.seed,
+                    (CURVE_EPISODES, member.spec.seed),
                 )
                 member.curve.add(self.global_step, returns, time.perf_counter() - self.started)
                 means.append(float(returns.mean()))
@@ -268,7 +272,12 @@ class Trainer:
             if self.stop_rule is not None and self.global_step < spec.total_steps:
                 reason = self.stop_rule.check(self.global_step, self.last_eval)
                 if reason is not None:
-                    self.stopped_early = {"rule": self.stop_rule.name, "env_step": self.global_step, "reason": reason}
+                    self.stopped_early = {
+                        "rule": self.stop_rule.name,
+                        "identity": self.stop_rule.identity,
+                        "env_step": self.global_step,
+                        "reason": reason,
+                    }
 
     def deployed(self, index: int) -> DeployedPolicy:
         """Seed ``index``'s policy as it is now, as a deployed policy of its own."""
@@ -302,15 +311,9 @@ class Trainer:
                 out_dir / "checkpoint.pt",
             )
             export_policy(deployed.net, self.obs_dim, out_dir / "policy.onnx")
-            final_returns: tuple[float, ...] = ()
-            if spec.final_eval_episodes:
-                returns = evaluate(
-                    deployed, member.normalizer, spec.env_id, spec.final_eval_episodes, 2 * EVAL_SEED_OFFSET + spec.seed
-                )
-                final_returns = tuple(float(r) for r in returns)
-            write_eval(out_dir, final_returns, noise_sigma=0.0)
+            final_returns = self._final_evaluation(member, deployed)
             wall_seconds = time.perf_counter() - self.started
-            (out_dir / "complete.json").write_text(
+            (out_dir / COMPLETE).write_text(
                 json.dumps(
                     {
                         "env_steps": self.global_step,
@@ -325,6 +328,22 @@ class Trainer:
             finished.append(TrainedPolicy(out_dir, spec, final_returns, wall_seconds))
         return finished
 
+    def _final_evaluation(self, member: _Member, trained: DeployedPolicy) -> tuple[float, ...]:
+        """eval.json: the policy as deployed (``deploy``'s form of a quantized policy) on the seed's own episodes."""
+        spec = member.spec
+        if spec.policy.fp32 or self.deploy is None:
+            actor = Actor(trained, FLOAT_FORWARD)
+        else:
+            actor = self.deploy(member.out_dir)
+        seed = (FINAL_EPISODES, spec.seed)
+        returns: tuple[float, ...] = ()
+        if spec.final_eval_episodes:
+            returns = tuple(
+                float(r) for r in evaluate(actor.act, member.normalizer, spec.env_id, spec.final_eval_episodes, seed)
+            )
+        write_eval(member.out_dir, FINAL_EVAL, returns, noise_sigma=0.0, seed=seed, forward=actor.forward)
+        return returns
+
 
 def train_seeds(
     spec: TrainSpec,
@@ -334,15 +353,16 @@ def train_seeds(
     overwrite: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
     stop_rule: StopRule | None = None,
+    deploy: Deploy | None = None,
 ) -> list[TrainedPolicy]:
     """Train ``spec`` once per seed, all together in this process, into ``out_dirs``; the finished runs in order.
 
     ``stop_rule`` may end the training early (all seeds at once); the runs then
     say so in ``complete.json`` and still hold a policy, its export and its
-    final evaluation. Uses the calling process's torch thread setting; the CLI
+    final evaluation. ``deploy``: see ``Trainer``. Uses the calling process's torch thread setting; the CLI
     sets one thread per training, which is fastest when several trainings share the machine.
     """
-    trainer = Trainer(member_specs(spec, seeds), out_dirs, overwrite=overwrite, stop_rule=stop_rule)
+    trainer = Trainer(member_specs(spec, seeds), out_dirs, overwrite=overwrite, stop_rule=stop_rule, deploy=deploy)
     while not trainer.done:
         trainer.step()
         step = trainer.global_step
@@ -357,76 +377,10 @@ def train(
     *,
     overwrite: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
+    deploy: Deploy | None = None,
 ) -> TrainedPolicy:
     """Train ``spec`` (its one seed) into ``out_dir`` and return the finished run."""
-    return train_seeds(spec, [spec.seed], [out_dir], overwrite=overwrite, on_progress=on_progress)[0]
-
-
-def write_eval(
-    run_dir: Path, returns: tuple[float, ...] | np.ndarray, noise_sigma: float, name: str = "eval.json", seed: int | None = None
-) -> Path:
-    """An evaluation's returns as JSON in the run folder; ``seed`` is the episodes' first seed when the caller fixed one."""
-    returns = [float(r) for r in returns]
-    path = run_dir / name
-    path.write_text(
-        json.dumps(
-            {
-                "episodes": len(returns),
-                "noise_sigma": noise_sigma,
-                "seed": seed,
-                "return_mean": float(np.mean(returns)) if returns else None,
-                "return_std": float(np.std(returns)) if returns else None,
-                "returns": returns,
-            },
-            indent=2,
-        )
-    )
-    return path
-
-
-def file_hashes(run_dir: Path) -> dict[str, str]:
-    """SHA-256 of each file in the run folder but the completion mark, by name."""
-    return {
-        path.name: hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(Path(run_dir).iterdir())
-        if path.is_file() and path.name != "complete.json"
-    }
-
-
-def verify_run(run_dir: Path | str) -> str | None:
-    """What is wrong with a finished run folder's files (missing, or not the bytes its training wrote), or None.
-
-    Runs finished before the completion mark held hashes cannot be checked and pass.
-    """
-    run_dir = Path(run_dir)
-    try:
-        expected = json.loads((run_dir / "complete.json").read_text()).get("sha256", {})
-    except (OSError, json.JSONDecodeError, AttributeError):
-        return "complete.json is missing or unreadable"
-    for name, digest in expected.items():
-        path = run_dir / name
-        if not path.is_file():
-            return f"{name} is missing"
-        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
-            return f"{name} does not match its hash (corrupted or truncated)"
-    return None
-
-
-def read_run(run_dir: Path | str) -> dict:
-    """The config of a finished run folder; a clear error for anything else."""
-    run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
-    if not run_dir.is_dir():
-        raise TrainingInputError(f"run folder {run_dir} does not exist")
-    try:
-        config = json.loads(config_path.read_text())
-    except (OSError, json.JSONDecodeError):
-        raise TrainingInputError(f"{run_dir} is not a run folder: no readable config.json") from None
-    if not isinstance(config, dict) or config.get("kind") != RUN_KIND:
-        raise TrainingInputError(f"{run_dir} is not a dse training run folder (config.json is foreign)")
-    if not (run_dir / "complete.json").exists():
-        raise TrainingInputError(f"run folder {run_dir} is incomplete: its training did not finish")
-    return config
+    return train_seeds(spec, [spec.seed], [out_dir], overwrite=overwrite, on_progress=on_progress, deploy=deploy)[0]
 
 
 def load_policy(run_dir: Path | str) -> tuple[DeployedPolicy, ObsNormalizer]:

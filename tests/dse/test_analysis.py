@@ -8,8 +8,11 @@ import optuna
 import pandas as pd
 import pytest
 
+from dse.analysis import NOISE_SEED
 from dse.cli import main
+from dse.deploy import INTEGER_FORWARD
 from dse.report import load_run, open_run_study
+from training import FLOAT_FORWARD, evaluation_file
 from tests.dse.tiny import TINY_STUDY
 
 # the tiny study with learning-curve points, and fixed sweeps share one cache with it
@@ -52,7 +55,7 @@ def test_core_sweep_reuses_the_staged_trainings_and_reports_them(root):
     assert list(table["x"]) == [2, 3]
     for trial, row in zip(stored, table.itertuples()):
         assert row.mean_return == pytest.approx(trial.values[0])
-        assert row.return_std == pytest.approx(np.std(trial.user_attrs["seed_returns"]))
+        assert row.return_std == pytest.approx(np.std(trial.user_attrs["seed_returns"], ddof=1))
         assert row.parity == trial.user_attrs["parity_feasible"]
     band = json.loads((out / "baseline.json").read_text())
     assert table["fp32_mean"].iloc[0] == pytest.approx(band["mean"])
@@ -73,11 +76,14 @@ def test_noise_evaluates_once_and_reports_means_of_the_stored_episodes(root, cap
     pick = load_run(run).staged_pick
     assert len(table) == 2 * 2 * 2 and set(table["sigma"]) == {0.0, 0.3}
     for row in table.itertuples():
-        stored = json.loads((Path(row.policy_dir) / f"eval-noise{row.sigma:g}.json").read_text())
-        assert stored["noise_sigma"] == row.sigma and stored["episodes"] == 2
+        stored = json.loads((Path(row.policy_dir) / evaluation_file(2, NOISE_SEED, row.sigma)).read_text())
+        assert stored["noise_sigma"] == row.sigma and stored["episodes"] == 2 and stored["seed"] == [NOISE_SEED, row.model]
         assert row.mean_return == pytest.approx(np.mean(stored["returns"]))
         if row.kind == "quantized":
             assert f"w{pick.width}-c{pick.core_bits}-i{pick.input_bits}-o{pick.output_bits}-s" in row.policy_dir
+            assert stored["forward"] == INTEGER_FORWARD, "the deployed integer network under noise"
+        else:
+            assert stored["forward"] == FLOAT_FORWARD
     summary = pd.read_csv(run / "reports" / "noise-summary.csv")
     quantized = summary[(summary["kind"] == "quantized") & (summary["sigma"] == 0.3)].iloc[0]
     assert quantized["mean"] == pytest.approx(table[(table["kind"] == "quantized") & (table["sigma"] == 0.3)]["mean_return"].mean())
@@ -93,9 +99,14 @@ def test_curves_average_the_seeds_curve_files(root):
     assert set(table["kind"]) == {"quantized", "fp32"} and sorted(set(table["env_step"])) == [300, 600]
     for row in summary.itertuples():
         points = table[(table["kind"] == row.kind) & (table["env_step"] == row.env_step)]["mean_return"]
-        assert row.models == 2 and row.mean == pytest.approx(points.mean()) and row.std == pytest.approx(np.std(points))
-    first = Path(table["policy_dir"].iloc[0]) if "policy_dir" in table else None
-    assert first is None or first.exists()
+        assert row.models == 2 and row.mean == pytest.approx(points.mean()) and row.std == pytest.approx(np.std(points, ddof=1))
+    study = load_run(run)
+    pick_dirs = list(study.scored_row(study.staged_pick)["policy_dirs"])
+    assert set(table.loc[table["kind"] == "quantized", "policy_dir"]) == set(pick_dirs)
+    assert set(table.loc[table["kind"] == "fp32", "policy_dir"]) == set(study.baseline["policy_dirs"])
+    for row in table.itertuples():
+        curve = pd.read_csv(Path(row.policy_dir) / "curve.csv").set_index("env_step")
+        assert row.mean_return == curve.loc[row.env_step, "return_mean"], "each point is its model's curve point"
 
 
 def test_table_selected_and_reference_designs(root, capsys):

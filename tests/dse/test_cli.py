@@ -22,6 +22,10 @@ def run_cli(args, capsys):
 
 
 def test_train_then_eval_with_noise(tmp_path, capsys):
+    """The final evaluation and dse eval act through the deployed integer network; dse eval keeps its own file."""
+    from dse.deploy import INTEGER_FORWARD, integer_actor
+    from training import evaluate, load_policy, verify_run
+
     out = tmp_path / "run"
     code, stdout, _ = run_cli(
         ["train", "--env", "Pendulum-v1", "--width", "8", "--core-bits", "2", "--input-bits", "6", "--out", str(out), *TINY],
@@ -31,12 +35,22 @@ def test_train_then_eval_with_noise(tmp_path, capsys):
     config = json.loads((out / "config.json").read_text())
     assert config["spec"]["policy"] == {**config["spec"]["policy"], "width": 8, "core_bits": 2, "input_bits": 6, "output_bits": 8}
     assert config["spec"]["hyper"]["critic_width"] == 32 and config["spec"]["hyper"]["learning_starts"] == 100
+    final = json.loads((out / "eval.json").read_text())
+    assert final["forward"] == INTEGER_FORWARD and final["seed"] == [2, 0]
+    _, normalizer = load_policy(out)
+    again = evaluate(integer_actor(out).act, normalizer, "Pendulum-v1", 2, tuple(final["seed"]))
+    assert final["returns"] == again.tolist(), "the returns are the integer network's, episode for episode"
+    training_eval = (out / "eval.json").read_bytes()
 
     code, stdout, _ = run_cli(["eval", str(out), "--episodes", "3", "--noise", "0.2"], capsys)
     assert code == 0
-    noisy = json.loads((out / "eval-noise0.2.json").read_text())
-    assert noisy["episodes"] == 3 and noisy["noise_sigma"] == 0.2
+    noisy = json.loads((out / "eval-3ep-seed12345-noise0.2.json").read_text())
+    assert noisy["episodes"] == 3 and noisy["noise_sigma"] == 0.2 and noisy["forward"] == INTEGER_FORWARD
     assert f"{noisy['return_mean']:.1f}" in stdout
+    code, _, _ = run_cli(["eval", str(out), "--episodes", "2"], capsys)
+    assert code == 0 and (out / "eval-2ep-seed12345.json").exists()
+    assert (out / "eval.json").read_bytes() == training_eval, "the training's own evaluation stays"
+    assert verify_run(out) is None, "evaluations added later do not damage the run"
 
 
 def test_scope_shorthand_from_the_cli(tmp_path, capsys):
@@ -76,7 +90,7 @@ def test_baseline_writes_the_fp32_band_of_its_seeds(tmp_path, capsys):
     seed_means = [json.loads((out / f"seed-{k}" / "eval.json").read_text())["return_mean"] for k in range(2)]
     assert band["seeds"] == 2
     assert band["mean"] == pytest.approx(sum(seed_means) / 2)
-    assert band["std"] == pytest.approx(abs(seed_means[0] - seed_means[1]) / 2)
+    assert band["std"] == pytest.approx(abs(seed_means[0] - seed_means[1]) / 2**0.5), "sample std (ddof 1)"
     assert json.loads((out / "seed-1" / "config.json").read_text())["spec"]["policy"]["fp32"] is True
 
 

@@ -9,7 +9,7 @@ import pytest
 from dse.cli import main
 from dse.executor import cached_outcome, install_runs, run_dir_for, train_task
 from dse.report import open_run_study
-from objectives.early_stop import Fp32Curve
+from objectives.early_stop import EarlyStopper, Fp32Curve, early_stop_rule
 from tests.conftest import tiny_spec
 from tests.dse.tiny import TINY_STUDY
 from training import PolicyConfig
@@ -25,14 +25,19 @@ def test_a_stopped_training_is_cached_only_for_its_own_rule(tmp_path):
     [outcome] = install_runs([spec], train_task(specs, threads=1, early_stop=early_stop), tmp_path)
     assert outcome.trained and outcome.env_steps == 200, "stopped at the first checkpoint past 20% of 600 steps"
     assert outcome.stopped_early["rule"] == "aggressive" and outcome.stopped_early["env_step"] == 200
-    assert cached_outcome(spec, tmp_path, "aggressive") == dataclasses.replace(outcome, trained=False, node=None)
-    assert cached_outcome(spec, tmp_path, "conservative") is None
-    assert cached_outcome(spec, tmp_path, "off") is None
+    identity = EarlyStopper(early_stop_rule("aggressive"), UNREACHABLE, 600).identity
+    assert outcome.stopped_early["identity"] == identity
+    assert cached_outcome(spec, tmp_path, identity) == dataclasses.replace(outcome, trained=False, node=None)
+    another_fp32_curve = Fp32Curve((200, 400, 600), (1e6, 2e6, 4e6))
+    assert cached_outcome(spec, tmp_path, EarlyStopper(early_stop_rule("aggressive"), another_fp32_curve, 600).identity) is None
+    assert cached_outcome(spec, tmp_path, EarlyStopper(early_stop_rule("conservative"), UNREACHABLE, 600).identity) is None
+    assert cached_outcome(spec, tmp_path, None) is None
     [full] = install_runs([spec], train_task(specs, threads=1), tmp_path)
     assert full.trained and full.env_steps == 600 and full.stopped_early is None
     complete = json.loads((run_dir_for(spec, tmp_path) / "complete.json").read_text())
     assert "stopped_early" not in complete
-    assert cached_outcome(spec, tmp_path, "aggressive") is not None, "a full run stands for any rule"
+    assert cached_outcome(spec, tmp_path, identity) is not None, "a full run stands for any rule"
+    assert cached_outcome(spec, tmp_path, None) is not None
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +49,7 @@ def ray_session():
 
 
 def test_a_study_records_stopped_candidates_as_infeasible_with_the_compute_saved(tmp_path, monkeypatch, capsys, ray_session):
-    monkeypatch.setattr("dse.driver.Fp32Curve.from_run_dirs", lambda run_dirs: UNREACHABLE)
+    monkeypatch.setattr("dse.baseline.Fp32Curve.from_run_dirs", lambda run_dirs: UNREACHABLE)
     run = tmp_path / "study"
     args = ["run", *TINY_STUDY, "--eval-every", "200", "--early-stop", "aggressive", "--budget", "2", "--out", str(run)]
     assert main(args) == 0

@@ -39,9 +39,9 @@ def diverge_input_bits_6(monkeypatch):
 
 def finn_fails_on_input_bits_6(monkeypatch):
     """FINN raises on the design of the candidate with 6 input bits."""
-    import dse.driver
+    import dse.scoring
 
-    lower = dse.driver.lower_qonnx
+    lower = dse.scoring.lower_qonnx
 
     def failing(path):
         config = json.loads((Path(path).parent / "config.json").read_text())
@@ -49,7 +49,7 @@ def finn_fails_on_input_bits_6(monkeypatch):
             raise FinnFailure("FINN failed: InferShapes could not infer a shape (injected)")
         return lower(path)
 
-    monkeypatch.setattr(dse.driver, "lower_qonnx", failing)
+    monkeypatch.setattr(dse.scoring, "lower_qonnx", failing)
     return "FINN failed: InferShapes could not infer a shape (injected)"
 
 
@@ -63,8 +63,28 @@ def test_a_fault_fails_only_its_trial_and_the_staged_rule_goes_on(tmp_path, monk
     assert len(failed) == 1 and failed[0].params["input_bits"] == 6
     assert reason in failed[0].user_attrs["fail_reason"]
     assert all(trial.state == COMPLETE for trial in trials if trial.params["input_bits"] == 8)
-    assert open_run_study(run).user_attrs["staged_pick"]["input_bits"] == 8
     assert f"FAILED: {failed[0].user_attrs['fail_reason']}" in capsys.readouterr().out
+    if inject is diverge_input_bits_6:  # no return to judge: the rule cannot pick it (the FINN case: the next test)
+        assert "parity_feasible" not in failed[0].user_attrs
+        assert open_run_study(run).user_attrs["staged_pick"]["input_bits"] == 8
+
+
+def test_a_design_that_cannot_be_built_keeps_its_parity_verdict_for_the_staged_rule(tmp_path, monkeypatch):
+    """FINN fails after the trainings: the trial fails, but its return was measured, and the rule must see it.
+
+    The band is put far below every return, so every candidate is at parity: the rule's smallest input bits, 6,
+    is the pick although its design failed (before, the failed trial counted as not at parity and 8 was picked).
+    """
+    from objectives import Fp32Band
+
+    finn_fails_on_input_bits_6(monkeypatch)
+    monkeypatch.setattr(Fp32Band, "from_seed_returns", classmethod(lambda cls, returns: cls(-1e9, 0.0, len(returns))))
+    run = tmp_path / "study"
+    assert main(["run", *STAGED, "--budget", "5", "--out", str(run)]) == 0
+    study = open_run_study(run)
+    [failed] = [trial for trial in study.trials if trial.state == FAIL]
+    assert failed.user_attrs["parity_feasible"] is True and len(failed.user_attrs["seed_returns"]) == 2
+    assert study.user_attrs["staged_pick"]["input_bits"] == 6
 
 
 def test_a_damaged_cached_policy_is_found_by_its_hash_and_trained_again(tmp_path, capsys):

@@ -1,6 +1,11 @@
-"""dse run / report / compare on real parts: a local Ray (2 workers), SQLite storage, real trainings, FINN estimates."""
+"""dse run / report / compare on real parts: a local Ray (2 workers), Optuna's journal file, real trainings, FINN estimates."""
 
 import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 import wsgiref.util
 from pathlib import Path
 
@@ -10,8 +15,8 @@ import pandas as pd
 import pytest
 
 from dse.cli import main
-from dse.compare import comparison
-from dse.report import load_run, open_run_study
+from dse.compare import comparison, pick_row
+from dse.report import OBJECTIVE_NAMES, load_run, open_run_study
 from dse.strategies import StagedRule
 from dse.study import candidate_of, make_storage, storage_url, stored_settings
 from tests.dse.tiny import TINY_STUDY
@@ -105,6 +110,9 @@ def test_staged_strategy_asks_the_rules_sweeps(studies):
     stage1, stage2, stage3 = rule.stages(plan.pick.core_bits, plan.pick.width)
     assert set(verdicts) == set(stage1) | set(stage2) | set(stage3)
     assert len(trials) == len(verdicts)  # no candidate asked twice
+    # the published rule runs without early stopping unless asked; a search stops conservatively by default
+    assert stored_settings(study).early_stop == "off" and stored_settings(load(studies / "search")).early_stop == "conservative"
+    assert "Early stopping: off (the staged rule as published)." in (studies / "staged" / "reports" / "summary.md").read_text()
 
 
 def test_rerun_reaches_nothing_new_and_a_larger_budget_continues(studies, capsys):
@@ -116,7 +124,11 @@ def test_rerun_reaches_nothing_new_and_a_larger_budget_continues(studies, capsys
     assert main([*args, "--budget", "5"]) == 0
     after = load(run).trials
     assert len(after) == 5 and {t.number: (t.params, t.values) for t in after[:4]} == before
-    assert "FP32 band" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "FP32 band" in out and "FP32 baseline: 2 of 2 seeds reused from the cache" in out
+    assert "plan: 1 trials x 2 seeds = up to 2 trainings (+0 FP32 baseline), 1,200 env steps" in out
+    reused = after[4].user_attrs["new_trainings"] == 0
+    assert f"trainings reused: {2 if reused else 0} from the cache" in out
 
 
 def test_compare_search_and_staged(studies, capsys):
@@ -129,8 +141,14 @@ def test_compare_search_and_staged(studies, capsys):
     rows = comparison([load_run(studies / "search"), load_run(studies / "staged")]).set_index("study")
     for name in ("search", "staged"):
         assert rows.loc[name, "env_steps"] == rows.loc[name, "trainings"] * 600, "each new training ran its 600 steps"
-    staged = load(studies / "staged")
-    assert staged.user_attrs["staged_pick"]["width"] in (16, 32)
+    staged, search = load_run(studies / "staged"), load_run(studies / "search")
+    assert rows.loc["staged", "staged pick"] == staged.staged_pick.label
+    pick = pick_row(staged)[OBJECTIVE_NAMES].to_numpy(dtype=float)
+    dominated = any(
+        point[0] >= pick[0] and all(point[1:] <= pick[1:]) and (point[0] > pick[0] or any(point[1:] < pick[1:]))
+        for point in search.front[OBJECTIVE_NAMES].to_numpy(dtype=float)
+    )
+    assert rows.loc["staged", "pick dominated by search"] == ("yes" if dominated else "no")
 
 
 def test_optuna_dashboard_serves_the_study(studies):
@@ -164,17 +182,17 @@ def digest(path: Path) -> str:
     [
         (["--env", "Pendulum-v1"], "holds a study of InvertedPendulum-v4, not Pendulum-v1"),
         (["--steps", "700"], "holds a study with other settings (template.total_steps: 600 -> 700)"),
-        (["--storage", "sqlite:///elsewhere.db"], "keeps its study in study.db"),
+        (["--storage", "sqlite:///elsewhere.db"], "keeps its study in study.log"),
     ],
 )
 def test_a_run_folder_of_another_study_is_refused_untouched(studies, capsys, change, message):
     run = studies / "search"
-    before = digest(run / "study.db")
+    before = digest(run / "study.log")
     args = ["run", *TINY_STUDY, "--budget", "9", "--out", str(run), *change]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
-    assert digest(run / "study.db") == before
+    assert digest(run / "study.log") == before
 
 
 @pytest.mark.parametrize("sampler", ["nsga2", "gp"])
@@ -188,5 +206,73 @@ def test_other_samplers_and_an_explicit_storage(studies, sampler):
     assert len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]) == 2
     trained = [json.loads(path.read_text()) for path in (run / "cache" / "train").glob("*/complete.json")]
     assert trained and all(complete["seeds_trained_together"] == 1 for complete in trained), "one task per seed"
-    assert not (run / "study.db").exists()
+    assert not (run / "study.log").exists()
     assert (run / "reports" / "trials.csv").read_text().count("\n") == 3
+
+
+def test_two_trials_waiting_on_one_training_count_it_once(studies, capsys):
+    """A one-candidate space, two workers: both trials ask for it at once, the second waits on the first's training."""
+    run = studies / "duplicate"
+    args = ["run", *TINY_STUDY, "--strategy", "random", "--widths", "8", "--core-bits", "4", "--input-bits", "4",
+            "--foldings", "1e5", "--budget", "2", "--out", str(run), "--cache", str(studies / "cache")]
+    assert main(args) == 0
+    assert "trainings reused: 0 from the cache, 2 shared with another trial of this run" in capsys.readouterr().out
+    trials = load(run).trials
+    assert trials[0].params == trials[1].params
+    assert sorted(t.user_attrs["new_trainings"] for t in trials) == [0, 2]
+    assert sum(t.user_attrs["train_env_steps"] for t in trials) == 2 * 600
+    assert comparison([load_run(run)]).loc[0, "trainings"] == 2
+
+
+def test_a_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "planned"
+    assert main(["run", *TINY_STUDY, "--budget", "4", "--out", str(out), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "plan: 4 trials x 2 seeds = up to 8 trainings (+2 FP32 baseline), 6,000 env steps; about" in text
+    assert "with 2 workers" in text and not out.exists()
+
+
+def test_reading_a_study_loads_neither_torch_nor_finn(studies):
+    check = (
+        "import sys\n"
+        "from dse.cli import main\n"
+        "try:\n    code = main(sys.argv[1:])\nexcept SystemExit as exit:\n    code = exit.code\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'finn', 'ray'))\n"
+        "assert code == 0 and not heavy, (code, heavy[:5])\n"
+    )
+    search, staged = str(studies / "search"), str(studies / "staged")
+    for args in (["--help"], ["report", search], ["compare", search, staged, "--out", str(studies / "light")],
+                 ["table", staged, "--out", str(studies / "light")]):
+        result = subprocess.run([sys.executable, "-c", check, *args], capture_output=True, text=True)
+        assert result.returncode == 0, (args, result.stderr[-500:])
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_optuna_dashboard_command_opens_a_run_folders_study(studies):
+    """As optuna-dashboard's docs say: the journal file's path as its storage argument; the objectives by name."""
+    port = _free_port()
+    command = [str(Path(sys.executable).parent / "optuna-dashboard"), str(studies / "search" / "study.log"),
+               "--port", str(port), "--server", "wsgiref", "--quiet"]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline, summaries = time.monotonic() + 60, None
+        while summaries is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as response:
+                    summaries = json.loads(response.read())["study_summaries"]
+            except OSError:
+                time.sleep(0.5)
+        assert summaries is not None, server.stderr.read().decode()[-500:] if server.poll() is not None else "no answer"
+        assert [summary["study_name"] for summary in summaries] == ["search"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{summaries[0]['study_id']}", timeout=5) as response:
+            detail = json.loads(response.read())
+        assert len(detail["trials"]) == len(load(studies / "search").trials)
+        assert detail["objective_names"] == ["mean return", "LUTs", "latency (s)", "energy per action (J)"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

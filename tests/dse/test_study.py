@@ -54,27 +54,57 @@ def test_bad_settings(changes, message):
         settings(**changes)
 
 
-def test_a_run_folder_keeps_a_journal_and_still_opens_an_older_relational_study_db(tmp_path):
-    from dse.journal import SCHEME
-    from dse.study import storage_url
+def test_a_run_folder_keeps_optunas_journal_file_and_still_opens_an_older_relational_study_db(tmp_path):
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from dse.study import METRIC_NAMES, storage_url
 
     fresh, older = tmp_path / "fresh", tmp_path / "older"
     fresh.mkdir()
     older.mkdir()
-    assert storage_url(fresh, None) == f"{SCHEME}{(fresh / 'study.db').resolve()}"
+    assert storage_url(fresh, None) == str((fresh / "study.log").resolve())
     optuna.create_study(storage=f"sqlite:///{older / 'study.db'}", study_name="old").set_user_attr("made", "before")
     assert storage_url(older, None) == f"sqlite:///{(older / 'study.db').resolve()}"
     assert open_study(storage_url(older, None), "old", create=False).user_attrs["made"] == "before"
-    # the journal holds what a study holds, read back by a second storage object as another process would
     study = open_study(storage_url(fresh, None), "s", make_sampler(settings()))
     draws(study, SearchSpace(), 3)
-    again = open_study(storage_url(fresh, None), "s", create=False)
+    # Optuna's own API, as its docs open a journal file, in another storage object as another process would
+    again = optuna.load_study(study_name="s", storage=JournalStorage(JournalFileBackend(str(fresh / "study.log"))))
     assert [trial.state for trial in again.trials] == [optuna.trial.TrialState.COMPLETE] * 3
     assert [trial.params for trial in again.trials] == [trial.params for trial in study.trials]
+    assert again.metric_names == list(METRIC_NAMES) == ["mean return", "LUTs", "latency (s)", "energy per action (J)"]
+    assert not (fresh / "study.db").exists()
+
+
+def test_a_run_folder_of_an_older_dse_moves_its_sqlite_journal_to_a_journal_file(tmp_path, capsys):
+    """The previous dse kept Optuna's journal records in a SQLite table (study.db) that Optuna's tools cannot read."""
+    import json
+    import sqlite3
+
+    from dse.study import storage_url
+
+    source = tmp_path / "records.log"
+    made = optuna.create_study(storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(source))),
+                               study_name="old", directions=["maximize", "minimize", "minimize", "minimize"])
+    draws(made, SearchSpace(), 2)
+    made.set_user_attr("made", "before")
+    logs = [json.loads(line) for line in source.read_text().splitlines()]
+    run = tmp_path / "run"
+    run.mkdir()
+    with sqlite3.connect(run / "study.db") as connection:
+        connection.execute("CREATE TABLE journal (number INTEGER PRIMARY KEY, log TEXT NOT NULL)")
+        connection.executemany("INSERT INTO journal (log) VALUES (?)", [(json.dumps(log),) for log in logs])
+    url = storage_url(run, None)
+    assert url == str((run / "study.log").resolve())
+    assert "moved to Optuna's journal file" in capsys.readouterr().err
+    assert (run / "study.db.bak").exists() and not (run / "study.db").exists()
+    study = open_study(url, "old", create=False)
+    assert study.user_attrs["made"] == "before"
+    assert [trial.params for trial in study.trials] == [trial.params for trial in made.trials]
+    assert storage_url(run, None) == url and capsys.readouterr().err == "", "moved once"
 
 
 def test_a_journal_in_a_missing_folder_is_a_one_line_error(tmp_path):
-    from dse.journal import SCHEME
-
-    with pytest.raises(StudyInputError, match=r"storage 'sqlite-journal:///.*/no/such/study.db' cannot be opened: "):
-        open_study(f"{SCHEME}{tmp_path}/no/such/study.db", "s")
+    with pytest.raises(StudyInputError, match=r"storage '.*/no/such/study.log' cannot be opened: "):
+        open_study(f"{tmp_path}/no/such/study.log", "s")

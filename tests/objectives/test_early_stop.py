@@ -81,6 +81,7 @@ def test_fp32_curve_is_the_mean_over_seeds_at_shared_checkpoints(tmp_path):
         (run / "curve.csv").write_text("\n".join(lines) + "\n")
     curve = Fp32Curve.from_run_dirs([tmp_path / "s0", tmp_path / "s1"])
     assert curve.steps == (500, 1000) and curve.means == (-20.0, 30.0)
+    assert curve.stds == pytest.approx((20 / 2**0.5, 20 / 2**0.5)), "the same spread as the FP32 band: ddof 1"
     assert curve.progress == 50.0
     assert Fp32Curve.from_dict(curve.to_dict()) == curve
 

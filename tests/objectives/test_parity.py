@@ -1,13 +1,16 @@
 import pytest
 
 from objectives import Fp32Band, ObjectivesInputError, parity
+from objectives.parity import seed_std
 
 
-def test_band_is_mean_and_std_over_seed_means():
+def test_band_is_mean_and_sample_std_over_seed_means():
     band = Fp32Band.from_seed_returns([100.0, 200.0, 300.0])
     assert band.mean == pytest.approx(200.0)
-    assert band.std == pytest.approx((20000 / 3) ** 0.5)
+    assert band.std == pytest.approx(100.0), "sample std (ddof 1): sqrt(20000 / 2)"
     assert band.seeds == 3
+    assert Fp32Band.from_seed_returns([7.0]).std == 0.0, "one seed has no spread"
+    assert seed_std([1.0, 3.0]) == pytest.approx(2**0.5)
 
 
 def test_parity_holds_inside_or_above_the_band_only():

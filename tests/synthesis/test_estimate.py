@@ -43,8 +43,17 @@ def test_report_figures_hold_together(small):
     assert report.throughput_fps == pytest.approx(100e6 / max(layer.cycles for layer in report.layers))
     assert report.latency_s == pytest.approx(report.latency_cycles / 100e6)
     assert report.energy_per_action_j == pytest.approx(report.power_w / report.throughput_fps)
-    assert report.power_w > small.settings.part.static_w
     assert report.ffs is None and any("FF" in note for note in report.notes)
+
+
+def test_power_is_static_plus_each_resources_dynamic_power_at_the_clock(small):
+    """The documented model (synthesis/devices.py), written out: W per MHz at 12.5% toggle per LUT, BRAM36, DSP."""
+    report = small.at_target(1e5)
+    dynamic_per_mhz = report.luts * 1.5e-8 + report.bram36 * 1.0e-5 + report.dsps * 3.0e-6
+    assert report.power_w == pytest.approx(0.07 + 100 * dynamic_per_mhz, rel=1e-12)
+    faster = Synthesizer(small.policy, SynthesisSettings(clock_mhz=200)).with_folding(report.folding())
+    assert (faster.luts, faster.bram36, faster.dsps) == (report.luts, report.bram36, report.dsps)
+    assert faster.power_w - 0.07 == pytest.approx(2 * (report.power_w - 0.07), rel=1e-12), "dynamic power scales with f"
 
 
 def test_padding_is_a_setting(policy_onnx):
@@ -155,3 +164,23 @@ def test_estimates_are_cached_by_policy_folding_and_device(policy_onnx, tmp_path
     assert again == first
     with pytest.raises(AssertionError, match="cached"):
         Synthesizer(policy, SynthesisSettings(device="xc7a35tcpg236-1"), cache_dir=tmp_path).at_target(1e4)
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "value"),
+    [("synthesis.estimate", "HARDWARE_MODEL_VERSION", 999), ("synthesis.devices", "DYNAMIC_W_PER_MHZ_LUT", 2e-8)],
+)
+def test_a_cached_estimate_is_not_reused_by_another_hardware_model(policy_onnx, tmp_path, monkeypatch, module, name, value):
+    """The model's own choices (its version, the power coefficients) are part of the cache key, like the settings."""
+    import importlib
+
+    policy = lower_qonnx(policy_onnx())
+    Synthesizer(policy, cache_dir=tmp_path).at_target(1e4)
+    monkeypatch.setattr(importlib.import_module(module), name, value)
+
+    def no_finn(*args, **kwargs):
+        raise AssertionError("FINN ran although the estimate is cached")
+
+    monkeypatch.setattr(finn_adapter, "fold_to_target", no_finn)
+    with pytest.raises(AssertionError, match="cached"):
+        Synthesizer(policy, cache_dir=tmp_path).at_target(1e4)

@@ -69,6 +69,7 @@ def test_trained_run_integer_actions_match_the_deployed_policy(qat_run):
     with torch.no_grad():
         deployed = policy(torch.as_tensor(obs)).numpy()
     from_integer = np.tanh(levels * integer.output_step)
+    assert np.array_equal(integer.actions(obs), from_integer.astype(np.float32)), "the deployed actions: the tanh table"
     step_of_tanh = integer.output_step  # tanh is 1-Lipschitz: one level moves an action by at most one step
     assert np.all(np.abs(from_integer - deployed) <= step_of_tanh + 1e-6)
     assert np.mean(np.isclose(from_integer, deployed, atol=1e-6)) >= 0.99

@@ -58,3 +58,13 @@ def test_fp32_ignores_bits_and_spec_round_trips_with_a_stable_key():
     again = TrainSpec.from_dict(spec.to_dict())
     assert again == spec and again.key() == spec.key()
     assert TrainSpec("Hopper-v4", seed=4).key() != TrainSpec("Hopper-v4", seed=3).key()
+
+
+def test_the_key_changes_with_the_results_version(monkeypatch):
+    """A change that alters what training makes bumps RESULTS_VERSION: runs cached before it are not found again."""
+    import training.config
+
+    spec = TrainSpec("Hopper-v4", policy=PolicyConfig(width=64, core_bits=2, input_bits=6))
+    before = spec.key()
+    monkeypatch.setattr(training.config, "RESULTS_VERSION", training.config.RESULTS_VERSION + 1)
+    assert spec.key() != before

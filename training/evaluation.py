@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -11,27 +14,53 @@ from training.normalizer import ObsNormalizer
 
 #: Episodes run side by side, so the policy is called on a batch rather than once per env.
 PARALLEL_ENVS = 16
+#: First entropy word of the episodes of a training's learning-curve points and of its final evaluation; the
+#: training seed is the second, so every seed and every purpose draws episodes of its own.
+CURVE_EPISODES, FINAL_EPISODES = 1, 2
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A policy as an evaluation runs it: normalized observations (batch, obs), float32 -> actions in [-1, 1]."""
+
+    act: Callable[[torch.Tensor], torch.Tensor]
+    forward: str
+    """what computes the actions (recorded with the returns): a float forward, or the deployed integer network"""
+
+
+def episode_streams(seed: int | Sequence[int], episodes: int) -> list[tuple[int, np.random.Generator]]:
+    """Per episode: its env reset seed and its noise generator, drawn from the entropy ``seed``.
+
+    Independent for different entropy (two training seeds never share an episode),
+    the same for the same entropy (models compared under one seed meet the same episodes).
+    """
+    streams = []
+    for episode in np.random.SeedSequence(seed).spawn(episodes):
+        reset, noise = episode.spawn(2)
+        streams.append((int(reset.generate_state(1)[0]), np.random.default_rng(noise)))
+    return streams
 
 
 @torch.no_grad()
 def evaluate(
-    policy: torch.nn.Module,
+    policy: Callable[[torch.Tensor], torch.Tensor],
     normalizer: ObsNormalizer,
     env_id: str,
     episodes: int,
-    seed: int,
+    seed: int | Sequence[int],
     noise_sigma: float = 0.0,
 ) -> np.ndarray:
     """Undiscounted returns of ``episodes`` deterministic episodes, in episode order.
 
     ``policy`` maps normalized observations to actions in [-1, 1]. Episode ``i``
-    resets its env with seed ``seed + i`` and draws its observation noise from its
-    own generator, so the returns do not depend on how episodes are interleaved.
+    resets its env and draws its observation noise from the ``i``-th of
+    ``episode_streams(seed)``, so the returns do not depend on how episodes are interleaved.
     """
     if noise_sigma < 0:
         raise TrainingInputError(f"noise sigma {noise_sigma} is invalid: it must be >= 0")
     if episodes < 1:
         raise TrainingInputError(f"episodes {episodes} is invalid: it must be at least 1")
+    streams = episode_streams(seed, episodes)
     returns = np.zeros(episodes)
     envs = [make_env(env_id) for _ in range(min(PARALLEL_ENVS, episodes))]
     low, high = envs[0].action_space.low, envs[0].action_space.high
@@ -42,8 +71,9 @@ def evaluate(
         nonlocal next_episode
         episode = next_episode
         next_episode += 1
-        obs, _ = env.reset(seed=seed + episode)
-        return {"env": env, "episode": episode, "obs": obs, "rng": np.random.default_rng([seed, episode])}
+        reset_seed, rng = streams[episode]
+        obs, _ = env.reset(seed=reset_seed)
+        return {"env": env, "episode": episode, "obs": obs, "rng": rng}
 
     for env in envs:
         running.append(start(env))

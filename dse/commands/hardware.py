@@ -1,0 +1,105 @@
+"""``dse synth`` and ``dse export``: a run's integer policy as an FPGA dataflow, estimated or written as a FINN build."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from dse.options import CliError, add_device_options, synthesis_settings
+from synthesis import lower_qonnx
+from training import read_run
+
+
+def _synthesizer(args: argparse.Namespace):
+    """The run's integer policy and a Synthesizer with the command's settings (imports FINN)."""
+    from synthesis.estimate import Synthesizer
+
+    run_dir = Path(args.run)
+    config = read_run(run_dir)
+    if config["spec"]["policy"]["fp32"]:
+        raise CliError(f"{run_dir} holds an FP32 policy; synthesis needs a quantized one (train without --fp32)")
+    policy = lower_qonnx(run_dir / "policy.onnx")
+    return policy, Synthesizer(policy, synthesis_settings(args), cache_dir=run_dir / "synth-cache")
+
+
+def _designs(args: argparse.Namespace, synthesizer) -> tuple[list, object]:
+    """(every design estimated, the chosen one or None): one folding, one target, or the sweep."""
+    from synthesis.estimate import read_folding
+
+    if args.folding:
+        report = synthesizer.with_folding(read_folding(args.folding))
+        return [report], report
+    if args.target_fps is not None:
+        report = synthesizer.at_target(args.target_fps)
+        return [report], report
+    return synthesizer.sweep()
+
+
+def _print_designs(designs: list, chosen) -> None:
+    print(f"{'target/s':>9} {'LUT':>8} {'BRAM36':>6} {'DSP':>4} {'latency':>14} {'actions/s':>12} {'energy':>9}  fits")
+    for report in designs:
+        target = "folding" if report.target_fps is None else f"{report.target_fps:.0e}"
+        latency = f"{report.latency_cycles} cy {report.latency_s * 1e6:.2f}us"
+        fits = "yes" if report.fits else "no: " + "; ".join(report.over)
+        mark = "  <- chosen" if report is chosen else ""
+        print(
+            f"{target:>9} {report.luts:>8,} {report.bram36:>6g} {report.dsps:>4} {latency:>14} "
+            f"{report.throughput_fps:>12,.0f} {report.energy_per_action_j * 1e9:>6.1f} nJ  {fits}{mark}"
+        )
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    policy, synthesizer = _synthesizer(args)
+    designs, chosen = _designs(args, synthesizer)
+    run_dir = Path(args.run)
+    summary = {
+        "kind": "dse-synth",
+        "policy_digest": policy.digest(),
+        "settings": dataclasses.asdict(synthesizer.settings),
+        "chosen": chosen.to_dict() if chosen else None,
+        "designs": [report.to_dict() for report in designs],
+    }
+    (run_dir / "synth.json").write_text(json.dumps(summary, indent=2))
+    _print_designs(designs, chosen)
+    if chosen is None:
+        print(f"no design fits {synthesizer.settings.device}; every target's design is in {run_dir / 'synth.json'}")
+        return 0
+    (run_dir / "folding.json").write_text(json.dumps(chosen.folding(), indent=2))
+    for note in chosen.notes:
+        print(f"note: {note}")
+    print(f"-> {run_dir / 'synth.json'}, folding in {run_dir / 'folding.json'}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from synthesis.export import write_finn_build
+
+    policy, synthesizer = _synthesizer(args)
+    _, chosen = _designs(args, synthesizer)
+    if chosen is None:
+        raise CliError(f"no design of the throughput sweep fits {synthesizer.settings.device}; "
+                       "pass --target-fps or --folding to export one anyway")
+    out = write_finn_build(policy, chosen, synthesizer.settings, Path(args.run) / "policy.onnx", Path(args.finn))
+    print(f"FINN build folder -> {out} (see its README.md)")
+    return 0
+
+
+def _add_synthesis_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", help="a finished run folder with a quantized policy")
+    design = parser.add_mutually_exclusive_group()
+    design.add_argument("--target-fps", type=float, help="one throughput target, actions/s (default: sweep 1e2..1e9)")
+    design.add_argument("--folding", help="explicit PE/SIMD per layer: a FINN folding JSON file")
+    add_device_options(parser)
+
+
+def register(commands) -> None:
+    p = commands.add_parser("synth", help="FINN dataflow estimate of a run's integer policy -> synth.json")
+    _add_synthesis_options(p)
+    p.set_defaults(func=cmd_synth)
+
+    p = commands.add_parser("export", help="write a FINN build folder (model, folding, build config) for Vivado")
+    _add_synthesis_options(p)
+    p.add_argument("--finn", required=True, metavar="OUT", help="folder to write the FINN build into")
+    p.set_defaults(func=cmd_export)

@@ -1,0 +1,87 @@
+"""What a study will cost before it starts: trainings, env steps, CPU-hours and wall time on the given workers.
+
+The time is a model fitted to ``bench/train_speed.py`` on the 2-core development
+machine (x86 VM): seeds of a candidate trained together on one thread cost about
+3.9 ms of overhead per seed and env step (MuJoCo, Python, the framework) plus
+matmul time that grows with the batch and the squares of the critics' and the
+policy's widths. It is an estimate for that kind of machine: early stopping,
+cached policies and candidates asked twice make a study cheaper than planned;
+a slower machine makes it dearer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dse.study import StudySettings
+
+OVERHEAD_SECONDS = 3.9e-3
+"""per seed and env step, whatever the networks"""
+CRITIC_SECONDS = 1.1e-7
+"""per seed and env step, times (critic width)^2 x batch / 256 (two critics, their targets and the actor loss)"""
+POLICY_SECONDS = 7.2e-8
+"""per seed and env step, times (policy width)^2 x batch / 256"""
+REFERENCE_BATCH = 256
+
+
+def seconds_per_seed_step(critic_width: int, policy_widths: Sequence[int], batch_size: int) -> float:
+    """CPU seconds of one env step of one seed trained with its candidate's other seeds, on one thread.
+
+    ``policy_widths``: the widths a study draws from (their mean square counts), or the one width of a training.
+    """
+    mean_square_width = sum(width**2 for width in policy_widths) / len(policy_widths)
+    matmuls = CRITIC_SECONDS * critic_width**2 + POLICY_SECONDS * mean_square_width
+    return OVERHEAD_SECONDS + batch_size / REFERENCE_BATCH * matmuls
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    trials: int
+    """trials still to run (the budget, or what a planned strategy can ask, less the trials finished)"""
+    seeds: int
+    baseline_trainings: int
+    """FP32 baseline seeds not in the cache yet"""
+    env_steps: int
+    """of every training planned"""
+    cpu_seconds: float
+    task_seconds: float
+    """one training task: a candidate's seeds trained together (or one seed, with ``--task-per-seed``)"""
+    workers: int
+
+    @property
+    def wall_seconds(self) -> float:
+        """The work spread over the workers, but never less than one task: a task runs on one worker."""
+        return max(self.cpu_seconds / self.workers, self.task_seconds) if self.trials else self.cpu_seconds / self.workers
+
+    @property
+    def trainings(self) -> int:
+        """At most: cached and repeated candidates cost nothing."""
+        return self.trials * self.seeds
+
+    def describe(self) -> str:
+        from dse.progress import duration
+
+        return (
+            f"plan: {self.trials} trials x {self.seeds} seeds = up to {self.trainings:,} trainings "
+            f"(+{self.baseline_trainings} FP32 baseline), {self.env_steps:,} env steps; about "
+            f"{self.cpu_seconds / 3600:,.1f} CPU-hours at the 2-core development machine's speed (dse/plan.py), "
+            f"{duration(self.wall_seconds)} with {self.workers} workers"
+        )
+
+
+def plan_study(
+    settings: StudySettings, budget: int, finished: int, workers: int, baseline_cached: bool, task_per_seed: bool = False
+) -> StudyPlan:
+    """The trainings still ahead of a study with ``finished`` trials, and what they cost."""
+    from dse.strategies import StagedRule, Sweep
+
+    most = {"staged": StagedRule(settings.space).most_trials, "sweep": Sweep(settings.sweep).most_trials}
+    trials = max(0, min(budget, most.get(settings.strategy, budget)) - finished)
+    hyper, steps = settings.template.hyper, settings.template.total_steps
+    baseline = 0 if baseline_cached else settings.seeds
+    candidate_step = seconds_per_seed_step(hyper.critic_width, settings.space.widths, hyper.batch_size)
+    baseline_step = seconds_per_seed_step(hyper.critic_width, (settings.baseline_width,), hyper.batch_size)
+    cpu = steps * (trials * settings.seeds * candidate_step + baseline * baseline_step)
+    task = steps * candidate_step * (1 if task_per_seed else settings.seeds)
+    return StudyPlan(trials, settings.seeds, baseline, (trials * settings.seeds + baseline) * steps, cpu, task, workers)
