@@ -65,7 +65,7 @@ class StudyPlan:
         return (
             f"plan: {self.trials} trials x {self.seeds} seeds = up to {self.trainings:,} trainings "
             f"(+{self.baseline_trainings} FP32 baseline), {self.env_steps:,} env steps; about "
-            f"{self.cpu_seconds / 3600:,.1f} CPU-hours at the 2-core development machine's speed (dse/plan.py), "
+            f"{_hours(self.cpu_seconds)} CPU-hours at the 2-core development machine's speed (dse/plan.py), "
             f"{duration(self.wall_seconds)} with {self.workers} workers"
         )
 
@@ -85,3 +85,8 @@ def plan_study(
     cpu = steps * (trials * settings.seeds * candidate_step + baseline * baseline_step)
     task = steps * candidate_step * (1 if task_per_seed else settings.seeds)
     return StudyPlan(trials, settings.seeds, baseline, (trials * settings.seeds + baseline) * steps, cpu, task, workers)
+
+
+def _hours(seconds: float) -> str:
+    hours = seconds / 3600
+    return f"{hours:,.0f}" if hours >= 100 else f"{hours:.2g}"

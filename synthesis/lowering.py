@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from fractions import Fraction
 from pathlib import Path
 
@@ -57,13 +58,43 @@ class IntegerLayer:
         return int_range(self.output_bits, self.output_signed)[0]
 
     def accumulate(self, x_int: np.ndarray) -> np.ndarray:
-        return x_int @ self.weights.T
+        """The integer matrix-vector products, exactly.
+
+        Float64 holds every integer below 2^53, and no partial sum of a product
+        can exceed the row's sum of |weights| times the largest |input|: below that
+        bound BLAS's float matmul is exact in any summation order (and far faster
+        than numpy's integer one).
+        """
+        x_int = np.asarray(x_int, dtype=np.int64)
+        if x_int.size and self._largest_row_sum * int(np.abs(x_int).max()) >= 2**53:
+            return x_int @ self.weights.T
+        return (x_int.astype(np.float64) @ self._float_weights_t).astype(np.int64)
+
+    @cached_property
+    def _float_weights_t(self) -> np.ndarray:
+        return np.ascontiguousarray(self.weights.T, dtype=np.float64)
+
+    @cached_property
+    def _largest_row_sum(self) -> int:
+        return int(np.abs(self.weights).sum(axis=1).max())
 
     def requantize(self, acc: np.ndarray) -> np.ndarray:
-        levels = np.empty(acc.shape, dtype=np.int64)
-        for channel, row in enumerate(self.thresholds):
-            levels[:, channel] = np.searchsorted(row, acc[:, channel], side="right")
-        return levels + self.out_min
+        """Per channel, how many of its thresholds the accumulator reaches (one search for every channel at once)."""
+        table, shift, low, high = self._threshold_table
+        reached = np.searchsorted(table, np.clip(acc, low - 1, high) + shift, side="right")
+        return reached - np.arange(self.thresholds.shape[0]) * self.thresholds.shape[1] + self.out_min
+
+    @cached_property
+    def _threshold_table(self) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """Every channel's thresholds in one ascending array, channel c's moved up by c times their span.
+
+        An accumulator clipped to [lowest - 1, highest] and moved up the same way
+        lands among its own channel's thresholds only, so the count of table
+        entries at or below it, less c times the thresholds per channel, is its level.
+        """
+        low, high = int(self.thresholds.min()), int(self.thresholds.max())
+        shift = np.arange(self.thresholds.shape[0], dtype=np.int64) * (high - low + 1) - low
+        return (self.thresholds + shift[:, None]).ravel(), shift, low, high
 
 
 @dataclass(frozen=True, eq=False)
