@@ -8,7 +8,6 @@ seed and sigma), so a repeated command reuses them.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np

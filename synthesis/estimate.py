@@ -20,9 +20,8 @@ from dataclasses import asdict, dataclass, fields
 from importlib import metadata
 from pathlib import Path
 
-from synthesis import finn_adapter
+from synthesis import devices, finn_adapter
 from synthesis.dataflow import finn_model
-from synthesis import devices
 from synthesis.devices import DEFAULT_DEVICE, REFERENCE_TOGGLE_RATE, Device, device
 from synthesis.errors import SynthesisInputError
 from synthesis.lowering import IntegerPolicy

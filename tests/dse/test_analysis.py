@@ -12,8 +12,8 @@ from dse.analysis import NOISE_SEED
 from dse.cli import main
 from dse.deploy import INTEGER_FORWARD
 from dse.report import load_run, open_run_study
-from training import FLOAT_FORWARD, evaluation_file
 from tests.dse.tiny import TINY_STUDY
+from training import FLOAT_FORWARD, evaluation_file
 
 # the tiny study with learning-curve points, and fixed sweeps share one cache with it
 CURVED = [*TINY_STUDY, "--eval-every", "300", "--eval-episodes", "2"]

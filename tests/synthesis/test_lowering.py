@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from synthesis import SynthesisInputError, lower_qonnx
-from synthesis.lowering import _Quant, accumulator_reach, thresholds_for
+from synthesis.lowering import IntegerLayer, _Quant, accumulator_reach, thresholds_for
 from tests.synthesis.conftest import qdq_reference
 from tests.training.test_export import real_observations
 from training import load_policy
@@ -118,3 +118,18 @@ def test_fp32_and_foreign_files_are_refused_in_one_line(fp32_run, tmp_path):
     garbage.write_bytes(b"not a model")
     with pytest.raises(SynthesisInputError, match="cannot be read as ONNX"):
         lower_qonnx(garbage)
+
+
+def test_accumulate_and_requantize_are_exact_counts_on_every_path():
+    """The float64 BLAS product is used only where it is exact; the one-search requantization counts per channel."""
+    rng = np.random.default_rng(3)
+    weights = rng.integers(-128, 128, size=(9, 40))
+    thresholds = np.sort(rng.integers(-5000, 5000, size=(9, 15)), axis=1)
+    layer = IntegerLayer(weights, 8, thresholds, 4, False)
+    x = rng.integers(-128, 128, size=(50, 40))
+    assert np.array_equal(layer.accumulate(x), x @ weights.T)
+    acc = rng.integers(-7000, 7000, size=(200, 9))  # below, among and above every channel's thresholds
+    assert np.array_equal(layer.requantize(acc), (acc[:, :, None] >= thresholds[None]).sum(axis=2))
+    huge = IntegerLayer(np.full((2, 3), 2**40), 8, thresholds[:2], 4, False)  # partial sums past 2^53: integer path
+    big_x = np.array([[2**12 + 1, 2**12 + 3, 7]])
+    assert np.array_equal(huge.accumulate(big_x), big_x @ huge.weights.T)
