@@ -106,7 +106,7 @@ def cached_outcome(
         return None  # an unreadable run is not a finished one: it is trained again
     if outcome.forward != expected_forward(spec.policy):
         return None
-    if outcome.stopped_early is not None and outcome.stopped_early.get("identity") != stop_identity:
+    if outcome.stopped_early is not None and (stop_identity is None or outcome.stopped_early.get("identity") != stop_identity):
         return None
     return outcome
 

@@ -17,4 +17,4 @@ RUNS=("$OUT/pendulum-all" "$OUT/pendulum-width" "$OUT/invertedpendulum-all")
 for study in staged sweep-core; do
     if [ -d "$OUT_PENDULUM/$study" ]; then RUNS+=("$OUT_PENDULUM/$study"); fi
 done
-.venv/bin/python bench/early_stop_calibration.py "${RUNS[@]}"
+.venv/bin/python bench/early_stop_calibration.py "${RUNS[@]}" --grid
