@@ -298,35 +298,41 @@ class Trainer:
             )
 
     def finish(self) -> list[TrainedPolicy]:
-        """For each seed: checkpoint, export, final evaluation, and the completion mark, in that order."""
+        """Every seed's checkpoint, export and final evaluation; then every seed's completion mark.
+
+        The marks come last and together, so a training stopped while it finishes
+        (its process or node killed) leaves no seed's folder looking finished.
+        """
         self._check_finite()
-        finished = []
+        final_returns = []
         for index, member in enumerate(self.members):
-            spec, out_dir = member.spec, member.out_dir
             member.env.close()
             member.curve.close()
             deployed = self.deployed(index)
             torch.save(
                 {"policy": self.agent.policy.member_state_dict(index), "normalizer": member.normalizer.state_dict()},
-                out_dir / "checkpoint.pt",
+                member.out_dir / "checkpoint.pt",
             )
-            export_policy(deployed.net, self.obs_dim, out_dir / "policy.onnx")
-            final_returns = self._final_evaluation(member, deployed)
-            wall_seconds = time.perf_counter() - self.started
-            (out_dir / COMPLETE).write_text(
+            export_policy(deployed.net, self.obs_dim, member.out_dir / "policy.onnx")
+            final_returns.append(self._final_evaluation(member, deployed))
+        wall_seconds = time.perf_counter() - self.started
+        for member in self.members:
+            (member.out_dir / COMPLETE).write_text(
                 json.dumps(
                     {
                         "env_steps": self.global_step,
                         "wall_seconds": round(wall_seconds, 3),
                         "seeds_trained_together": len(self.members),
                         **({"stopped_early": self.stopped_early} if self.stopped_early else {}),
-                        "sha256": file_hashes(out_dir),
+                        "sha256": file_hashes(member.out_dir),
                     },
                     indent=2,
                 )
             )
-            finished.append(TrainedPolicy(out_dir, spec, final_returns, wall_seconds))
-        return finished
+        return [
+            TrainedPolicy(member.out_dir, member.spec, returns, wall_seconds)
+            for member, returns in zip(self.members, final_returns)
+        ]
 
     def _final_evaluation(self, member: _Member, trained: DeployedPolicy) -> tuple[float, ...]:
         """eval.json: the policy as deployed (``deploy``'s form of a quantized policy) on the seed's own episodes."""
