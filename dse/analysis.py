@@ -57,14 +57,16 @@ def _models(run: RunData, trial: pd.Series) -> dict[str, list[str]]:
 
 
 # ---- noise ---------------------------------------------------------------------------------------
-def _stored_noise(run_dir: str, sigma: float, episodes: int) -> list[float] | None:
-    """A model's kept evaluation at ``sigma``, if it ran the deployed forward."""
+def _stored_noise(run_dir: str, index: int, sigma: float, episodes: int) -> list[float] | None:
+    """Model ``index``'s kept evaluation at ``sigma``, if it drew this study's episodes and ran the deployed forward."""
     try:
         data = read_eval(run_dir, evaluation_file(episodes, NOISE_SEED, sigma))
     except (OSError, ValueError):
         return None
     policy = PolicyConfig(**read_run(run_dir)["spec"]["policy"])
-    return data["returns"] if data.get("forward") == expected_forward(policy) else None
+    if data.get("seed") != [NOISE_SEED, index] or data.get("forward") != expected_forward(policy):
+        return None
+    return data["returns"]
 
 
 def noise_table(run_dir: Path | str, sigmas: tuple[float, ...], episodes: int, executor_factory,
@@ -77,7 +79,7 @@ def noise_table(run_dir: Path | str, sigmas: tuple[float, ...], episodes: int, e
     results = {}
     missing = []
     for job in jobs:
-        stored = _stored_noise(job[2], job[3], episodes)
+        stored = _stored_noise(job[2], job[1], job[3], episodes)
         if stored is None:
             missing.append(job)
         else:

@@ -178,7 +178,7 @@ class Driver:
     def _collect(self, ref) -> None:
         """A finished task's runs into the cache and to the trials waiting for them (or its failure).
 
-        The trial that started a training is charged for it; others waiting on it
+        The first trial still waiting on a training is charged for it; the others
         get it as a reused training, so compute is counted once.
         """
         group = self._pending.pop(ref)
@@ -190,34 +190,41 @@ class Driver:
             failure = str(error)
         for key in keys:
             del self._ref_of[key]
-            for waiter, (number, seed) in enumerate(self._waiting.pop(key)):
+            charged = False
+            for number, seed in self._waiting.pop(key):
                 active = self._active.get(number)
-                if active is None:
+                if active is None:  # a trial that failed on another of its trainings
                     continue
                 if key in outcomes:
-                    active.outcomes[seed] = outcomes[key] if waiter == 0 else dataclasses.replace(outcomes[key], trained=False)
-                    self.reused["shared"] += waiter > 0
+                    active.outcomes[seed] = dataclasses.replace(outcomes[key], trained=False) if charged else outcomes[key]
+                    self.reused["shared"] += charged
+                    charged = True
                 elif active.failure is None:
                     active.failure = failure
 
     def _finish(self, active: _Active) -> None:
-        """Record the trial's compute and parity verdict, then build its design; tell Optuna the score or the failure."""
+        """Record the trial's compute and parity verdict, then build its design; tell Optuna the score or the failure.
+
+        The verdict is in the storage before the design is built: a design that
+        fails, or a driver stopped during synthesis, leaves it for the staged rule.
+        """
         trial = active.trial
         outcomes = active.ordered() if active.failure is None else list(active.outcomes.values())
         attrs = scoring.compute_attrs(outcomes, self.executor.threads, active.specs[0].total_steps)
+        if active.failure is None:
+            attrs.update(scoring.parity_attrs(outcomes, self.fp32.band))
+        for name, value in attrs.items():
+            trial.set_user_attr(name, value)
         trial_score = report = None
         if active.failure is None:
-            _, parity = scoring.parity_attrs(outcomes, self.fp32.band)
-            attrs.update(parity)
             try:
-                report = scoring.design(active.candidate, Path(parity["policy_dir"]), self.synthesis, self.synth_cache)
+                report = scoring.design(active.candidate, Path(attrs["policy_dir"]), self.synthesis, self.synth_cache)
             except (FinnFailure, OSError, ValueError) as error:
                 active.failure = str(error).splitlines()[0] if str(error) else type(error).__name__
             else:
                 trial_score, hardware = scoring.hardware_score(outcomes, self.fp32.band, report)
-                attrs.update(hardware)
-        for name, value in attrs.items():
-            trial.set_user_attr(name, value)
+                for name, value in hardware.items():
+                    trial.set_user_attr(name, value)
         if trial_score is None:
             trial.set_user_attr("fail_reason", active.failure)
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)

@@ -52,10 +52,6 @@ def sqlite_tables(path: Path) -> set[str]:
         return {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
-def is_sqlite_journal(path: Path) -> bool:
-    return "journal" in sqlite_tables(path)
-
-
 def migrate(database: Path, journal_file: Path) -> Path:
     """Copy the journal records of a SQLite journal into Optuna's journal file ``journal_file``; the old file -> .bak."""
     with contextlib.closing(sqlite3.connect(database, timeout=BUSY_SECONDS)) as connection:

@@ -19,7 +19,9 @@ from dse.study import (
     SETTINGS_ATTR,
     StudyInputError,
     StudySettings,
+    existing_storage_url,
     finished_count,
+    finished_in,
     make_sampler,
     open_study,
     recover_interrupted,
@@ -31,6 +33,12 @@ VERSIONS = ("optuna", "ray", "torch", "brevitas", "gymnasium", "mujoco", "qonnx"
 
 
 def _check_same(stored: StudySettings, asked: StudySettings, where: str) -> None:
+    made, now = (stored.results_version, stored.hardware_model_version), (asked.results_version, asked.hardware_model_version)
+    if made != now:
+        raise StudyInputError(
+            f"{where} holds a study scored by another version of dse (results version {made[0]}, hardware model "
+            f"{made[1]}; this one: {now[0]}, {now[1]}): its trials are not comparable with new ones; choose another --out"
+        )
     if stored.env_id != asked.env_id:
         raise StudyInputError(f"{where} holds a study of {stored.env_id}, not {asked.env_id}: choose another --out")
     differences = stored.differences(asked)
@@ -67,15 +75,11 @@ def plan(
     run_dir: Path, settings: StudySettings, *, budget: int, storage: str | None = None, study_name: str | None = None,
     cache: str | Path | None = None, workers: int = 1, task_per_seed: bool = False,
 ) -> StudyPlan:
-    """What running the study in ``run_dir`` to ``budget`` still costs; writes nothing."""
+    """What running the study in ``run_dir`` to ``budget`` still costs; creates no run folder and trains nothing."""
     run_dir = Path(run_dir)
-    manifest, storage, study_name = _resolve(run_dir, settings, storage, study_name)
-    finished = 0
-    if manifest is not None or storage is not None:
-        try:
-            finished = finished_count(open_study(storage_url(run_dir, storage), study_name, create=False))
-        except StudyInputError:
-            finished = 0  # no such study yet
+    _, storage, study_name = _resolve(run_dir, settings, storage, study_name)
+    url = existing_storage_url(run_dir, storage)
+    finished = finished_in(url, study_name) if url else 0
     cache_dir = Path(cache) if cache else run_dir / "cache"
     return plan_study(settings, budget, finished, workers, _baseline_cached(settings, cache_dir), task_per_seed)
 

@@ -1,8 +1,8 @@
 """What a finished trial is told and records: compute spent, the parity verdict, the design and the objective vector.
 
-Each function returns the user attributes it decided, so the driver writes them
-in the order that keeps a verdict even when a later step fails: the parity
-verdict is recorded before the design is built, and a design that cannot be
+Each function returns the user attributes it decided, so the driver can write
+them in the order that keeps a verdict even when a later step fails: the parity
+verdict is written before the design is built, and a design that cannot be
 built fails the trial with its parity verdict in place (the staged rule reads it).
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from dse.executor import TrainingOutcome
-from objectives import Fp32Band, ParityVerdict, TrialScore, parity, score
+from objectives import Fp32Band, TrialScore, parity, score
 from objectives.parity import seed_std
 from search_spaces import Candidate
 from synthesis import lower_qonnx
@@ -38,13 +38,13 @@ def compute_attrs(outcomes: list[TrainingOutcome], threads: int, full_steps: int
     return attrs
 
 
-def parity_attrs(outcomes: list[TrainingOutcome], band: Fp32Band) -> tuple[ParityVerdict, dict]:
+def parity_attrs(outcomes: list[TrainingOutcome], band: Fp32Band) -> dict:
     """The seeds' returns against the FP32 band (``outcomes`` in seed order); a stopped training is not at parity."""
     seed_returns = [outcome.mean_return for outcome in outcomes]
     verdict = parity(seed_returns, band)
     stopped = any(outcome.stopped_early for outcome in outcomes)
     deployed_seed = int(np.argmax(seed_returns))
-    return verdict, {
+    return {
         "seed_returns": seed_returns,
         "return_std": seed_std(seed_returns),
         "parity_margin": verdict.margin,

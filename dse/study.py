@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,8 @@ from dse import journal
 from objectives import DIRECTIONS, OBJECTIVES
 from objectives.early_stop import early_stop_rule
 from search_spaces import Candidate, SearchSpace
-from training import PolicyConfig, TrainSpec
+from synthesis import HARDWARE_MODEL_VERSION
+from training import RESULTS_VERSION, PolicyConfig, TrainSpec
 
 SAMPLERS = ("tpe", "nsga2", "gp", "random")
 SAMPLED = ("search", "random")
@@ -61,6 +63,10 @@ class StudySettings:
     """the candidates of a "sweep" study (``dse sweep``), in the order they are plotted"""
     early_stop: str = "off"
     """early-stop rule of the candidates' trainings (``objectives.early_stop``): off, conservative or aggressive"""
+    results_version: int = RESULTS_VERSION
+    """``training.RESULTS_VERSION`` the study's trials were trained and scored under"""
+    hardware_model_version: int = HARDWARE_MODEL_VERSION
+    """``synthesis.HARDWARE_MODEL_VERSION`` its designs were estimated with"""
 
     def __post_init__(self) -> None:
         if self.strategy not in PLANNED + SAMPLED:
@@ -101,6 +107,8 @@ class StudySettings:
             "baseline_width": self.baseline_width,
             "sweep": [candidate.params() for candidate in self.sweep],
             "early_stop": self.early_stop,
+            "results_version": self.results_version,
+            "hardware_model_version": self.hardware_model_version,
         }
 
     @classmethod
@@ -109,6 +117,9 @@ class StudySettings:
         data["template"] = TrainSpec.from_dict(data["template"])
         data["space"] = SearchSpace(**{axis: tuple(values) for axis, values in data["space"].items()})
         data["sweep"] = tuple(Candidate(**params) for params in data.get("sweep", ()))
+        # studies made before the versions were recorded: the first of each
+        data.setdefault("results_version", 1)
+        data.setdefault("hardware_model_version", 1)
         return cls(**data)
 
     def differences(self, other: StudySettings) -> list[str]:
@@ -157,19 +168,42 @@ def storage_url(run_dir: Path, storage: str | None) -> str:
         if storage.startswith(journal.LEGACY_SCHEME):
             database = Path(storage[len(journal.LEGACY_SCHEME):])
             moved = database.with_suffix(".log")
-            if not moved.exists() and journal.is_sqlite_journal(database):
+            if not moved.exists() and "journal" in _tables(database):
                 journal.migrate(database, moved)
             return str(moved)
         return storage
     run_dir = Path(run_dir).resolve()
     database, journal_file = run_dir / journal.LEGACY_DB, run_dir / journal.JOURNAL_FILE
     if not journal_file.exists():
-        tables = journal.sqlite_tables(database)
+        tables = _tables(database)
         if "journal" in tables:
             journal.migrate(database, journal_file)
         elif "studies" in tables:
             return f"sqlite:///{database}"
     return str(journal_file)
+
+
+def existing_storage_url(run_dir: Path, storage: str | None) -> str | None:
+    """The storage a study already keeps, without creating or moving anything (``dse run --dry-run``).
+
+    None when there is nothing to read yet: a new run folder, a journal file not
+    written yet, or an older SQLite journal that the next ``dse run`` moves.
+    """
+    if storage:
+        if "://" in storage:
+            return storage
+        return storage if Path(storage).exists() and not storage.startswith(journal.LEGACY_SCHEME) else None
+    run_dir = Path(run_dir).resolve()
+    if (run_dir / journal.JOURNAL_FILE).exists():
+        return str(run_dir / journal.JOURNAL_FILE)
+    return f"sqlite:///{run_dir / journal.LEGACY_DB}" if "studies" in _tables(run_dir / journal.LEGACY_DB) else None
+
+
+def _tables(database: Path) -> set[str]:
+    try:
+        return journal.sqlite_tables(database)
+    except sqlite3.DatabaseError as error:
+        raise StudyInputError(f"{database} cannot be opened as a study: {error}") from None
 
 
 def make_storage(url: str) -> optuna.storages.BaseStorage:
@@ -240,6 +274,15 @@ def recover_interrupted(study: optuna.Study, ask_again: bool) -> int:
         if ask_again and len(frozen.params) == len(PARAMS):
             study.enqueue_trial(frozen.params)
     return len(left)
+
+
+def finished_in(url: str, name: str) -> int:
+    """Trials of study ``name`` in the storage at ``url`` that count toward the budget; 0 when it has no such study."""
+    try:
+        study = optuna.load_study(study_name=name, storage=make_storage(url))
+    except KeyError:
+        return 0
+    return finished_count(study)
 
 
 def finished_count(study: optuna.Study) -> int:

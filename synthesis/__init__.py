@@ -14,13 +14,14 @@ Knows nothing of RL or Optuna: it takes a QONNX file. Only ``estimate`` and
 so this package's top level stays light.
 """
 
-from synthesis.devices import DEFAULT_DEVICE, DEVICES, Device, device
+from synthesis.devices import DEFAULT_DEVICE, DEVICES, HARDWARE_MODEL_VERSION, Device, device
 from synthesis.errors import FinnFailure, SynthesisInputError
 from synthesis.lowering import IntegerLayer, IntegerPolicy, lower_qonnx
 
 __all__ = [
     "DEFAULT_DEVICE",
     "DEVICES",
+    "HARDWARE_MODEL_VERSION",
     "Device",
     "FinnFailure",
     "IntegerLayer",

@@ -30,6 +30,12 @@ DYNAMIC_W_PER_MHZ_DSP = 3.0e-6
 REFERENCE_TOGGLE_RATE = 0.125
 
 
+HARDWARE_MODEL_VERSION = 1
+"""Bumped by every change to how a design is estimated (FINN configuration, memory placement, what is counted, the
+power model) that alters a report for the same network and settings; estimates are cached, and studies recorded,
+against it, so no cached estimate outlives the model that made it and no study mixes two models."""
+
+
 def power_coefficients() -> dict[str, float]:
     """The power model's coefficients, as estimates are cached against them."""
     return {

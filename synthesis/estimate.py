@@ -27,10 +27,6 @@ from synthesis.errors import SynthesisInputError
 from synthesis.lowering import IntegerPolicy
 
 DEFAULT_TARGETS = tuple(10.0**power for power in range(2, 10))
-HARDWARE_MODEL_VERSION = 1
-"""Bumped by every change to how a design is estimated (FINN configuration, memory placement, what is counted)
-that alters a report for the same network and settings; part of the estimate cache's key with the device's
-figures and the power model's coefficients, so no cached estimate outlives the model that made it."""
 
 FF_NOTE = "FFs not estimated: FINN's estimator has no flip-flop model, so FF fit is not checked"
 FIFO_NOTE = "FIFOs between layers not counted: FINN sizes them by RTL simulation, which needs Vivado"
@@ -256,7 +252,7 @@ class Synthesizer:
                 "settings": asdict(self.settings),
                 "design": design,
                 "finn": metadata.version("finn-plus"),
-                "model": HARDWARE_MODEL_VERSION,
+                "model": devices.HARDWARE_MODEL_VERSION,
                 "device": asdict(self.settings.part),
                 "power": devices.power_coefficients(),
             },

@@ -108,3 +108,26 @@ def test_a_run_folder_of_an_older_dse_moves_its_sqlite_journal_to_a_journal_file
 def test_a_journal_in_a_missing_folder_is_a_one_line_error(tmp_path):
     with pytest.raises(StudyInputError, match=r"storage '.*/no/such/study.log' cannot be opened: "):
         open_study(f"{tmp_path}/no/such/study.log", "s")
+
+
+def test_a_study_of_another_dse_version_is_refused(tmp_path):
+    """Trials trained, evaluated or estimated by another version would share a front with new ones."""
+    import json
+
+    from dse.run import plan
+
+    current = settings()
+    made_before = {k: v for k, v in current.to_dict().items() if k not in ("results_version", "hardware_model_version")}
+    assert StudySettings.from_dict(made_before).results_version == 1
+    (tmp_path / "run.json").write_text(json.dumps({"settings": made_before, "storage": None, "study_name": "old"}))
+    with pytest.raises(StudyInputError, match=r"holds a study scored by another version of dse \(results version 1, "
+                                              r"hardware model 1; this one: 2, 1\): its trials are not comparable"):
+        plan(tmp_path, current, budget=4)
+
+
+def test_a_study_db_that_is_no_database_is_a_one_line_error(tmp_path):
+    from dse.study import storage_url
+
+    (tmp_path / "study.db").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(StudyInputError, match=r"study.db cannot be opened as a study: file is not a database"):
+        storage_url(tmp_path, None)

@@ -168,7 +168,7 @@ def test_estimates_are_cached_by_policy_folding_and_device(policy_onnx, tmp_path
 
 @pytest.mark.parametrize(
     ("module", "name", "value"),
-    [("synthesis.estimate", "HARDWARE_MODEL_VERSION", 999), ("synthesis.devices", "DYNAMIC_W_PER_MHZ_LUT", 2e-8)],
+    [("synthesis.devices", "HARDWARE_MODEL_VERSION", 999), ("synthesis.devices", "DYNAMIC_W_PER_MHZ_LUT", 2e-8)],
 )
 def test_a_cached_estimate_is_not_reused_by_another_hardware_model(policy_onnx, tmp_path, monkeypatch, module, name, value):
     """The model's own choices (its version, the power coefficients) are part of the cache key, like the settings."""
