@@ -35,6 +35,15 @@ def expected_forward(policy: PolicyConfig) -> str:
     return FLOAT_FORWARD if policy.fp32 else INTEGER_FORWARD
 
 
+def evaluate_deployed(run_dir: Path | str, episodes: int, seed: tuple[int, ...], noise_sigma: float = 0.0):
+    """Returns of a finished run's deployed policy on the episodes of entropy ``seed`` (numpy), and its forward."""
+    from training import evaluate, read_run
+
+    actor, normalizer = deployed_actor(run_dir)
+    env_id = read_run(run_dir)["spec"]["env_id"]
+    return evaluate(actor.act, normalizer, env_id, episodes, seed, noise_sigma), actor.forward
+
+
 def deployed_actor(run_dir: Path | str):
     """A finished run's deployed policy (an ``Actor``) and its frozen normalizer."""
     from training import Actor, load_policy

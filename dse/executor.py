@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dse.deploy import deployed_actor, expected_forward, integer_actor
+from dse.deploy import evaluate_deployed, expected_forward, integer_actor
 from objectives.early_stop import EarlyStopper, Fp32Curve, early_stop_rule
 from training import TrainingDiverged, TrainingInputError, TrainSpec, read_eval, read_run, verify_run
 from training.run_folder import COMPLETE
@@ -213,15 +213,10 @@ def evaluate_run(archive: bytes, episodes: int, seed: tuple[int, ...], sigma: fl
     """The Ray task of ``dse noise``: returns of a packed run's deployed policy under observation noise, and its forward."""
     import torch
 
-    from training import evaluate
-
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(prefix="dse-eval-") as scratch:
-        run_dir = unpack_run(archive, Path(scratch) / "run")
-        config = read_run(run_dir)
-        actor, normalizer = deployed_actor(run_dir)
-        returns = evaluate(actor.act, normalizer, config["spec"]["env_id"], episodes, seed, sigma)
-    return tuple(float(value) for value in returns), actor.forward
+        returns, forward = evaluate_deployed(unpack_run(archive, Path(scratch) / "run"), episodes, seed, sigma)
+    return tuple(float(value) for value in returns), forward
 
 
 def task_groups(specs: list[TrainSpec], parts: int, task_per_seed: bool) -> list[list[TrainSpec]]:

@@ -100,27 +100,28 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """An evaluation of its own beside the run's: the training's eval.json and its hash stay as they are."""
-    from dse.deploy import deployed_actor
-    from training import evaluate
+    from dse.deploy import evaluate_deployed
 
     check_at_least_one(args, "episodes")
     run_dir = Path(args.run)
-    config = read_run(run_dir)
-    actor, normalizer = deployed_actor(run_dir)
-    seed = (args.seed, config["spec"]["seed"])
-    returns = evaluate(actor.act, normalizer, config["spec"]["env_id"], args.episodes, seed, args.noise)
+    seed = (args.seed, read_run(run_dir)["spec"]["seed"])
+    returns, forward = evaluate_deployed(run_dir, args.episodes, seed, args.noise)
     name = evaluation_file(args.episodes, args.seed, args.noise)
-    path = write_eval(run_dir, name, returns, noise_sigma=args.noise, seed=seed, forward=actor.forward)
+    path = write_eval(run_dir, name, returns, noise_sigma=args.noise, seed=seed, forward=forward)
     print(f"return {returns.mean():.1f} +- {returns.std():.1f} over {args.episodes} episodes (noise {args.noise:g}, "
-          f"{actor.forward}) -> {path}")
+          f"{forward}) -> {path}")
     return 0
+
+
+def _add_single_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _add_train_parser(commands) -> None:
     p = commands.add_parser("train", help="train one policy (QAT or FP32) into a run folder")
     add_fidelity_options(p)
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_single_run_options(p)
     p.add_argument("--width", type=int, default=256, help="hidden width of the policy")
     p.add_argument("--core-bits", type=int, help="b_core: weights and hidden activations (default 8)")
     p.add_argument("--input-bits", type=int, help="b_in: the observation quantizer (default 8)")
@@ -147,8 +148,7 @@ def register(commands) -> None:
 
     p = commands.add_parser("baseline", help="train FP32 policies over seeds and write the FP32 band")
     add_fidelity_options(p)
-    p.add_argument("--overwrite", action="store_true", help="replace existing run folders")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_single_run_options(p)
     p.add_argument("--width", type=int, default=256, help="hidden width of the policy")
     p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1, trained together")
     p.add_argument("--out", help="folder for the seeds' run folders and band.json")
