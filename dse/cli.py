@@ -15,6 +15,7 @@ from dse.study import StudyInputError
 from objectives.parity import ObjectivesInputError
 from search_spaces import SearchSpaceError
 from synthesis import FinnFailure, SynthesisInputError
+from synthesis.errors import ToolFailure
 from training import TrainingDiverged, TrainingInputError
 
 USER_ERRORS = (CliError, TrainingInputError, ObjectivesInputError, SynthesisInputError, SearchSpaceError, StudyInputError)
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as error:
         print(f"dse: error: {error}", file=sys.stderr)
         return 2
-    except (FinnFailure, TrainingDiverged) as error:
+    except (FinnFailure, ToolFailure, TrainingDiverged) as error:
         print(f"dse: {error}", file=sys.stderr)
         return 1
     except TaskFailed as error:

@@ -52,3 +52,28 @@ def deployed_actor(run_dir: Path | str):
     if policy.net.config.fp32:
         return Actor(policy, FLOAT_FORWARD), normalizer
     return integer_actor(run_dir), normalizer
+
+
+def rollout_observations(run_dir: Path | str, count: int, seed: int = 0):
+    """``count`` normalized observations (numpy, float) the deployed policy meets in its own episodes.
+
+    Episodes run in pairs of entropy ``(seed, round)`` until enough are seen; what a
+    hardware simulation streams, so its inputs are the states the controller really visits.
+    """
+    import numpy as np
+
+    from training import evaluate, read_run
+
+    actor, normalizer = deployed_actor(run_dir)
+    env_id = read_run(run_dir)["spec"]["env_id"]
+    seen: list = []
+
+    def recording(obs):
+        seen.append(obs.numpy().copy())
+        return actor.act(obs)
+
+    round_ = 0
+    while sum(len(batch) for batch in seen) < count:
+        evaluate(recording, normalizer, env_id, 2, (seed, round_))
+        round_ += 1
+    return np.concatenate(seen)[:count]

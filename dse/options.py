@@ -32,6 +32,13 @@ def option(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed; use an integer >= 1")
+    return int(text)
+
+
 def check_at_least_one(args: argparse.Namespace, *names: str) -> None:
     for name in names:
         if getattr(args, name) < 1:

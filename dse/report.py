@@ -251,8 +251,57 @@ def summary(run: RunData) -> dict:
     }
 
 
-def write_report(run_dir: Path | str) -> Path:
-    """reports/index.html, trials.csv, trials.parquet and summary.md of one study; returns the HTML's path."""
+POST_SYNTH_COLUMNS = ["number", "width", "core_bits", "input_bits", "output_bits", "mean_return", "design",
+                      "luts_estimate", "luts", "ffs", "bram36", "dsps", "latency_cycles_estimate", "latency_cycles",
+                      "initiation_interval", "energy_nJ", "fits", "bit_exact", "lut_levels", "error"]
+
+
+def post_synth_table(run: RunData, top: int | None, observations: int = 1000) -> pd.DataFrame:
+    """The front's designs after synthesis (yosys) and simulation (Verilator), best return first, ``top`` of them.
+
+    Each design is the trial's deployed policy with the folding its estimate chose,
+    built in that policy's folder under ``rtl/``; a design whose tools fail gets its
+    error in the row and the others go on.
+    """
+    from dse.deploy import rollout_observations
+    from synthesis import lower_qonnx
+    from synthesis.errors import ToolFailure
+    from synthesis.estimate import SynthesisSettings
+    from synthesis.post_synth import design_name, post_synthesize
+
+    trials = {trial.number: trial for trial in open_run_study(run.run_dir).get_trials(deepcopy=False)}
+    settings = SynthesisSettings(**run.settings.synthesis)
+    front = run.front.sort_values("mean_return", ascending=False)
+    rows = []
+    for _, row in (front if top is None else front.head(top)).iterrows():
+        attrs = trials[int(row["number"])].user_attrs
+        policy_dir = Path(attrs["policy_dir"])
+        folding = [(entry["PE"], entry["SIMD"]) for name, entry in attrs["folding_config"].items() if name != "Defaults"]
+        record = {name: row[name] for name in ("number", "width", "core_bits", "input_bits", "output_bits", "mean_return")}
+        record |= {"design": design_name(folding), "luts_estimate": row["luts"], "latency_cycles_estimate": row["latency_cycles"]}
+        print(f"post-synthesis of trial {record['number']} ({record['design']}) ...", flush=True)
+        try:
+            policy = lower_qonnx(policy_dir / "policy.onnx")
+            levels = policy.quantize_input(rollout_observations(policy_dir, observations))
+            report = post_synthesize(policy, folding, settings, policy_dir / "rtl" / record["design"], levels)
+        except ToolFailure as error:
+            rows.append(record | {"error": f"design {record['design']}: {error}"})
+            continue
+        rows.append(record | {
+            "luts": report.luts, "ffs": report.ffs, "bram36": report.bram36, "dsps": report.dsps,
+            "latency_cycles": report.latency_cycles, "initiation_interval": report.initiation_interval,
+            "energy_nJ": report.energy_per_action_j * 1e9, "fits": report.fits, "bit_exact": report.bit_exact,
+            "lut_levels": report.lut_levels, "error": "",
+        })
+    return pd.DataFrame.from_records(rows, columns=POST_SYNTH_COLUMNS)
+
+
+def write_report(run_dir: Path | str, post_synth: bool = False, top: int | None = None) -> Path:
+    """reports/index.html, trials.csv, trials.parquet and summary.md of one study; returns the HTML's path.
+
+    With ``post_synth``, the front's designs (the ``top`` best by return, or all) are
+    also synthesized and simulated, and the report gets their table (post_synth.csv too).
+    """
     run = load_run(run_dir)
     out = run.run_dir / "reports"
     out.mkdir(exist_ok=True)
@@ -284,10 +333,19 @@ def write_report(run_dir: Path | str) -> Path:
         markdown.append(f"Staged rule's pick: {run.staged_pick.label}.")
     markdown += ["", "## Pareto set (feasible, non-dominated)", "",
                  markdown_table(front) if len(front) else "(no feasible trial yet)", ""]
-    (out / "summary.md").write_text("\n".join(markdown))
-    html = html_page(f"{run.name}: {facts['env']}", figures, [
+    tables = [
         ("Summary", "<p>" + "<br>".join(markdown[2:-4]) + "</p>"),
         ("Pareto set", front.to_html(index=False, float_format=lambda v: f"{v:.4g}")),
-    ])
+    ]
+    if post_synth:
+        synthesized = post_synth_table(run, top)
+        synthesized.to_csv(out / "post_synth.csv", index=False)
+        note = ("Synthesized by yosys (synth_xilinx, out of context), latency and interval measured by Verilator "
+                "on rollout observations; no timing (100 MHz assumed). Estimates are FINN's.")
+        markdown += ["## Front after synthesis", "", note, "",
+                     markdown_table(synthesized) if len(synthesized) else "(no front yet)", ""]
+        tables.append(("Front after synthesis", f"<p>{note}</p>" + synthesized.to_html(index=False, float_format=lambda v: f"{v:.4g}")))
+    (out / "summary.md").write_text("\n".join(markdown))
+    html = html_page(f"{run.name}: {facts['env']}", figures, tables)
     (out / "index.html").write_text(html)
     return out / "index.html"

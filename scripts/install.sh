@@ -9,6 +9,14 @@ cd "$(dirname "$0")/.."
 # finn-plus pins brevitas==0.13.0, which cannot run on torch 2.13 (and cannot co-install with it):
 # it goes in without dependencies; pyproject.toml lists the others it needs.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -c constraints.txt finn-plus
+# Verilator (dse synth --post-synth, tests/synthesis/test_rtl.py) compiles its simulators with a C++ compiler, make and perl.
+if ! command -v c++ >/dev/null || ! command -v make >/dev/null || ! command -v perl >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ make perl >/dev/null
+    else
+        echo "note: Verilator needs g++, make and perl (apt-get install g++ make perl)" >&2
+    fi
+fi
 # The cluster tests start a PostgreSQL server of their own on loopback: Debian's package, where apt can install it.
 if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

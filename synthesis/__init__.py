@@ -7,6 +7,9 @@
   (resources, latency, throughput, device fit, power, energy), one target, an
   explicit folding, or the throughput sweep.
 - ``synthesis.export``: a FINN build folder for Vivado users.
+- ``synthesis.post_synth``: the hardware truth of one design without Vivado: its
+  RTL (``synthesis.rtl``), synthesized by yosys (``synthesis.yosys``) and simulated
+  bit for bit by Verilator (``synthesis.simulate``).
 - ``synthesis.devices``: parts and the power model.
 
 Knows nothing of RL or Optuna: it takes a QONNX file. Only ``estimate`` and

@@ -7,7 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from dse.options import CliError, add_device_options, synthesis_settings
+from dse.options import CliError, add_device_options, positive_int, synthesis_settings
 from synthesis import lower_qonnx
 from training import read_run
 
@@ -50,6 +50,46 @@ def _print_designs(designs: list, chosen) -> None:
         )
 
 
+def _post_synthesis(args: argparse.Namespace, policy, synthesizer, designs: list, chosen):
+    """(post-synthesis reports made, the chosen one or None): the one design asked for, or the sweep's highest that fits."""
+    from dse.deploy import rollout_observations
+    from synthesis.errors import ToolFailure
+    from synthesis.post_synth import design_name, folding_of, highest_fitting, post_synthesize
+
+    run_dir = Path(args.run)
+    levels = policy.quantize_input(rollout_observations(run_dir, args.observations))
+
+    def synthesize(report):
+        folding = folding_of(report)
+        name = design_name(folding)
+        print(f"post-synthesis of design {name} (RTL, yosys, Verilator on {len(levels):,} observations) ...", flush=True)
+        try:
+            return post_synthesize(policy, folding, synthesizer.settings, run_dir / "rtl" / name, levels)
+        except ToolFailure as error:
+            raise CliError(f"design {name} of {run_dir}: {error}") from None
+
+    if args.folding or args.target_fps is not None:
+        report = synthesize(chosen)
+        return [report], report
+    # targets past the fastest folding repeat the same design: each folding is synthesized once, for its highest target
+    distinct = list({tuple(folding_of(report)): report for report in designs}.values())
+    return highest_fitting(distinct, synthesize)
+
+
+def _print_post_synthesis(reports: list, chosen) -> None:
+    print(f"{'design':>16} {'LUT':>7} {'FF':>7} {'BRAM36':>6} {'DSP':>4} {'latency':>16} {'interval':>9} {'energy':>9} {'exact':>11}  fits")
+    for report in reports:
+        name = "-".join(f"{pe}x{simd}" for pe, simd in report.folding)
+        latency = f"{report.latency_cycles} cy {report.latency_s * 1e6:.2f}us"
+        exact = f"{report.observations - report.mismatches}/{report.observations}"
+        fits = "yes" if report.fits else "no: " + "; ".join(report.over)
+        mark = "  <- chosen" if report is chosen else ""
+        print(
+            f"{name:>16} {report.luts:>7,} {report.ffs:>7,} {report.bram36:>6g} {report.dsps:>4} {latency:>16} "
+            f"{report.initiation_interval:>9,.0f} {report.energy_per_action_j * 1e9:>6.1f} nJ {exact:>11}  {fits}{mark}"
+        )
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     policy, synthesizer = _synthesizer(args)
     designs, chosen = _designs(args, synthesizer)
@@ -63,13 +103,37 @@ def cmd_synth(args: argparse.Namespace) -> int:
     }
     (run_dir / "synth.json").write_text(json.dumps(summary, indent=2))
     _print_designs(designs, chosen)
+    if chosen is not None:
+        (run_dir / "folding.json").write_text(json.dumps(chosen.folding(), indent=2))
+    if args.post_synth:
+        return _report_post_synthesis(args, policy, synthesizer, designs, chosen)
     if chosen is None:
         print(f"no design fits {synthesizer.settings.device}; every target's design is in {run_dir / 'synth.json'}")
         return 0
-    (run_dir / "folding.json").write_text(json.dumps(chosen.folding(), indent=2))
     for note in chosen.notes:
         print(f"note: {note}")
     print(f"-> {run_dir / 'synth.json'}, folding in {run_dir / 'folding.json'}")
+    return 0
+
+
+def _report_post_synthesis(args: argparse.Namespace, policy, synthesizer, designs: list, chosen) -> int:
+    run_dir = Path(args.run)
+    reports, chosen_post = _post_synthesis(args, policy, synthesizer, designs, chosen)
+    print("after synthesis (yosys synth_xilinx; latency and interval measured by Verilator):")
+    _print_post_synthesis(list({report.folding: report for report in reports}.values()), chosen_post)
+    summary = {
+        "kind": "dse-post-synth",
+        "policy_digest": policy.digest(),
+        "chosen": chosen_post.to_dict() if chosen_post else None,
+        "designs": [report.to_dict() for report in reports],
+    }
+    (run_dir / "post_synth.json").write_text(json.dumps(summary, indent=2))
+    if chosen_post is None:
+        print(f"no synthesized design fits {synthesizer.settings.device}; the designs tried are in {run_dir / 'post_synth.json'}")
+        return 0
+    for note in chosen_post.notes:
+        print(f"note: {note}")
+    print(f"-> {run_dir / 'post_synth.json'}, RTL in {chosen_post.rtl_dir}")
     return 0
 
 
@@ -97,6 +161,14 @@ def _add_synthesis_options(parser: argparse.ArgumentParser) -> None:
 def register(commands) -> None:
     p = commands.add_parser("synth", help="FINN dataflow estimate of a run's integer policy -> synth.json")
     _add_synthesis_options(p)
+    p.add_argument(
+        "--post-synth",
+        action="store_true",
+        help="also generate the design's RTL, synthesize it (yosys) and simulate it (Verilator) -> post_synth.json, rtl/",
+    )
+    p.add_argument(
+        "--observations", type=positive_int, default=1000, help="rollout observations the simulation checks (default 1000)"
+    )
     p.set_defaults(func=cmd_synth)
 
     p = commands.add_parser("export", help="write a FINN build folder (model, folding, build config) for Vivado")

@@ -16,6 +16,7 @@ from dse.options import (
     add_fidelity_options,
     add_search_options,
     env_name,
+    positive_int,
     space_from_args,
     study_settings,
 )
@@ -93,7 +94,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from dse.report import write_report
 
-    print(f"report -> {write_report(args.run)}")
+    print(f"report -> {write_report(args.run, post_synth=args.post_synth, top=args.top)}")
     return 0
 
 
@@ -141,6 +142,9 @@ def register(commands) -> None:
 
     p = commands.add_parser("report", help="HTML Pareto plots, trials.csv/.parquet and a Markdown summary of a study")
     p.add_argument("run", help="a study folder made by dse run")
+    p.add_argument("--post-synth", action="store_true",
+                   help="synthesize (yosys) and simulate (Verilator) the Pareto front's designs into the report")
+    p.add_argument("--top", type=positive_int, help="with --post-synth: only the K front designs of best return")
     p.set_defaults(func=cmd_report)
 
     p = commands.add_parser("dashboard", help="serve Optuna's dashboard on a study folder's storage")

