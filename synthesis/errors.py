@@ -1,4 +1,9 @@
-"""Errors the caller caused: a bad file, device, folding or target."""
+"""Errors of synthesis: the caller's (a bad file, device, folding or target), FINN's, and the external tools'."""
+
+import os
+import shutil
+import sys
+from pathlib import Path
 
 
 class SynthesisInputError(ValueError):
@@ -15,3 +20,11 @@ class ToolFailure(RuntimeError):
     def __init__(self, tool: str, message: str):
         super().__init__(f"{tool} failed: {message}")
         self.tool = tool
+
+
+def console_script(name: str, tool: str, package: str) -> str:
+    """The path of a tool's console script: beside the interpreter (a venv need not be on PATH), else on PATH."""
+    found = shutil.which(name, path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    if found is None:
+        raise ToolFailure(tool, f"{name} is not installed (pip install {package})")
+    return found

@@ -37,12 +37,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from synthesis.dataflow import padded
 from synthesis.errors import SynthesisInputError
-from synthesis.lowering import IntegerPolicy, int_range
+from synthesis.lowering import IntegerPolicy, accumulator_reach, int_range
 
 GENERATOR_VERSION = 1
 """Bumped by every change to the generated RTL; post-synthesis reports are cached against it."""
@@ -104,11 +105,13 @@ class FoldedLayer:
         """Cycles per action at full rate: what FINN's estimate counts for this layer."""
         return self.neuron_folds * self.synapse_folds
 
-    @property
+    @cached_property
     def accumulator_bits(self) -> int:
-        x_low, x_high = int_range(self.input_bits, self.input_signed)
-        low = np.minimum(self.weights * x_low, self.weights * x_high).sum(axis=1)
-        high = np.maximum(self.weights * x_low, self.weights * x_high).sum(axis=1)
+        """Bits of an accumulator that holds every partial sum and compares with every threshold.
+
+        A partial sum of a row lies within the row's full reach, as every term's range contains 0.
+        """
+        low, high = accumulator_reach(self.weights, *int_range(self.input_bits, self.input_signed))
         return signed_width(
             int(min(low.min(), self.thresholds.min())), int(max(high.max(), self.thresholds.max()))
         )

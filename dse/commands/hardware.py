@@ -90,51 +90,40 @@ def _print_post_synthesis(reports: list, chosen) -> None:
         )
 
 
+def _record(path: Path, kind: str, policy, designs: list, chosen, **extra) -> None:
+    summary = {"kind": kind, "policy_digest": policy.digest(), **extra, "chosen": chosen.to_dict() if chosen else None}
+    path.write_text(json.dumps(summary | {"designs": [report.to_dict() for report in designs]}, indent=2))
+
+
+def _conclude(chosen, nothing_fits: str, written: str) -> int:
+    print(nothing_fits if chosen is None else "\n".join([*(f"note: {note}" for note in chosen.notes), written]))
+    return 0
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     policy, synthesizer = _synthesizer(args)
     designs, chosen = _designs(args, synthesizer)
-    run_dir = Path(args.run)
-    summary = {
-        "kind": "dse-synth",
-        "policy_digest": policy.digest(),
-        "settings": dataclasses.asdict(synthesizer.settings),
-        "chosen": chosen.to_dict() if chosen else None,
-        "designs": [report.to_dict() for report in designs],
-    }
-    (run_dir / "synth.json").write_text(json.dumps(summary, indent=2))
+    run_dir, device = Path(args.run), synthesizer.settings.device
+    settings = dataclasses.asdict(synthesizer.settings)
+    _record(run_dir / "synth.json", "dse-synth", policy, designs, chosen, settings=settings)
     _print_designs(designs, chosen)
     if chosen is not None:
         (run_dir / "folding.json").write_text(json.dumps(chosen.folding(), indent=2))
-    if args.post_synth:
-        return _report_post_synthesis(args, policy, synthesizer, designs, chosen)
-    if chosen is None:
-        print(f"no design fits {synthesizer.settings.device}; every target's design is in {run_dir / 'synth.json'}")
-        return 0
-    for note in chosen.notes:
-        print(f"note: {note}")
-    print(f"-> {run_dir / 'synth.json'}, folding in {run_dir / 'folding.json'}")
-    return 0
-
-
-def _report_post_synthesis(args: argparse.Namespace, policy, synthesizer, designs: list, chosen) -> int:
-    run_dir = Path(args.run)
-    reports, chosen_post = _post_synthesis(args, policy, synthesizer, designs, chosen)
+    if not args.post_synth:
+        return _conclude(
+            chosen,
+            f"no design fits {device}; every target's design is in {run_dir / 'synth.json'}",
+            f"-> {run_dir / 'synth.json'}, folding in {run_dir / 'folding.json'}",
+        )
+    reports, chosen = _post_synthesis(args, policy, synthesizer, designs, chosen)
     print("after synthesis (yosys synth_xilinx; latency and interval measured by Verilator):")
-    _print_post_synthesis(list({report.folding: report for report in reports}.values()), chosen_post)
-    summary = {
-        "kind": "dse-post-synth",
-        "policy_digest": policy.digest(),
-        "chosen": chosen_post.to_dict() if chosen_post else None,
-        "designs": [report.to_dict() for report in reports],
-    }
-    (run_dir / "post_synth.json").write_text(json.dumps(summary, indent=2))
-    if chosen_post is None:
-        print(f"no synthesized design fits {synthesizer.settings.device}; the designs tried are in {run_dir / 'post_synth.json'}")
-        return 0
-    for note in chosen_post.notes:
-        print(f"note: {note}")
-    print(f"-> {run_dir / 'post_synth.json'}, RTL in {chosen_post.rtl_dir}")
-    return 0
+    _print_post_synthesis(list({report.folding: report for report in reports}.values()), chosen)
+    _record(run_dir / "post_synth.json", "dse-post-synth", policy, reports, chosen, settings=settings)
+    return _conclude(
+        chosen,
+        f"no synthesized design fits {device}; the designs tried are in {run_dir / 'post_synth.json'}",
+        f"-> {run_dir / 'post_synth.json'}, RTL in {getattr(chosen, 'rtl_dir', None)}",
+    )
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -184,7 +184,7 @@ def test_synth_post_synth_builds_synthesizes_and_simulates_the_design(qat_copy, 
     assert code == 0 and json.loads((qat_copy / "post_synth.json").read_text())["chosen"] == chosen
 
     # a broken toolchain is one line naming the design and the tool's own message
-    monkeypatch.setattr(yosys, "SCRIPT", yosys.SCRIPT + "no_such_command\n")
+    monkeypatch.setattr(yosys, "SCRIPT", "no_such_command\n" + yosys.SCRIPT)
     code, out, err = run_cli(["synth", str(qat_copy), "--target-fps", "1e5", "--post-synth"], capsys)
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith(f"dse: error: design {rtl_dir.name} of {qat_copy}: yosys failed: ") and "no_such_command" in err

@@ -95,7 +95,7 @@ def test_report_post_synth_adds_the_fronts_synthesized_designs_and_a_failing_too
     run = studies / "search"
     front = load_run(run).front
     with monkeypatch.context() as patch:
-        patch.setattr(yosys, "SCRIPT", yosys.SCRIPT + "no_such_command\n")
+        patch.setattr(yosys, "SCRIPT", "no_such_command\n" + yosys.SCRIPT)
         assert main(["report", str(run), "--post-synth", "--top", "1"]) == 0
     failed = pd.read_csv(run / "reports" / "post_synth.csv")
     assert main(["report", str(run), "--post-synth", "--top", "1"]) == 0

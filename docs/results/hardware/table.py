@@ -71,7 +71,7 @@ def row(run: Path) -> dict:
             "FINN/pub LUT": ratio(finn["luts"], luts), "yosys/pub LUT": ratio(post["luts"], luts),
             "FINN/pub BRAM": ratio(finn["bram36"], bram36), "yosys/pub BRAM": ratio(post["bram36"], bram36),
             "FINN/pub DSP": ratio(finn["dsps"], dsps), "yosys/pub DSP": ratio(post["dsps"], dsps),
-            "FINN/pub cycles": ratio(finn["latency_cycles"], cycles), "sim/pub cycles": ratio(post["latency_cycles"], cycles),
+            "FINN/pub cycles": ratio(finn["latency_cycles"], cycles), "yosys/pub cycles": ratio(post["latency_cycles"], cycles),
         }  # fmt: skip
     return record
 
@@ -83,8 +83,19 @@ def main(runs: str, out: str) -> None:
     frame = pd.DataFrame([row(folder) for folder in folders])
     Path(out).mkdir(parents=True, exist_ok=True)
     frame.to_csv(Path(out) / "table.csv", index=False)
-    (Path(out) / "table.md").write_text(frame.to_markdown(index=False) + "\n")
-    print(frame.to_markdown(index=False))
+    figures = ["LUT", "BRAM36", "DSP"]
+    resources = frame[["design", "folding (PExSIMD)", *(f"{source} {name}" for name in figures for source in ("FINN", "yosys", "published")),
+                       "yosys FF", "fits"]]
+    ratios = frame[["design", *(f"{source}/pub {name}" for name in ("LUT", "BRAM", "DSP", "cycles") for source in ("FINN", "yosys"))]]
+    ratios = ratios.rename(columns={"yosys/pub cycles": "sim/pub cycles"}) if "yosys/pub cycles" in ratios else ratios
+    timing = frame[["design", "FINN cycles", "sim cycles", "sim - FINN cycles", "published cycles", "sim interval",
+                    "bit-exact", "LUT levels", "synthesis s"]]
+    text = "\n".join(
+        f"## {title}\n\n{table.to_markdown(index=False)}\n"
+        for title, table in (("Resources", resources), ("Ratios to the published figures", ratios), ("Cycles, exactness, synthesis time", timing))
+    )
+    (Path(out) / "table.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":
