@@ -6,8 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from synthesis import device, lower_qonnx, post_synth, rtl, simulate, yosys
-from synthesis import errors
+from synthesis import device, errors, lower_qonnx, post_synth, rtl, simulate, yosys
 from synthesis.errors import ToolFailure
 from synthesis.lowering import IntegerLayer, IntegerPolicy, accumulator_reach, int_range
 
