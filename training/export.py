@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from training.brevitas_policy import BrevitasPolicy, export_qonnx
+from training.config import PolicyConfig
 from training.networks import PolicyNet
 
 INPUT_NAME = "obs"
@@ -40,3 +41,25 @@ def export_policy(net: PolicyNet, obs_dim: int, path: Path) -> None:
     twin = BrevitasPolicy(net).eval()
     # dynamo=False keeps weights inside the file instead of a side ``.onnx.data``.
     export_qonnx(twin, input_t=example, export_path=str(path), dynamo=False, input_names=[INPUT_NAME])
+
+
+def untrained_policy_onnx(
+    path: Path, obs_dim: int, act_dim: int, width: int, core_bits: int, input_bits: int, output_bits: int, seed: int = 0
+) -> Path:
+    """A QONNX policy of this shape with random weights and biases and warmed-up activation scales, no training.
+
+    What hardware work needs of a policy is its shape and bit widths: tests and the
+    hardware calibration grid build designs from these in a second, not an hour.
+    """
+    config = PolicyConfig(width=width, core_bits=core_bits, input_bits=input_bits, output_bits=output_bits, scale_warmup_steps=3)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = PolicyNet(obs_dim, act_dim, config)
+        with torch.no_grad():
+            for layer in net.linears():
+                layer.bias.normal_(0, 0.3)
+        net.train()
+        for _ in range(config.scale_warmup_steps + 2):
+            net(torch.randn(256, obs_dim) * 1.5)
+    export_policy(net.eval(), obs_dim, path)
+    return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 from dse.options import CliError, add_device_options, positive_int, synthesis_settings
@@ -78,8 +79,10 @@ def _post_synthesis(args: argparse.Namespace, policy, synthesizer, designs: list
 
 def _print_post_synthesis(reports: list, chosen) -> None:
     print(f"{'design':>16} {'LUT':>7} {'FF':>7} {'BRAM36':>6} {'DSP':>4} {'latency':>16} {'interval':>9} {'energy':>9} {'exact':>11}  fits")
+    from synthesis.post_synth import design_name
+
     for report in reports:
-        name = "-".join(f"{pe}x{simd}" for pe, simd in report.folding)
+        name = design_name(report.folding)
         latency = f"{report.latency_cycles} cy {report.latency_s * 1e6:.2f}us"
         exact = f"{report.observations - report.mismatches}/{report.observations}"
         fits = "yes" if report.fits else "no: " + "; ".join(report.over)
@@ -117,13 +120,18 @@ def cmd_synth(args: argparse.Namespace) -> int:
         )
     reports, chosen = _post_synthesis(args, policy, synthesizer, designs, chosen)
     print("after synthesis (yosys synth_xilinx; latency and interval measured by Verilator):")
-    _print_post_synthesis(list({report.folding: report for report in reports}.values()), chosen)
+    _print_post_synthesis(reports, chosen)
     _record(run_dir / "post_synth.json", "dse-post-synth", policy, reports, chosen, settings=settings)
-    return _conclude(
+    _conclude(
         chosen,
         f"no synthesized design fits {device}; the designs tried are in {run_dir / 'post_synth.json'}",
         f"-> {run_dir / 'post_synth.json'}, RTL in {getattr(chosen, 'rtl_dir', None)}",
     )
+    wrong = [report for report in reports if not report.bit_exact]
+    for report in wrong:  # a generator bug: the RTL must compute the integer forward exactly
+        print(f"dse: the RTL of design {Path(report.rtl_dir).name} differs from the integer forward on "
+              f"{report.mismatches} of {report.observations} observations (see {report.rtl_dir}/sim)", file=sys.stderr)
+    return 1 if wrong else 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:

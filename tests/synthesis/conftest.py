@@ -1,36 +1,13 @@
-"""Small real policies for synthesis tests: a PolicyNet past its scale warm-up, exported by Brevitas."""
+"""Small real policies for synthesis tests: untrained PolicyNets past their scale warm-up, exported by Brevitas."""
 
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
-import torch
 from onnx import helper, numpy_helper
 
-from training import PolicyConfig
-from training.export import export_policy
-from training.networks import PolicyNet
-
-
-def make_policy_onnx(
-    path: Path, obs_dim: int, act_dim: int, width: int, core_bits: int, input_bits: int, output_bits: int, seed: int = 0
-) -> Path:
-    """A QONNX policy with random weights and biases and warmed-up activation scales."""
-    config = PolicyConfig(
-        width=width, core_bits=core_bits, input_bits=input_bits, output_bits=output_bits, scale_warmup_steps=3
-    )
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        net = PolicyNet(obs_dim, act_dim, config)
-        with torch.no_grad():
-            for layer in net.linears():
-                layer.bias.normal_(0, 0.3)
-        net.train()
-        for _ in range(config.scale_warmup_steps + 2):
-            net(torch.randn(256, obs_dim) * 1.5)
-    export_policy(net.eval(), obs_dim, path)
-    return path
+from training.export import untrained_policy_onnx
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +20,7 @@ def policy_onnx(tmp_path_factory):
         key = (obs_dim, act_dim, width, core_bits, input_bits, output_bits, seed)
         if key not in made:
             name = "-".join(str(value) for value in key)
-            made[key] = make_policy_onnx(folder / f"{name}.onnx", *key)
+            made[key] = untrained_policy_onnx(folder / f"{name}.onnx", *key)
         return made[key]
 
     return make
