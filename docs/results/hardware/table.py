@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pandas as pd
 
-#: run name -> (LUTs, BRAM36, DSPs, latency in us), as published
+#: run name -> (LUTs, FFs, BRAM36, DSPs, latency in us), as published
 PUBLISHED = {
-    "walker2d-256-4-8-8": (5800, 25, 11, 243.3),
-    "hopper-256-4-8-8": (4400, 25, 11, 243.3),
-    "ant-256-4-8-8": (4600, 25, 11, 243.3),
-    "halfcheetah-256-4-8-8": (5300, 25, 11, 243.3),
-    "humanoid-256-4-8-8": (8400, 25, 22, 243.3),
-    "halfcheetah-256-3-8-8": (4300, 15, 11, 243.2),
-    "walker2d-128-2-3-8": (1900, 2, 4, 162.2),
+    "walker2d-256-4-8-8": (5800, 5700, 25, 11, 243.3),
+    "hopper-256-4-8-8": (4400, 5400, 25, 11, 243.3),
+    "ant-256-4-8-8": (4600, 5900, 25, 11, 243.3),
+    "halfcheetah-256-4-8-8": (5300, 5700, 25, 11, 243.3),
+    "humanoid-256-4-8-8": (8400, 9500, 25, 22, 243.3),
+    "halfcheetah-256-3-8-8": (4300, 4600, 15, 11, 243.2),
+    "walker2d-128-2-3-8": (1900, 1600, 2, 4, 162.2),
 }
 
 
@@ -64,11 +64,13 @@ def row(run: Path) -> dict:
     }
     published = PUBLISHED.get(run.name)
     if published:
-        luts, bram36, dsps, latency_us = published
+        luts, ffs, bram36, dsps, latency_us = published
         cycles = round(latency_us * 100)
         record |= {
-            "published LUT": luts, "published BRAM36": bram36, "published DSP": dsps, "published cycles": cycles,
+            "published LUT": luts, "published FF": ffs, "published BRAM36": bram36, "published DSP": dsps,
+            "published cycles": cycles,
             "FINN/pub LUT": ratio(finn["luts"], luts), "yosys/pub LUT": ratio(post["luts"], luts),
+            "yosys/pub FF": ratio(post["ffs"], ffs),
             "FINN/pub BRAM": ratio(finn["bram36"], bram36), "yosys/pub BRAM": ratio(post["bram36"], bram36),
             "FINN/pub DSP": ratio(finn["dsps"], dsps), "yosys/pub DSP": ratio(post["dsps"], dsps),
             "FINN/pub cycles": ratio(finn["latency_cycles"], cycles), "yosys/pub cycles": ratio(post["latency_cycles"], cycles),
@@ -85,9 +87,10 @@ def main(runs: str, out: str) -> None:
     frame.to_csv(Path(out) / "table.csv", index=False)
     figures = ["LUT", "BRAM36", "DSP"]
     resources = frame[["design", "folding (PExSIMD)", *(f"{source} {name}" for name in figures for source in ("FINN", "yosys", "published")),
-                       "yosys FF", "fits"]]
-    ratios = frame[["design", *(f"{source}/pub {name}" for name in ("LUT", "BRAM", "DSP", "cycles") for source in ("FINN", "yosys"))]]
-    ratios = ratios.rename(columns={"yosys/pub cycles": "sim/pub cycles"}) if "yosys/pub cycles" in ratios else ratios
+                       "yosys FF", "published FF", "fits"]]
+    ratios = frame[["design", "FINN/pub LUT", "yosys/pub LUT", "yosys/pub FF",
+                    *(f"{source}/pub {name}" for name in ("BRAM", "DSP", "cycles") for source in ("FINN", "yosys"))]]
+    ratios = ratios.rename(columns={"yosys/pub cycles": "sim/pub cycles"}).dropna(subset=["FINN/pub LUT"])
     timing = frame[["design", "FINN cycles", "sim cycles", "sim - FINN cycles", "published cycles", "sim interval",
                     "bit-exact", "LUT levels", "synthesis s"]]
     text = "\n".join(
