@@ -54,6 +54,8 @@ TOP = "policy"
 _RAMB18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
 #: Fewer LUTs than this as logic and a memory stays out of block RAM.
 _BRAM_MIN_LUTS = 64
+#: Cycles each layer's pipeline adds to its NF * SF, besides one per output bit: start, weight-ROM read, accumulate.
+PIPELINE_CYCLES = 3
 #: Products at least this wide may go to a DSP48E1 (narrower ones are cheaper in LUTs; yosys's own bound).
 _DSP_MIN_PRODUCT_BITS = 9
 

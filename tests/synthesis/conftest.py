@@ -7,6 +7,7 @@ import onnx
 import pytest
 from onnx import helper, numpy_helper
 
+from synthesis.lowering import IntegerLayer, IntegerPolicy, accumulator_reach, int_range
 from training.export import untrained_policy_onnx
 
 
@@ -54,3 +55,25 @@ def qdq_reference(path: Path, obs: np.ndarray, dtype=np.float64) -> np.ndarray:
             raise AssertionError(f"unexpected node {node.op_type}")
         values[node.output[0]] = out
     return values[model.graph.output[0].name]
+
+
+def integer_network(seed: int, widths: list[int], weight_bits: int, input_bits: int, output_bits: list[int]) -> IntegerPolicy:
+    """A fixed-weight integer network: random weights, random ascending thresholds inside each accumulator's reach."""
+    rng = np.random.default_rng(seed)
+    layers, x_low, x_high = [], *int_range(input_bits, signed=True)
+    for index, (columns, rows) in enumerate(zip(widths, widths[1:])):
+        signed = index == len(widths) - 2
+        w_low, w_high = int_range(weight_bits, signed=True)
+        weights = rng.integers(w_low, w_high + 1, size=(rows, columns))
+        low, high = accumulator_reach(weights, x_low, x_high)
+        count = 2 ** output_bits[index] - 1
+        thresholds = np.sort(rng.integers(low[:, None] // 2, high[:, None] // 2 + 2, size=(rows, count)), axis=1)
+        layers.append(IntegerLayer(weights, weight_bits, thresholds, output_bits[index], signed))
+        x_low, x_high = int_range(output_bits[index], signed)
+    return IntegerPolicy(0.1, input_bits, tuple(layers), 0.05)
+
+
+NETWORKS = {
+    "two-layer": integer_network(1, [7, 24, 3], weight_bits=4, input_bits=6, output_bits=[3, 5]),
+    "three-layer": integer_network(2, [5, 16, 16, 2], weight_bits=3, input_bits=8, output_bits=[2, 4, 8]),
+}

@@ -3,11 +3,9 @@
 import json
 
 import pytest
-
-from synthesis import FinnFailure, SynthesisInputError, lower_qonnx
 from qonnx.custom_op.registry import getCustomOp
 
-from synthesis import finn_adapter
+from synthesis import FinnFailure, SynthesisInputError, finn_adapter, lower_qonnx
 from synthesis.dataflow import finn_model
 from synthesis.estimate import DEFAULT_TARGETS, SynthesisSettings, Synthesizer, read_folding
 

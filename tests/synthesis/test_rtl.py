@@ -8,33 +8,9 @@ import pytest
 
 from synthesis import device, errors, lower_qonnx, post_synth, rtl, simulate, yosys
 from synthesis.errors import ToolFailure
-from synthesis.lowering import IntegerLayer, IntegerPolicy, accumulator_reach, int_range
+from synthesis.lowering import IntegerPolicy, int_range
+from tests.synthesis.conftest import NETWORKS, integer_network
 
-#: latency and interval of the generated pipeline, per layer: its NF * SF cycles plus
-#: one cycle to start, one weight-ROM read, one accumulation and one per output bit
-_OVERHEAD = 3
-
-
-def integer_network(seed: int, widths: list[int], weight_bits: int, input_bits: int, output_bits: list[int]) -> IntegerPolicy:
-    """A fixed-weight integer network: random weights, random ascending thresholds inside each accumulator's reach."""
-    rng = np.random.default_rng(seed)
-    layers, x_low, x_high = [], *int_range(input_bits, signed=True)
-    for index, (columns, rows) in enumerate(zip(widths, widths[1:])):
-        signed = index == len(widths) - 2
-        w_low, w_high = int_range(weight_bits, signed=True)
-        weights = rng.integers(w_low, w_high + 1, size=(rows, columns))
-        low, high = accumulator_reach(weights, x_low, x_high)
-        count = 2 ** output_bits[index] - 1
-        thresholds = np.sort(rng.integers(low[:, None] // 2, high[:, None] // 2 + 2, size=(rows, count)), axis=1)
-        layers.append(IntegerLayer(weights, weight_bits, thresholds, output_bits[index], signed))
-        x_low, x_high = int_range(output_bits[index], signed)
-    return IntegerPolicy(0.1, input_bits, tuple(layers), 0.05)
-
-
-NETWORKS = {
-    "two-layer": integer_network(1, [7, 24, 3], weight_bits=4, input_bits=6, output_bits=[3, 5]),
-    "three-layer": integer_network(2, [5, 16, 16, 2], weight_bits=3, input_bits=8, output_bits=[2, 4, 8]),
-}
 FOLDINGS = {
     "two-layer": ([(1, 1), (1, 1)], [(24, 32), (8, 24)]),
     "three-layer": ([(2, 8), (4, 4), (4, 16)], [(16, 32), (16, 16), (32, 16)]),
@@ -76,8 +52,9 @@ def test_simulation_equals_the_integer_forward_bit_for_bit(name, which, simulate
     levels = observation_levels(policy)
     np.testing.assert_array_equal(simulation.outputs, policy.forward_int(levels))
     assert len(simulation.outputs) == 1000 and simulation.verilator == simulate.verilator_version()
-    # the cycle count per layer is the estimate's NF * SF; the pipeline adds a fixed few cycles per layer
-    per_layer = [layer.cycles + layer.output_bits + _OVERHEAD for layer in layers]
+    # the cycle count per layer is the estimate's NF * SF; the pipeline adds one cycle per output bit and
+    # PIPELINE_CYCLES (start, weight-ROM read, accumulate), as synthesis.model prices latency
+    per_layer = [layer.cycles + layer.output_bits + rtl.PIPELINE_CYCLES for layer in layers]
     assert simulation.latency_cycles == sum(per_layer)
     assert simulation.initiation_interval == pytest.approx(max(per_layer), abs=0.01)
 

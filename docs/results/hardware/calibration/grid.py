@@ -22,7 +22,7 @@ import random
 import time
 from pathlib import Path
 
-from synthesis import lower_qonnx, rtl, yosys
+from synthesis import lower_qonnx, model, rtl, yosys
 from synthesis.errors import ToolFailure
 from synthesis.estimate import SynthesisSettings, Synthesizer
 from synthesis.post_synth import folding_of, generate_rtl
@@ -48,24 +48,6 @@ def draw(count: int, seed: int = 0) -> list[dict]:
     return designs
 
 
-def roms(layers: list[rtl.FoldedLayer]) -> list[dict]:
-    return [
-        {"layer": layer.index, "name": name, "depth": len(words), "width": width,
-         "live_bits": rtl.live_bits(words, width), "block": name in layer.block_roms}
-        for layer in layers
-        for name, (words, width) in layer.roms().items()
-    ]  # fmt: skip
-
-
-def layer_records(layers: list[rtl.FoldedLayer]) -> list[dict]:
-    return [
-        {"rows": layer.rows, "columns": layer.columns, "pe": layer.pe, "simd": layer.simd, "cycles": layer.cycles,
-         "weight_bits": layer.weight_bits, "input_bits": layer.input_bits, "input_signed": layer.input_signed,
-         "output_bits": layer.output_bits, "accumulator_bits": layer.accumulator_bits, "dsp_products": layer.dsp_products}
-        for layer in layers
-    ]  # fmt: skip
-
-
 def run(out: Path, count: int) -> None:
     settings = SynthesisSettings()
     part = settings.part
@@ -83,7 +65,7 @@ def run(out: Path, count: int) -> None:
         layers = generate_rtl(policy, folding, settings, folder)
         logic_luts = sum(rtl.rom_luts(words, width) for layer in layers
                          for name, (words, width) in layer.roms().items() if name not in layer.block_roms)
-        record = design | {"name": name, "folding": folding, "layers": layer_records(layers), "roms": roms(layers)}
+        record = design | {"name": name, "folding": folding, **model.design_record(layers)}
         if logic_luts > 2 * part.luts:
             record |= {"skipped": f"ROMs in logic alone about {logic_luts:,} LUTs"}
         else:

@@ -1,0 +1,79 @@
+"""Fit LUT and FF coefficients of ``synthesis.model``'s terms to the synthesized grid; measure them on designs held out.
+
+    .venv/bin/python docs/results/hardware/calibration/fit.py [runs/hardware-grid] [OUT]
+
+Every fourth design (by its name's hash) is held out of the fit. Coefficients are
+non-negative least squares (a term never lowers the count), on relative error so
+small designs weigh as much as large ones. Writes OUT/fit.json (coefficients, the
+designs of each part, the errors) and OUT/fit.md, and prints the errors.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import nnls
+
+from synthesis import model
+
+
+def held_out(name: str) -> bool:
+    return int(name, 16) % 4 == 0
+
+
+def fit(records: list[dict], terms: tuple[str, ...], target: str) -> dict[str, float]:
+    matrix = np.array([[model.features(record)[term] for term in terms] for record in records])
+    values = np.array([record[target] for record in records], dtype=float)
+    # divide each row by its value: least squares on relative error
+    coefficients, _ = nnls(matrix / values[:, None], np.ones(len(values)))
+    return dict(zip(terms, coefficients.tolist()))
+
+
+def predict(record: dict, coefficients: dict[str, float]) -> float:
+    counts = model.features(record)
+    return sum(coefficients[term] * counts[term] for term in coefficients)
+
+
+def errors(records: list[dict], coefficients: dict[str, float], target: str) -> dict:
+    ratios = np.array([predict(record, coefficients) / record[target] for record in records])
+    spread = np.maximum(ratios, 1 / ratios)
+    worst = int(np.argmax(spread))
+    return {"designs": len(records), "median_ratio": float(np.median(ratios)), "median_factor": float(np.median(spread)),
+            "worst_factor": float(spread[worst]), "worst_design": records[worst]["name"], "worst_ratio": float(ratios[worst])}
+
+
+def main(grid: str = "runs/hardware-grid", out: str = "docs/results/hardware/calibration") -> None:
+    records = [json.loads(path.read_text()) for path in sorted(Path(grid, "records").glob("*.json"))]
+    synthesized = [record for record in records if "luts" in record]
+    training = [record for record in synthesized if not held_out(record["name"])]
+    testing = [record for record in synthesized if held_out(record["name"])]
+    result = {"records": len(records), "synthesized": len(synthesized),
+              "skipped": sum("skipped" in record for record in records), "failed": sum("failed" in record for record in records)}
+    for target, terms in (("luts", model.LUT_TERMS), ("ffs", model.FF_TERMS)):
+        coefficients = fit(training, terms, target)
+        result[target] = {"coefficients": coefficients, "fit": errors(training, coefficients, target),
+                          "held_out": errors(testing, coefficients, target) if testing else None}
+    result["held_out_designs"] = [record["name"] for record in testing]
+    Path(out).mkdir(parents=True, exist_ok=True)
+    Path(out, "fit.json").write_text(json.dumps(result, indent=2))
+    lines = [f"{result['synthesized']} designs synthesized ({len(training)} fitted, {len(testing)} held out), "
+             f"{result['skipped']} skipped as far over the device, {result['failed']} failed.", "",
+             "| count | part | designs | median estimate/yosys | median factor | worst factor (design) |", "|---|---|---|---|---|---|"]
+    for target in ("luts", "ffs"):
+        for part in ("fit", "held_out"):
+            e = result[target][part]
+            if e:
+                lines.append(f"| {target} | {part} | {e['designs']} | {e['median_ratio']:.2f} | {e['median_factor']:.2f} | "
+                             f"{e['worst_factor']:.2f} ({e['worst_design']}, {e['worst_ratio']:.2f}) |")
+    lines += ["", "Coefficients (LUTs or FFs per unit of each term of `synthesis.model.features`):", ""]
+    for target in ("luts", "ffs"):
+        lines.append(f"- {target}: " + ", ".join(f"{term} {value:.4g}" for term, value in result[target]["coefficients"].items()))
+    Path(out, "fit.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
