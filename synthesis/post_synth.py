@@ -2,7 +2,7 @@
 
 A pipeline of named steps, each leaving its artifact in the design's folder:
 
-    generate_rtl  -> policy.v, placement.json, README.md   (synthesis.rtl)
+    generate_rtl  -> policy.v, placement.json (synthesis.model.design_record), README.md   (synthesis.rtl)
     synthesize    -> yosys/{synth.ys, yosys.log, stat.json, netlist.json}   (synthesis.yosys)
     simulate      -> sim/{testbench.cpp, inputs.txt, outputs.txt}   (synthesis.simulate)
     report        -> post_synth.json   (PostSynthReport)
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synthesis import devices, rtl, simulate, yosys
+from synthesis import devices, model, rtl, simulate, yosys
 from synthesis.errors import SynthesisInputError
 from synthesis.lowering import IntegerPolicy
 
@@ -143,21 +143,8 @@ def generate_rtl(policy: IntegerPolicy, folding: list[tuple[int, int]], settings
     layers = rtl.place(rtl.fold(policy, folding, settings.pad_multiple), part.bram36, part.dsps)
     rtl_dir.mkdir(parents=True, exist_ok=True)
     (rtl_dir / "policy.v").write_text(rtl.verilog(policy, layers))
-    placement = [
-        {
-            "layer": layer.index,
-            "rows": layer.rows,
-            "columns": layer.columns,
-            "pe": layer.pe,
-            "simd": layer.simd,
-            "cycles": layer.cycles,
-            "accumulator_bits": layer.accumulator_bits,
-            "block_roms": sorted(layer.block_roms),
-            "dsp_products": layer.dsp_products,
-        }
-        for layer in layers
-    ]
-    (rtl_dir / "placement.json").write_text(json.dumps(placement, indent=2))
+    # every layer's shape, folding and bit widths, every ROM's size and placement: what synthesis.model prices
+    (rtl_dir / "placement.json").write_text(json.dumps(model.design_record(layers), indent=1))
     (rtl_dir / "README.md").write_text(_readme(policy, layers, settings))
     return layers
 

