@@ -73,7 +73,7 @@ def features(record: dict) -> dict[str, float]:
     Only what synthesis keeps counts (``live``): lanes, positions, rows and columns of zero weights cost nothing.
 
     - product: weight bits times input bits of every product in LUTs
-    - adder: accumulator bits times the terms each lane adds (SIMD products and the accumulator)
+    - adder: each lane's tree of SIMD products (product bits, growing with the tree's depth) and its accumulator
     - comparator: accumulator bits of every threshold comparison (one per lane per output bit)
     - input_mux: input-slice bits times the slices they choose from (SF), when SF > 1
     - vector_registers: each layer's whole input and output vector
@@ -91,7 +91,8 @@ def features(record: dict) -> dict[str, float]:
         synapse_folds = layer["columns"] // layer["simd"]
         if not layer["dsp_products"]:
             counts["product"] += lanes * simd * layer["weight_bits"] * input_bits
-        counts["adder"] += lanes * simd * acc
+        # a tree of SIMD products, each level a bit wider, then the accumulator
+        counts["adder"] += lanes * (simd * (layer["weight_bits"] + input_bits + math.ceil(math.log2(simd))) + acc)
         counts["comparator"] += lanes * output_bits * acc
         if synapse_folds > 1:
             counts["input_mux"] += simd * input_bits * synapse_folds

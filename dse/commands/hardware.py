@@ -38,13 +38,17 @@ def _designs(args: argparse.Namespace, synthesizer) -> tuple[list, object]:
     return synthesizer.sweep()
 
 
+def _latency_fit_mark(report, chosen) -> tuple[str, str, str]:
+    """A design row's latency, fit verdict and chosen mark, alike for estimates and synthesized designs."""
+    fits = "yes" if report.fits else "no: " + "; ".join(report.over)
+    return f"{report.latency_cycles} cy {report.latency_s * 1e6:.2f}us", fits, "  <- chosen" if report is chosen else ""
+
+
 def _print_designs(designs: list, chosen) -> None:
     print(f"{'target/s':>9} {'LUT':>8} {'BRAM36':>6} {'DSP':>4} {'latency':>14} {'actions/s':>12} {'energy':>9}  fits")
     for report in designs:
         target = "folding" if report.target_fps is None else f"{report.target_fps:.0e}"
-        latency = f"{report.latency_cycles} cy {report.latency_s * 1e6:.2f}us"
-        fits = "yes" if report.fits else "no: " + "; ".join(report.over)
-        mark = "  <- chosen" if report is chosen else ""
+        latency, fits, mark = _latency_fit_mark(report, chosen)
         print(
             f"{target:>9} {report.luts:>8,} {report.bram36:>6g} {report.dsps:>4} {latency:>14} "
             f"{report.throughput_fps:>12,.0f} {report.energy_per_action_j * 1e9:>6.1f} nJ  {fits}{mark}"
@@ -78,15 +82,13 @@ def _post_synthesis(args: argparse.Namespace, policy, synthesizer, designs: list
 
 
 def _print_post_synthesis(reports: list, chosen) -> None:
-    print(f"{'design':>16} {'LUT':>7} {'FF':>7} {'BRAM36':>6} {'DSP':>4} {'latency':>16} {'interval':>9} {'energy':>9} {'exact':>11}  fits")
     from synthesis.post_synth import design_name
 
+    print(f"{'design':>16} {'LUT':>7} {'FF':>7} {'BRAM36':>6} {'DSP':>4} {'latency':>16} {'interval':>9} {'energy':>9} {'exact':>11}  fits")
     for report in reports:
-        name = design_name(report.folding)
-        latency = f"{report.latency_cycles} cy {report.latency_s * 1e6:.2f}us"
+        latency, fits, mark = _latency_fit_mark(report, chosen)
         exact = f"{report.observations - report.mismatches}/{report.observations}"
-        fits = "yes" if report.fits else "no: " + "; ".join(report.over)
-        mark = "  <- chosen" if report is chosen else ""
+        name = design_name(report.folding)
         print(
             f"{name:>16} {report.luts:>7,} {report.ffs:>7,} {report.bram36:>6g} {report.dsps:>4} {latency:>16} "
             f"{report.initiation_interval:>9,.0f} {report.energy_per_action_j * 1e9:>6.1f} nJ {exact:>11}  {fits}{mark}"

@@ -14,16 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-#: run name -> (LUTs, FFs, BRAM36, DSPs, latency in us), as published
-PUBLISHED = {
-    "walker2d-256-4-8-8": (5800, 5700, 25, 11, 243.3),
-    "hopper-256-4-8-8": (4400, 5400, 25, 11, 243.3),
-    "ant-256-4-8-8": (4600, 5900, 25, 11, 243.3),
-    "halfcheetah-256-4-8-8": (5300, 5700, 25, 11, 243.3),
-    "humanoid-256-4-8-8": (8400, 9500, 25, 22, 243.3),
-    "halfcheetah-256-3-8-8": (4300, 4600, 15, 11, 243.2),
-    "walker2d-128-2-3-8": (1900, 1600, 2, 4, 162.2),
-}
+#: run name -> the published figures (LUTs, FFs, BRAM36, DSPs, latency in us, power in W)
+PUBLISHED = json.loads((Path(__file__).parent / "published.json").read_text())["designs"]
 
 
 def ratio(value, reference):
@@ -64,8 +56,8 @@ def row(run: Path) -> dict:
     }
     published = PUBLISHED.get(run.name)
     if published:
-        luts, ffs, bram36, dsps, latency_us = published
-        cycles = round(latency_us * 100)
+        luts, ffs, bram36, dsps = published["luts"], published["ffs"], published["bram36"], published["dsps"]
+        cycles = round(published["latency_us"] * 100)
         record |= {
             "published LUT": luts, "published FF": ffs, "published BRAM36": bram36, "published DSP": dsps,
             "published cycles": cycles,
