@@ -1,9 +1,10 @@
 """Fit LUT and FF coefficients of ``synthesis.model``'s terms to the synthesized grid; measure them on designs held out.
 
-    .venv/bin/python docs/results/hardware/calibration/fit.py [runs/hardware-grid] [OUT] [runs/hardware]
+    .venv/bin/python docs/results/hardware/calibration/fit.py [runs/hardware-grid | GRID.jsonl.gz] [OUT] [runs/hardware]
 
 Every fourth design (by its name's hash) is held out of the fit; the trained policies'
-designs of ``docs/results/hardware`` (runs/hardware) are a second check. Coefficients are
+designs of ``docs/results/hardware`` (runs/hardware) are a second check. Read from the
+grid's folder, the records are also copied to OUT/grid.jsonl.gz, which this script reads as well. Coefficients are
 non-negative least squares (a term never lowers the count), on relative error so
 small designs weigh as much as large ones. Writes OUT/fit.json (coefficients, the
 designs of each part, the errors) and OUT/fit.md, and prints the errors.
@@ -11,6 +12,7 @@ designs of each part, the errors) and OUT/fit.md, and prints the errors.
 
 from __future__ import annotations
 
+import gzip
 import json
 import sys
 from pathlib import Path
@@ -80,7 +82,13 @@ def published_comparison(records: list[dict], lut_coefficients: dict, ff_coeffic
 
 
 def main(grid: str = "runs/hardware-grid", out: str = "docs/results/hardware/calibration", trained: str = "runs/hardware") -> None:
-    records = [json.loads(path.read_text()) for path in sorted(Path(grid, "records").glob("*.json"))]
+    Path(out).mkdir(parents=True, exist_ok=True)
+    if grid.endswith(".jsonl.gz"):  # the grid as committed beside this script
+        records = [json.loads(line) for line in gzip.open(grid, "rt")]
+    else:
+        records = [json.loads(path.read_text()) for path in sorted(Path(grid, "records").glob("*.json"))]
+        with gzip.open(Path(out) / "grid.jsonl.gz", "wt") as copy:
+            copy.writelines(json.dumps(record) + "\n" for record in records)
     synthesized = [record for record in records if "luts" in record]
     training = [record for record in synthesized if not held_out(record["name"])]
     testing = [record for record in synthesized if held_out(record["name"])]
@@ -94,7 +102,6 @@ def main(grid: str = "runs/hardware-grid", out: str = "docs/results/hardware/cal
         result[target]["trained"] = errors(trained_records, coefficients, target) if trained_records else None
     result["published"] = published_comparison(trained_records, result["luts"]["coefficients"], result["ffs"]["coefficients"])
     result["held_out_designs"] = [record["name"] for record in testing]
-    Path(out).mkdir(parents=True, exist_ok=True)
     Path(out, "fit.json").write_text(json.dumps(result, indent=2))
     lines = [f"{result['synthesized']} designs synthesized ({len(training)} fitted, {len(testing)} held out), "
              f"{result['skipped']} skipped as far over the device, {result['failed']} failed.", "",
