@@ -80,7 +80,10 @@ def run(out: Path, count: int) -> None:
                            "yosys": yosys.version()}
         for bulky in ("policy.v", "yosys/netlist.json", "policy.onnx"):
             (folder / bulky).unlink(missing_ok=True)
-        record_path.write_text(json.dumps(record, indent=1))
+        # written whole or not at all: a grid stopped mid-write resumes at this design
+        temporary = record_path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(record, indent=1))
+        temporary.replace(record_path)
         print(f"{name}: {shape} {folding} -> {record.get('luts', record.get('skipped', record.get('failed')))}", flush=True)
 
 
