@@ -60,7 +60,7 @@ def design_record(layers: list[rtl.FoldedLayer]) -> dict:
             {"layer": layer.index, "name": name, "depth": len(words), "width": width,
              "live_bits": rtl.live_bits(words, width), "live_words": live_words(words), "block": name in layer.block_roms}
             for layer in layers
-            for name, (words, width) in layer.roms().items()
+            for name, (words, width) in layer.roms.items()
         ],
     }  # fmt: skip
 

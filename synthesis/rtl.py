@@ -122,6 +122,7 @@ class FoldedLayer:
     def product_bits(self) -> int:
         return self.weight_bits + self.input_bits + (0 if self.input_signed else 1)
 
+    @cached_property
     def roms(self) -> dict[str, tuple[list[int], int]]:
         """Each ROM of the layer by name: (its words, their width in bits).
 
@@ -220,7 +221,7 @@ def place(layers: list[FoldedLayer], bram36: int, dsps: int) -> list[FoldedLayer
     """
     candidates = []
     for layer in layers:
-        for name, (words, width) in layer.roms().items():
+        for name, (words, width) in layer.roms.items():
             luts, blocks = rom_luts(words, width), ramb18_count(len(words), live_bits(words, width))
             if luts >= _BRAM_MIN_LUTS:
                 candidates.append((luts / blocks, blocks, layer.index, name))
@@ -338,7 +339,7 @@ def layer_module(layer: FoldedLayer) -> str:
         "    reg v1, first1, last1;",
         f"    reg [{nfw - 1}:0] nf1;",
     ]
-    roms = layer.roms()
+    roms = layer.roms
     lines += _rom("weight_rom", layer.style("weight_rom"), *roms["weight_rom"], "step", "w1")
     x_slice = "x" if sf_count == 1 else f"x[sf * {simd * ib} +: {simd * ib}]"
     lines += [

@@ -66,7 +66,7 @@ def count(cells: dict[str, int]) -> tuple[int, int, float, int]:
 
 
 def synthesize(rtl_file: Path, folder_name: str = "yosys") -> Netlist:
-    """Run ``SCRIPT`` on ``rtl_file``; its script, log, stat.json and ltp.txt go to ``folder_name`` beside it.
+    """Run ``SCRIPT`` on ``rtl_file``; its script, log, stat.json and netlist.json go to ``folder_name`` beside it.
 
     yosys runs as WebAssembly and sees only its working directory, so it runs in the
     RTL's folder and every path it is given is relative to it.

@@ -103,7 +103,7 @@ def test_a_design_over_a_smaller_devices_dsps_does_not_fit_it_and_the_report_say
     small = rtl.place(rtl.fold(policy, folding, 32), bram36=5, dsps=10)
     assert sum(layer.pe * layer.simd for layer in small if layer.dsp_products) <= 10
     blocks = sum(rtl.ramb18_count(len(words), rtl.live_bits(words, width))
-                 for layer in small for name, (words, width) in layer.roms().items() if name in layer.block_roms)
+                 for layer in small for name, (words, width) in layer.roms.items() if name in layer.block_roms)
     assert blocks <= 10
 
 

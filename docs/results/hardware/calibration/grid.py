@@ -64,7 +64,7 @@ def run(out: Path, count: int) -> None:
         folding = folding_of(Synthesizer(policy, settings).at_target(design["target_fps"]))
         layers = generate_rtl(policy, folding, settings, folder)
         logic_luts = sum(rtl.rom_luts(words, width) for layer in layers
-                         for name, (words, width) in layer.roms().items() if name not in layer.block_roms)
+                         for name, (words, width) in layer.roms.items() if name not in layer.block_roms)
         record = design | {"name": name, "folding": folding, **model.design_record(layers)}
         if logic_luts > 2 * part.luts:
             record |= {"skipped": f"ROMs in logic alone about {logic_luts:,} LUTs"}
