@@ -120,13 +120,31 @@ def add_device_options(parser: argparse.ArgumentParser) -> None:
         default="cheaper",
         help="weights in LUTRAM (distributed), BRAM (block), or per layer the smaller device share (cheaper)",
     )
+    parser.add_argument(
+        "--estimator",
+        default="model",
+        help="resources from the model fitted to synthesis (model, the default) or FINN's analytical estimate (finn)",
+    )
+    parser.add_argument(
+        "--calibration",
+        default="vivado",
+        help="the model's toolchain: vivado (a FINN/Vivado build, the default) or yosys (what --post-synth builds)",
+    )
+    parser.add_argument(
+        "--multipliers",
+        default="auto",
+        help="products where the toolchain puts them (auto), all on DSP48E1s (dsp) or all in LUTs (lut); the model only",
+    )
 
 
 def synthesis_settings(args: argparse.Namespace):
     """The hardware settings of the command (imports FINN's adapter)."""
     from synthesis.estimate import SynthesisSettings
 
-    return SynthesisSettings(device=args.device, clock_mhz=args.clock_mhz, pad_multiple=args.pad, weight_memory=args.weight_memory)
+    return SynthesisSettings(
+        device=args.device, clock_mhz=args.clock_mhz, pad_multiple=args.pad, weight_memory=args.weight_memory,
+        estimator=args.estimator, calibration=args.calibration, multipliers=args.multipliers,
+    )  # fmt: skip
 
 
 # ---- studies ------------------------------------------------------------------------------------

@@ -2,51 +2,41 @@
 
 Resources are the parts' data-sheet totals (AMD DS180 for Artix-7 and Spartan-7, DS190 for Zynq-7000).
 
-FINN's estimator reports no power, so energy per action comes from a linear model in
-the style of AMD's Xilinx Power Estimator (UG440): device static power plus, per
-resource, a dynamic power proportional to clock frequency and toggle rate (UG440's
-default toggle rate is 12.5%, which the coefficients below assume). The coefficients
-are order-of-magnitude figures of the kind XPE gives for 7-series parts at 25 C
-(typical process); this project has not calibrated them against Vivado, so energy
-figures rank designs reliably but their absolute values are estimates. FFs count
-where they are known (post-synthesis reports); FINN's estimator has no FF model.
-Vivado's ``report_power`` on a built design replaces all of this.
+Energy per action comes from a linear model in the style of AMD's Xilinx Power
+Estimator (UG440): device static power plus, per resource, a dynamic power
+proportional to clock frequency and toggle rate (quoted at UG440's default toggle rate,
+12.5%). The dynamic coefficients (watts per LUT, FF, BRAM36 and DSP48E1 per MHz) are
+fitted to the published Vivado power figures of seven designs on the XC7A15T
+(``docs/results/hardware/calibration/fit.py``) and read from
+``synthesis/hardware_model.json``; they describe Vivado's vectorless estimate, not a
+measurement. Vivado's ``report_power`` on a built design replaces all of this.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from synthesis.errors import SynthesisInputError
 
-#: Dynamic power per resource at 1 MHz and 12.5% toggle rate, in watts.
-#: LUT as logic or LUTRAM, with its share of routing (XPE Logic sheet, 7 series).
-DYNAMIC_W_PER_MHZ_LUT = 1.5e-8
-#: One flip-flop with its share of clock tree (XPE Logic sheet, 7 series).
-DYNAMIC_W_PER_MHZ_FF = 3.0e-9
-#: One RAMB36 at 50% enable (XPE BRAM sheet, 7 series).
-DYNAMIC_W_PER_MHZ_BRAM36 = 1.0e-5
-#: One DSP48E1 with registered multiplier (XPE DSP sheet, 7 series).
-DYNAMIC_W_PER_MHZ_DSP = 3.0e-6
-#: Toggle rate the coefficients above are quoted at (UG440's default).
+#: Toggle rate the dynamic coefficients are quoted at (UG440's default).
 REFERENCE_TOGGLE_RATE = 0.125
+#: Written by the calibration's fit with the rest of the hardware model.
+HARDWARE_MODEL_FILE = Path(__file__).with_name("hardware_model.json")
+
+HARDWARE_MODEL_VERSION = 2
+"""Bumped by every change to how a design is estimated (the model's terms or coefficients file, memory placement,
+what is counted, the power model) that alters a report for the same network and settings; estimates are cached, and
+studies recorded, against it (and the coefficients file's digest), so no cached estimate outlives the model that made
+it and no study mixes two models. 1: FINN's estimate; 2: synthesis.model fitted to synthesized designs."""
 
 
-HARDWARE_MODEL_VERSION = 1
-"""Bumped by every change to how a design is estimated (FINN configuration, memory placement, what is counted, the
-power model) that alters a report for the same network and settings; estimates are cached, and studies recorded,
-against it, so no cached estimate outlives the model that made it and no study mixes two models."""
-
-
+@functools.cache
 def power_coefficients() -> dict[str, float]:
-    """The power model's coefficients, as estimates are cached against them."""
-    return {
-        "lut": DYNAMIC_W_PER_MHZ_LUT,
-        "ff": DYNAMIC_W_PER_MHZ_FF,
-        "bram36": DYNAMIC_W_PER_MHZ_BRAM36,
-        "dsp": DYNAMIC_W_PER_MHZ_DSP,
-        "toggle": REFERENCE_TOGGLE_RATE,
-    }
+    """Dynamic watts per resource per MHz at ``REFERENCE_TOGGLE_RATE``: lut, ff, bram36, dsp."""
+    return dict(json.loads(HARDWARE_MODEL_FILE.read_text())["power"])
 
 
 @dataclass(frozen=True)
@@ -60,19 +50,15 @@ class Device:
     bram36: int
     dsps: int
     static_w: float
-    """device static power at 25 C junction, typical process (XPE-style estimate)"""
+    """device static power at 25 C junction, typical process, as Vivado's power estimate reports it (see DEVICES)"""
     boards: str = ""
 
     def dynamic_power_w(
         self, luts: float, bram36: float, dsps: float, clock_mhz: float, toggle_rate: float, ffs: float = 0
     ) -> float:
         activity = clock_mhz * toggle_rate / REFERENCE_TOGGLE_RATE
-        return activity * (
-            luts * DYNAMIC_W_PER_MHZ_LUT
-            + ffs * DYNAMIC_W_PER_MHZ_FF
-            + bram36 * DYNAMIC_W_PER_MHZ_BRAM36
-            + dsps * DYNAMIC_W_PER_MHZ_DSP
-        )
+        watts = power_coefficients()
+        return activity * (luts * watts["lut"] + ffs * watts["ff"] + bram36 * watts["bram36"] + dsps * watts["dsp"])
 
 
 DEVICES: dict[str, Device] = {

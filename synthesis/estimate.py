@@ -4,7 +4,10 @@ The pipeline, each step a function of the model before it (SPEC section 6):
 
     IntegerPolicy -> finn_model (padded FINN-ONNX) -> to_hardware_layers (MVAU, PE = SIMD = 1)
       -> fold_to_target(target fps) | apply_folding(config)   # PE/SIMD per layer
-      -> set_weight_memory -> finish (data-width converters) -> estimates -> HardwareReport
+      -> finish (data-width converters, cycles) -> FINN's cycle model
+      -> resources: synthesis.model (default: the model fitted to synthesis, calibrated to Vivado or yosys)
+                    | set_weight_memory + FINN's own estimate (``estimator="finn"``)
+      -> HardwareReport
 
 ``Synthesizer.sweep`` is the throughput-driven procedure: targets 1e2..1e9 actions/s,
 and the design kept is the one of the highest target that fits the device.
@@ -20,7 +23,7 @@ from dataclasses import asdict, dataclass, fields
 from importlib import metadata
 from pathlib import Path
 
-from synthesis import devices, finn_adapter
+from synthesis import devices, finn_adapter, model, rtl
 from synthesis.dataflow import finn_model
 from synthesis.devices import DEFAULT_DEVICE, REFERENCE_TOGGLE_RATE, Device, device
 from synthesis.errors import SynthesisInputError
@@ -30,6 +33,7 @@ DEFAULT_TARGETS = tuple(10.0**power for power in range(2, 10))
 
 FF_NOTE = "FFs not estimated: FINN's estimator has no flip-flop model, so FF fit is not checked"
 FIFO_NOTE = "FIFOs between layers not counted: FINN sizes them by RTL simulation, which needs Vivado"
+ESTIMATORS = ("model", "finn")
 
 
 def vivado_note() -> str:
@@ -54,6 +58,14 @@ class SynthesisSettings:
     """widest weight stream per PE the folding search may use (FINN's default)"""
     toggle_rate: float = REFERENCE_TOGGLE_RATE
     """average toggle rate of the power model"""
+    estimator: str = "model"
+    """"model": ``synthesis.model``, fitted to synthesized designs; "finn": FINN's analytical estimate, for comparison"""
+    calibration: str = "vivado"
+    """the model's toolchain: "vivado" (what a FINN/Vivado build of the design gets, fitted to the published Vivado
+    designs) or "yosys" (what ``dse synth --post-synth`` builds); ignored by the FINN estimator"""
+    multipliers: str = "auto"
+    """products on DSP48E1s where the calibration's toolchain puts them while the device's last ("auto"), or all
+    on DSPs ("dsp") or in LUTs ("lut"), fitting or not (the model only)"""
 
     def __post_init__(self):
         object.__setattr__(self, "device", device(self.device).part)
@@ -69,6 +81,9 @@ class SynthesisSettings:
             raise SynthesisInputError(f"mvau_wwidth_max {self.mvau_wwidth_max} is not allowed; use an integer >= 1")
         if not 0 < self.toggle_rate <= 1:
             raise SynthesisInputError(f"toggle rate {self.toggle_rate} is not allowed; use a value in (0, 1]")
+        for name, allowed in (("estimator", ESTIMATORS), ("calibration", model.CALIBRATIONS), ("multipliers", rtl.PRODUCT_PLACEMENTS)):
+            if getattr(self, name) not in allowed:
+                raise SynthesisInputError(f"{name} {getattr(self, name)!r} is unknown; use one of {', '.join(allowed)}")
 
     @property
     def part(self) -> Device:
@@ -92,6 +107,12 @@ class LayerEstimate:
     pe: int | None = None
     simd: int | None = None
     weight_memory: str | None = None
+    """where the weights are: "block" (BRAM) or "distributed" (LUTs)"""
+    threshold_memory: str | None = None
+    """where most threshold bits are (the model only)"""
+    multipliers: str | None = None
+    """"dsp" or "lut" (the model only; FINN's estimate counts every product in LUTs)"""
+    ffs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -119,7 +140,9 @@ class HardwareReport:
     power_source: str
     notes: tuple[str, ...] = ()
     ffs: int | None = None
-    """not estimated (FINN has no FF model); a Vivado report would fill it"""
+    """the model's FFs; None from FINN's estimate (FINN has no FF model)"""
+    estimator: str = "finn"
+    """what made the resource figures: "model (vivado)", "model (yosys)" or "finn" """
 
     @property
     def latency_s(self) -> float:
@@ -255,6 +278,7 @@ class Synthesizer:
                 "model": devices.HARDWARE_MODEL_VERSION,
                 "device": asdict(self.settings.part),
                 "power": devices.power_coefficients(),
+                "hardware_model": model.hardware_model().digest,
             },
             sort_keys=True,
         )
@@ -271,42 +295,42 @@ class Synthesizer:
         temporary.replace(path)
         return report
 
-    def _report(self, model, target_fps: float | None, notes: list[str]) -> HardwareReport:
+    def _report(self, graph, target_fps: float | None, notes: list[str]) -> HardwareReport:
         settings, part = self.settings, self.settings.part
-        finn_adapter.set_weight_memory(
-            model, settings.device, settings.weight_memory, lambda luts, bram18: luts / part.luts + bram18 / (2 * part.bram36)
-        )
-        model = finn_adapter.finish(model, settings.device)
-        resources, cycles, performance = finn_adapter.estimates(model, settings.device)
-        layers = []
-        for node in model.graph.node:
-            used = resources[node.name]
-            is_mvau = node.op_type.startswith("MVAU")
-            layers.append(
-                LayerEstimate(
-                    name=node.name,
-                    op_type=node.op_type,
-                    cycles=int(cycles[node.name]),
-                    luts=int(used["LUT"]),
-                    bram18=int(used["BRAM_18K"]),
-                    dsps=int(used["DSP"]),
-                    rows=finn_adapter.layer_attribute(node, "MH") if is_mvau else None,
-                    columns=finn_adapter.layer_attribute(node, "MW") if is_mvau else None,
-                    pe=finn_adapter.layer_attribute(node, "PE") if is_mvau else None,
-                    simd=finn_adapter.layer_attribute(node, "SIMD") if is_mvau else None,
-                    weight_memory=finn_adapter.layer_attribute(node, "ram_style") if is_mvau else None,
-                )
+        if settings.estimator == "finn":
+            finn_adapter.set_weight_memory(
+                graph, settings.device, settings.weight_memory, lambda luts, bram18: luts / part.luts + bram18 / (2 * part.bram36)
+            )
+        graph = finn_adapter.finish(graph, settings.device)
+        resources, cycles, performance = finn_adapter.estimates(graph, settings.device)
+        if settings.estimator == "finn":
+            layers = [self._finn_layer(node, resources[node.name], int(cycles[node.name])) for node in graph.graph.node]
+            ffs, estimator, estimate_notes = None, "finn", (FF_NOTE, FIFO_NOTE)
+        else:
+            mvaus = finn_adapter.mvau_nodes(graph)
+            folding = [(finn_adapter.layer_attribute(node, "PE"), finn_adapter.layer_attribute(node, "SIMD")) for node in mvaus]
+            styles = [finn_adapter.layer_attribute(node, "ram_style") for node in mvaus]  # "auto" unless a folding file set it
+            placed, price = model.estimate(self.policy, folding, settings, weight_styles=styles)
+            layers = [self._model_layer(node, layer, priced, int(cycles[node.name]))
+                      for node, layer, priced in zip(mvaus, placed, price.layers)]  # fmt: skip
+            ffs, estimator = sum(layer.ffs for layer in layers), f"model ({settings.calibration})"
+            calibration = model.hardware_model().calibrations[settings.calibration]
+            estimate_notes = (
+                f"resources: synthesis.model, hardware model {devices.HARDWARE_MODEL_VERSION}, calibration "
+                f"{settings.calibration} (LUT x{calibration.lut_factor:.2f}, FF x{calibration.ff_factor:.2f}: {calibration.source})",
             )
         luts = sum(layer.luts for layer in layers)
         bram36 = sum(layer.bram18 for layer in layers) / 2
         dsps = sum(layer.dsps for layer in layers)
         over = tuple(
             f"{name} {used:,g} > {available:,}"
-            for name, used, available in (("LUT", luts, part.luts), ("BRAM36", bram36, part.bram36), ("DSP", dsps, part.dsps))
+            for name, used, available in (
+                ("LUT", luts, part.luts), ("FF", ffs or 0, part.ffs), ("BRAM36", bram36, part.bram36), ("DSP", dsps, part.dsps),
+            )
             if used > available
-        )
+        )  # fmt: skip
         throughput = settings.clock_mhz * 1e6 / performance["max_cycles"]
-        power = part.static_w + part.dynamic_power_w(luts, bram36, dsps, settings.clock_mhz, settings.toggle_rate)
+        power = part.static_w + part.dynamic_power_w(luts, bram36, dsps, settings.clock_mhz, settings.toggle_rate, ffs=ffs or 0)
         if target_fps is not None and throughput < target_fps:
             notes = [f"target {target_fps:.0e}/s not met: the fastest folding found gives {throughput:,.0f}/s", *notes]
         elif target_fps is not None:
@@ -327,7 +351,50 @@ class Synthesizer:
             energy_per_action_j=power / throughput,
             power_source=(
                 f"model: static {part.static_w} W + per-resource dynamic power at {settings.clock_mhz:g} MHz, "
-                f"toggle {settings.toggle_rate:g} (synthesis/devices.py)"
+                f"toggle {settings.toggle_rate:g} (synthesis/devices.py, synthesis/hardware_model.json)"
             ),
-            notes=tuple(dict.fromkeys(notes)) + (FF_NOTE, FIFO_NOTE, vivado_note()),
+            notes=tuple(dict.fromkeys(notes)) + estimate_notes + (vivado_note(),),
+            ffs=ffs,
+            estimator=estimator,
+        )
+
+    @staticmethod
+    def _finn_layer(node, used: dict, cycles: int) -> LayerEstimate:
+        is_mvau = node.op_type.startswith("MVAU")
+        return LayerEstimate(
+            name=node.name,
+            op_type=node.op_type,
+            cycles=cycles,
+            luts=int(used["LUT"]),
+            bram18=int(used["BRAM_18K"]),
+            dsps=int(used["DSP"]),
+            rows=finn_adapter.layer_attribute(node, "MH") if is_mvau else None,
+            columns=finn_adapter.layer_attribute(node, "MW") if is_mvau else None,
+            pe=finn_adapter.layer_attribute(node, "PE") if is_mvau else None,
+            simd=finn_adapter.layer_attribute(node, "SIMD") if is_mvau else None,
+            weight_memory=finn_adapter.layer_attribute(node, "ram_style") if is_mvau else None,
+        )
+
+    @staticmethod
+    def _model_layer(node, layer: rtl.FoldedLayer, priced: model.LayerPrice, cycles: int) -> LayerEstimate:
+        """An MVAU priced by the model; its memory and multiplier styles are those ``dse export --finn`` asks FINN for."""
+        threshold_bits = {style: 0 for style in ("block", "logic")}
+        for name, (words, width) in layer.roms.items():
+            if name != "weight_rom":
+                threshold_bits[layer.style(name)] += len(words) * width
+        return LayerEstimate(
+            name=node.name,
+            op_type=node.op_type,
+            cycles=cycles,
+            luts=round(priced.luts),
+            bram18=priced.bram18,
+            dsps=priced.dsps,
+            rows=layer.rows,
+            columns=layer.columns,
+            pe=layer.pe,
+            simd=layer.simd,
+            weight_memory="block" if "weight_rom" in layer.block_roms else "distributed",
+            threshold_memory="block" if threshold_bits["block"] > threshold_bits["logic"] else "distributed",
+            multipliers="dsp" if layer.dsp_products else "lut",
+            ffs=round(priced.ffs),
         )

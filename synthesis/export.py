@@ -55,11 +55,22 @@ def build_config(settings: SynthesisSettings) -> dict:
 
 
 def folding_config(report: HardwareReport) -> dict:
-    """The design's folding with the memory and multiplier choices the estimate assumed."""
+    """The design's folding with the memory and multiplier choices the estimate assumed.
+
+    The model's choices per layer (weights and thresholds in BRAM or LUTs, products on
+    DSPs or in LUTs) become FINN's ``ram_style``, ``ram_style_thresholds`` and
+    ``resType``; FINN's own estimate assumed thresholds in LUTRAM and products in LUTs.
+    """
     config = report.folding()
+    layers = {layer.name: layer for layer in report.layers}
     for name, entry in config.items():
         if name != "Defaults":
-            entry.update(ram_style_thresholds="distributed", resType="lut", mem_mode="internal_decoupled")
+            layer = layers[name]
+            entry.update(
+                ram_style_thresholds=layer.threshold_memory or "distributed",
+                resType=layer.multipliers or "lut",
+                mem_mode="internal_decoupled",
+            )
     return config
 
 

@@ -138,9 +138,8 @@ def post_synthesize(
 
 
 def generate_rtl(policy: IntegerPolicy, folding: list[tuple[int, int]], settings, rtl_dir: Path) -> list[rtl.FoldedLayer]:
-    """Step 1: fold, place within the device, write ``policy.v``, ``placement.json`` and ``README.md``."""
-    part = settings.part
-    layers = rtl.place(rtl.fold(policy, folding, settings.pad_multiple), part.bram36, part.dsps)
+    """Step 1: fold, place within the device as yosys builds it, write ``policy.v``, ``placement.json`` and ``README.md``."""
+    layers = model.placed(policy, folding, settings, calibration="yosys")
     rtl_dir.mkdir(parents=True, exist_ok=True)
     (rtl_dir / "policy.v").write_text(rtl.verilog(policy, layers))
     # every layer's shape, folding and bit widths, every ROM's size and placement: what synthesis.model prices

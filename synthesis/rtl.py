@@ -210,23 +210,50 @@ def rom_luts(words: list[int], width: int) -> int:
     return live_bits(words, width) * math.ceil(len(words) / 64)
 
 
-def place(layers: list[FoldedLayer], bram36: int, dsps: int) -> list[FoldedLayer]:
+#: How ``place`` may treat weight memories and products: by its rule within the budget ("auto") or forced.
+WEIGHT_PLACEMENTS = ("auto", "block", "logic")
+PRODUCT_PLACEMENTS = ("auto", "dsp", "lut")
+
+
+def place(
+    layers: list[FoldedLayer],
+    bram36: int,
+    dsps: int,
+    *,
+    weights: str | tuple[str, ...] = "auto",
+    products: str = "auto",
+    min_dsp_product_bits: int = _DSP_MIN_PRODUCT_BITS,
+) -> list[FoldedLayer]:
     """Memories to block RAM and products to DSPs, the greatest LUT savings first, within the budgets.
 
     A memory goes to BRAM when it would take at least ``_BRAM_MIN_LUTS`` LUTs as logic,
     in order of LUTs saved per RAMB18 used, while the device's RAMB18s last; the rest
     are logic. A layer's products (``PE * SIMD`` of them) go to DSPs when they
-    are at least ``_DSP_MIN_PRODUCT_BITS`` wide and the remaining DSPs hold them all,
-    the widest products first.
+    are at least ``min_dsp_product_bits`` wide (yosys maps nothing narrower than 9 bits
+    to a DSP; Vivado maps every product) and the remaining DSPs hold them all,
+    the widest products first. ``weights`` "block" or "logic" (one for all layers, or
+    one per layer) forces weight ROMs there and ``products`` "dsp" or "lut" every layer's
+    products, whatever the budget: what a user who fixes the memory or multiplier style
+    gets, fitting or not.
     """
+    styles = (weights,) * len(layers) if isinstance(weights, str) else tuple(weights)
+    if len(styles) != len(layers) or not set(styles) <= set(WEIGHT_PLACEMENTS) or products not in PRODUCT_PLACEMENTS:
+        raise SynthesisInputError(
+            f"placement weights={weights!r}, products={products!r}: use weights in {WEIGHT_PLACEMENTS} (one, or one per "
+            f"layer), products in {PRODUCT_PLACEMENTS}"
+        )
+    block: set[tuple[int, str]] = set()
+    free_blocks = 2 * bram36
     candidates = []
     for layer in layers:
         for name, (words, width) in layer.roms.items():
             luts, blocks = rom_luts(words, width), ramb18_count(len(words), live_bits(words, width))
-            if luts >= _BRAM_MIN_LUTS:
+            forced = styles[layer.index] if name == "weight_rom" else "auto"
+            if forced == "block":
+                block.add((layer.index, name))
+                free_blocks -= blocks
+            elif luts >= _BRAM_MIN_LUTS and forced == "auto":
                 candidates.append((luts / blocks, blocks, layer.index, name))
-    block: set[tuple[int, str]] = set()
-    free_blocks = 2 * bram36
     for _, blocks, index, name in sorted(candidates, reverse=True):
         if blocks <= free_blocks:
             block.add((index, name))
@@ -234,10 +261,10 @@ def place(layers: list[FoldedLayer], bram36: int, dsps: int) -> list[FoldedLayer
     on_dsp: set[int] = set()
     free_dsps = dsps
     for layer in sorted(layers, key=lambda layer: -layer.product_bits):
-        products = layer.pe * layer.simd
-        if layer.product_bits >= _DSP_MIN_PRODUCT_BITS and products <= free_dsps:
+        count = layer.pe * layer.simd
+        if products == "dsp" or (products == "auto" and layer.product_bits >= min_dsp_product_bits and count <= free_dsps):
             on_dsp.add(layer.index)
-            free_dsps -= products
+            free_dsps -= count
     placed = []
     for layer in layers:
         placed.append(

@@ -45,12 +45,15 @@ def _latency_fit_mark(report, chosen) -> tuple[str, str, str]:
 
 
 def _print_designs(designs: list, chosen) -> None:
-    print(f"{'target/s':>9} {'LUT':>8} {'BRAM36':>6} {'DSP':>4} {'latency':>14} {'actions/s':>12} {'energy':>9}  fits")
+    if designs:
+        print(f"estimate: {designs[0].estimator}")
+    print(f"{'target/s':>9} {'LUT':>8} {'FF':>8} {'BRAM36':>6} {'DSP':>4} {'latency':>14} {'actions/s':>12} {'energy':>9}  fits")
     for report in designs:
         target = "folding" if report.target_fps is None else f"{report.target_fps:.0e}"
         latency, fits, mark = _latency_fit_mark(report, chosen)
+        ffs = "-" if report.ffs is None else f"{report.ffs:,}"
         print(
-            f"{target:>9} {report.luts:>8,} {report.bram36:>6g} {report.dsps:>4} {latency:>14} "
+            f"{target:>9} {report.luts:>8,} {ffs:>8} {report.bram36:>6g} {report.dsps:>4} {latency:>14} "
             f"{report.throughput_fps:>12,.0f} {report.energy_per_action_j * 1e9:>6.1f} nJ  {fits}{mark}"
         )
 

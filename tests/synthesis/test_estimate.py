@@ -1,18 +1,26 @@
-"""FINN estimates of real policies: folding, padding, device fit, cost against bits, caching, failures."""
+"""Estimates of real policies: FINN's folding and cycles, the model's (or FINN's) resources, device fit, caching, failures."""
 
+import dataclasses
 import json
 
 import pytest
 from qonnx.custom_op.registry import getCustomOp
 
-from synthesis import FinnFailure, SynthesisInputError, finn_adapter, lower_qonnx
+from synthesis import FinnFailure, SynthesisInputError, devices, finn_adapter, lower_qonnx, model
 from synthesis.dataflow import finn_model
 from synthesis.estimate import DEFAULT_TARGETS, SynthesisSettings, Synthesizer, read_folding
+
+FINN = SynthesisSettings(estimator="finn")
 
 
 @pytest.fixture(scope="module")
 def small(policy_onnx):
     return Synthesizer(lower_qonnx(policy_onnx(obs_dim=11, act_dim=3, width=16, core_bits=2, input_bits=6)))
+
+
+@pytest.fixture(scope="module")
+def small_finn(small):
+    return Synthesizer(small.policy, FINN)
 
 
 def test_a_larger_target_never_gives_more_cycles(small):
@@ -29,11 +37,12 @@ def test_a_larger_target_never_gives_more_cycles(small):
     # a met target carries no folding warnings (SetFolding's first pass warns even when its second pass succeeds)
     met = [r for r in reports if r.throughput_fps >= r.target_fps]
     assert met and all(not any("not met" in note or "SetFolding" in note for note in r.notes) for r in met)
-    assert all(len(r.notes) == 3 for r in met)
+    assert all(len(r.notes) == 2 and "calibration vivado" in r.notes[0] for r in met)
 
 
-def test_report_figures_hold_together(small):
-    report = small.at_target(1e5)
+@pytest.mark.parametrize("estimator", ["model", "finn"])
+def test_report_figures_hold_together(small, estimator):
+    report = Synthesizer(small.policy, SynthesisSettings(estimator=estimator)).at_target(1e5)
     mvaus = [layer for layer in report.layers if layer.pe is not None]
     assert [(layer.rows, layer.columns) for layer in mvaus] == [(16, 32), (16, 16), (32, 16)]
     assert report.luts == sum(layer.luts for layer in report.layers)
@@ -41,34 +50,43 @@ def test_report_figures_hold_together(small):
     assert report.throughput_fps == pytest.approx(100e6 / max(layer.cycles for layer in report.layers))
     assert report.latency_s == pytest.approx(report.latency_cycles / 100e6)
     assert report.energy_per_action_j == pytest.approx(report.power_w / report.throughput_fps)
-    assert report.ffs is None and any("FF" in note for note in report.notes)
+    if estimator == "finn":
+        assert report.estimator == "finn" and report.ffs is None and any("FF" in note for note in report.notes)
+    else:
+        assert report.estimator == "model (vivado)" and report.ffs == sum(layer.ffs for layer in report.layers) > 0
 
 
 def test_power_is_static_plus_each_resources_dynamic_power_at_the_clock(small):
-    """The documented model (synthesis/devices.py), written out: W per MHz at 12.5% toggle per LUT, BRAM36, DSP."""
+    """The documented model (synthesis/devices.py), written out: W per MHz at 12.5% toggle per LUT, FF, BRAM36, DSP."""
     report = small.at_target(1e5)
-    dynamic_per_mhz = report.luts * 1.5e-8 + report.bram36 * 1.0e-5 + report.dsps * 3.0e-6
+    watts = devices.power_coefficients()
+    dynamic_per_mhz = report.luts * watts["lut"] + report.ffs * watts["ff"] + report.bram36 * watts["bram36"] + report.dsps * watts["dsp"]
     assert report.power_w == pytest.approx(0.07 + 100 * dynamic_per_mhz, rel=1e-12)
     faster = Synthesizer(small.policy, SynthesisSettings(clock_mhz=200)).with_folding(report.folding())
-    assert (faster.luts, faster.bram36, faster.dsps) == (report.luts, report.bram36, report.dsps)
+    assert (faster.luts, faster.ffs, faster.bram36, faster.dsps) == (report.luts, report.ffs, report.bram36, report.dsps)
     assert faster.power_w - 0.07 == pytest.approx(2 * (report.power_w - 0.07), rel=1e-12), "dynamic power scales with f"
 
 
 def test_padding_is_a_setting(policy_onnx):
+    """FINN's estimate counts padded channels as real; the model's price at the same cycles per layer does not grow with them."""
     policy = lower_qonnx(policy_onnx(obs_dim=11, act_dim=3))
-    padded = Synthesizer(policy).at_target(1e2)
-    unpadded = Synthesizer(policy, SynthesisSettings(pad_multiple=1)).at_target(1e2)
+    padded = Synthesizer(policy, FINN).at_target(1e2)
+    unpadded = Synthesizer(policy, dataclasses.replace(FINN, pad_multiple=1)).at_target(1e2)
     first = lambda report: next(layer for layer in report.layers if layer.pe is not None)  # noqa: E731
     assert (first(padded).columns, first(unpadded).columns) == (32, 11)
     assert first(padded).cycles == 32 * 16 and first(unpadded).cycles == 11 * 16
     assert unpadded.luts < padded.luts
+    priced = [model.estimate(policy, folding, SynthesisSettings(pad_multiple=pad))[1]
+              for pad, folding in ((32, [(1, 32), (2, 16), (32, 4)]), (1, [(1, 11), (2, 16), (3, 4)]))]  # fmt: skip
+    assert priced[0].luts == priced[1].luts and priced[0].ffs == priced[1].ffs
+    assert priced[0].latency_cycles == priced[1].latency_cycles
 
 
 def test_a_design_over_the_device_does_not_fit_and_says_which_resource(policy_onnx):
     policy = lower_qonnx(policy_onnx(obs_dim=17, act_dim=6, width=256, core_bits=8, input_bits=8, output_bits=8))
-    report = Synthesizer(policy).at_target(1e2)
+    report = Synthesizer(policy, FINN).at_target(1e2)
     assert not report.fits and report.over and report.over[0].startswith("LUT")
-    bigger = Synthesizer(policy, SynthesisSettings(device="xc7z020-clg400-1")).at_target(1e2)
+    bigger = Synthesizer(policy, dataclasses.replace(FINN, device="xc7z020-clg400-1")).at_target(1e2)
     assert bigger.device == "xc7z020clg400-1" and bigger.luts == report.luts
 
 
@@ -78,10 +96,10 @@ def test_more_activation_bits_never_cost_less(policy_onnx, knob):
     previous = None
     for bits in range(2, 9):
         policy = lower_qonnx(policy_onnx(**{**base, knob: bits}))
-        lutram = Synthesizer(policy, SynthesisSettings(weight_memory="distributed"))
+        lutram = Synthesizer(policy, dataclasses.replace(FINN, weight_memory="distributed"))
         folding = {name: {"PE": 2, "SIMD": 2} for name in lutram.layer_shapes()}
         report = lutram.with_folding(folding)
-        cheaper = Synthesizer(policy).with_folding(folding)
+        cheaper = Synthesizer(policy, FINN).with_folding(folding)
         share = cheaper.luts / 10_400 + cheaper.bram36 / 25
         if previous is not None:
             assert report.luts >= previous[0], f"{knob}={bits}"
@@ -89,8 +107,8 @@ def test_more_activation_bits_never_cost_less(policy_onnx, knob):
         previous = (report.luts, share)
 
 
-def test_thresholds_are_counted(small):
-    report = small.at_target(1e5)
+def test_thresholds_are_counted(small_finn):
+    report = small_finn.at_target(1e5)
     counted = sum(layer.luts for layer in report.layers if layer.pe is not None and layer.rows == 32)
     # the output layer holds 32 x 255 thresholds (8-bit output): far above an MVAU's base cost
     assert counted > 3000
@@ -128,6 +146,9 @@ def test_bad_foldings_and_targets_are_refused_in_one_line(small):
         SynthesisSettings(device="xc7a999t")
     with pytest.raises(SynthesisInputError, match="weight memory 'ultra'"):
         SynthesisSettings(weight_memory="ultra")
+    for name, allowed in (("estimator", "model, finn"), ("calibration", "vivado, yosys"), ("multipliers", "auto, dsp, lut")):
+        with pytest.raises(SynthesisInputError, match=f"{name} 'other' is unknown; use one of {allowed}"):
+            SynthesisSettings(**{name: "other"})
 
 
 def test_read_folding_refuses_missing_and_malformed_files(tmp_path):
@@ -164,12 +185,20 @@ def test_estimates_are_cached_by_policy_folding_and_device(policy_onnx, tmp_path
         Synthesizer(policy, SynthesisSettings(device="xc7a35tcpg236-1"), cache_dir=tmp_path).at_target(1e4)
 
 
+def _other_coefficients():
+    return dataclasses.replace(model.HardwareModel.load(), digest="another fit")
+
+
 @pytest.mark.parametrize(
     ("module", "name", "value"),
-    [("synthesis.devices", "HARDWARE_MODEL_VERSION", 999), ("synthesis.devices", "DYNAMIC_W_PER_MHZ_LUT", 2e-8)],
+    [
+        ("synthesis.devices", "HARDWARE_MODEL_VERSION", 999),
+        ("synthesis.devices", "power_coefficients", lambda: {"lut": 1e-7, "ff": 0, "bram36": 0, "dsp": 0}),
+        ("synthesis.model", "hardware_model", _other_coefficients),
+    ],
 )
 def test_a_cached_estimate_is_not_reused_by_another_hardware_model(policy_onnx, tmp_path, monkeypatch, module, name, value):
-    """The model's own choices (its version, the power coefficients) are part of the cache key, like the settings."""
+    """The model's own choices (its version, its coefficients file, the power coefficients) are part of the cache key."""
     import importlib
 
     policy = lower_qonnx(policy_onnx())

@@ -6,7 +6,7 @@ import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 
-from synthesis import lower_qonnx
+from synthesis import finn_adapter, lower_qonnx
 from synthesis.estimate import Synthesizer
 from synthesis.export import BUILD_STEPS, write_finn_build
 
@@ -27,10 +27,19 @@ def test_export_folder_holds_what_a_finn_user_needs(policy_onnx, tmp_path):
     assert len(ModelWrapper(str(out / "policy.qonnx.onnx")).get_nodes_by_op_type("Quant")) == 7
 
     folding = json.loads((out / "folding_config.json").read_text())
+    layers = {layer.name: layer for layer in report.layers}
     for name, entry in report.folding().items():
         if name != "Defaults":
             assert {key: folding[name][key] for key in entry} == entry
-            assert folding[name]["ram_style_thresholds"] == "distributed"
+            # the memories and multipliers the model priced, as FINN's attributes
+            assert folding[name]["ram_style"] == layers[name].weight_memory
+            assert folding[name]["ram_style_thresholds"] == layers[name].threshold_memory
+            assert folding[name]["resType"] == layers[name].multipliers == "dsp"  # Vivado's placement (the calibration)
+    # FINN takes the folding file as it is, and its layers then carry those choices
+    applied = finn_adapter.apply_folding(synthesizer.hardware, folding)
+    for node in finn_adapter.mvau_nodes(applied):
+        for attribute in ("PE", "SIMD", "ram_style", "ram_style_thresholds", "resType"):
+            assert finn_adapter.layer_attribute(node, attribute) == folding[node.name][attribute], (node.name, attribute)
 
     from finn.builder.build_dataflow_config import DataflowBuildConfig
 

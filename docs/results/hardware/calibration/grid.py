@@ -9,13 +9,17 @@ the XC7A15T and synthesized (``synthesis.yosys``; no simulation: the tests and t
 published-shape table check exactness). One JSON record per design goes to
 ``OUT/records/``: the network, the folding, every ROM (depth, width, varying bits,
 placement) and every layer's products, and yosys's cell count. Resumable: a design
-whose record exists is skipped. Designs whose ROMs in logic alone would take more
-than twice the device's LUTs are recorded as skipped, not synthesized.
+whose record exists, in OUT/records/ or in the committed ``grid.jsonl.gz`` beside this
+script, is skipped. Designs whose ROMs in logic alone would take more
+than twice the device's LUTs, or that the fitted model (``synthesis/hardware_model.json``,
+yosys calibration) prices at more than three times them, are recorded as skipped, not
+synthesized: yosys takes many minutes on each, and no search keeps them.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import json
 import random
@@ -48,10 +52,24 @@ def draw(count: int, seed: int = 0) -> list[dict]:
     return designs
 
 
+COMMITTED = Path(__file__).with_name("grid.jsonl.gz")
+
+
+def restore(records: Path) -> None:
+    """The committed grid's records into ``records``, so a fresh checkout resumes where the grid was committed."""
+    if COMMITTED.exists():
+        for line in gzip.open(COMMITTED, "rt"):
+            record = json.loads(line)
+            path = records / f"{record['name']}.json"
+            if not path.exists():
+                path.write_text(json.dumps(record, indent=1))
+
+
 def run(out: Path, count: int) -> None:
     settings = SynthesisSettings()
     part = settings.part
     (out / "records").mkdir(parents=True, exist_ok=True)
+    restore(out / "records")
     for design in draw(count):
         name = hashlib.sha256(json.dumps(design, sort_keys=True).encode()).hexdigest()[:12]
         record_path = out / "records" / f"{name}.json"
@@ -65,9 +83,12 @@ def run(out: Path, count: int) -> None:
         layers = generate_rtl(policy, folding, settings, folder)
         logic_luts = sum(rtl.rom_luts(words, width) for layer in layers
                          for name, (words, width) in layer.roms.items() if name not in layer.block_roms)
+        priced = model.price(layers, model.hardware_model(), "yosys").luts if model.MODEL_FILE.exists() else 0
         record = design | {"name": name, "folding": folding, **model.design_record(layers)}
         if logic_luts > 2 * part.luts:
             record |= {"skipped": f"ROMs in logic alone about {logic_luts:,} LUTs"}
+        elif priced > 3 * part.luts:
+            record |= {"skipped": f"the model prices it at {priced:,.0f} LUTs"}
         else:
             started = time.monotonic()
             try:
