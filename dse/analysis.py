@@ -157,12 +157,18 @@ TABLE_COLUMNS = ["env", "study", "design", "width", "core_bits", "input_bits", "
                  "luts", "ffs", "bram36", "dsps", "latency_us", "power_w", "throughput_fps", "energy_nJ"]
 
 
+def _ffs(trial: pd.Series):
+    """The design's FFs, or "not estimated" where FINN's estimate (which has no FF model) made the figures."""
+    ffs = trial.get("ffs")
+    return "not estimated" if ffs is None or pd.isna(ffs) else int(ffs)
+
+
 def _design_row(run: RunData, trial: pd.Series, design: str) -> dict:
     return {
         "env": run.settings.env_id, "study": run.name, "design": design, "width": trial["width"],
         "core_bits": trial["core_bits"], "input_bits": trial["input_bits"], "output_bits": trial["output_bits"],
         "mean_return": trial["mean_return"], "parity_margin": trial["parity_margin"], "luts": trial["luts"],
-        "ffs": "not estimated", "bram36": trial["bram36"], "dsps": trial["dsps"], "latency_us": trial["latency_s"] * 1e6,
+        "ffs": _ffs(trial), "bram36": trial["bram36"], "dsps": trial["dsps"], "latency_us": trial["latency_s"] * 1e6,
         "power_w": trial["power_w"], "throughput_fps": trial["throughput_fps"], "energy_nJ": trial["energy_j"] * 1e9,
     }
 

@@ -223,7 +223,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 
 FRONT_COLUMNS = ["number", "width", "core_bits", "input_bits", "output_bits", "folding", "mean_return", "parity_margin",
-                 "luts", "bram36", "latency_s", "throughput_fps", "energy_j", "power_w"]
+                 "luts", "ffs", "bram36", "latency_s", "throughput_fps", "energy_j", "power_w"]
 
 
 def front_table(run: RunData) -> pd.DataFrame:

@@ -78,6 +78,7 @@ def hardware_score(
         "fits": report.fits,
         "over": "; ".join(report.over),
         "feasible": trial_score.feasible,
+        "ffs": report.ffs,
         "bram36": report.bram36,
         "dsps": report.dsps,
         "throughput_fps": report.throughput_fps,
@@ -85,4 +86,5 @@ def hardware_score(
         "power_w": report.power_w,
         "design_target_fps": report.target_fps,
         "folding_config": report.folding(),
+        "hardware_estimator": report.estimator,
     }

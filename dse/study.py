@@ -296,8 +296,8 @@ def candidate_of(trial: optuna.trial.FrozenTrial) -> Candidate:
 
 PARAMS = ("width", "core_bits", "input_bits", "output_bits", "folding")
 ATTRIBUTES = (
-    "return_std", "parity_margin", "parity_feasible", "fits", "feasible", "over", "bram36", "dsps", "throughput_fps",
-    "latency_cycles", "power_w", "design_target_fps", "deployed_seed", "seed_returns", "new_trainings",
+    "return_std", "parity_margin", "parity_feasible", "fits", "feasible", "over", "ffs", "bram36", "dsps", "throughput_fps",
+    "latency_cycles", "power_w", "design_target_fps", "hardware_estimator", "deployed_seed", "seed_returns", "new_trainings",
     "train_cpu_seconds", "train_env_steps", "trained_on", "env_steps_saved", "stopped_early", "stopped_at_step", "fail_reason",
     "policy_dirs",
 )

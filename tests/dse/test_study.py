@@ -121,7 +121,12 @@ def test_a_study_of_another_dse_version_is_refused(tmp_path):
     assert StudySettings.from_dict(made_before).results_version == 1
     (tmp_path / "run.json").write_text(json.dumps({"settings": made_before, "storage": None, "study_name": "old"}))
     with pytest.raises(StudyInputError, match=r"holds a study scored by another version of dse \(results version 1, "
-                                              r"hardware model 1; this one: 2, 1\): its trials are not comparable"):
+                                              r"hardware model 1; this one: 2, 2\): its trials are not comparable"):
+        plan(tmp_path, current, budget=4)
+    # made under the FINN-estimate hardware model alone: refused the same way, naming both models
+    finn_era = current.to_dict() | {"hardware_model_version": 1}
+    (tmp_path / "run.json").write_text(json.dumps({"settings": finn_era, "storage": None, "study_name": "old"}))
+    with pytest.raises(StudyInputError, match=r"\(results version 2, hardware model 1; this one: 2, 2\)"):
         plan(tmp_path, current, budget=4)
 
 
