@@ -233,6 +233,15 @@ def front_table(run: RunData) -> pd.DataFrame:
     return front
 
 
+def hardware_description(settings) -> str:
+    """The device and the estimate a study's designs were scored with, e.g. "xc7a15tfgg484-1 at 100 MHz, ..."."""
+    synthesis = settings.synthesis
+    estimator = synthesis.get("estimator", "finn")
+    how = f"the hardware model, {synthesis.get('calibration', 'vivado')} calibration" if estimator == "model" else "FINN's estimate"
+    return (f"{synthesis['device']} at {synthesis['clock_mhz']:g} MHz, resources from {how} "
+            f"(hardware model version {settings.hardware_model_version})")
+
+
 def summary(run: RunData) -> dict:
     trials = run.trials
     counted = trials[(trials["state"] == "COMPLETE") | ((trials["state"] == "FAIL") & (trials["fail_reason"] != INTERRUPTED))]
@@ -326,6 +335,7 @@ def write_report(run_dir: Path | str, post_synth: bool = False, top: int | None 
     markdown.append(f"Early stopping: {facts['early_stop']}"
                     + (" (the staged rule as published)." if facts["early_stop"] == "off" and run.settings.strategy == "staged"
                        else "."))
+    markdown.append(f"Hardware: {hardware_description(run.settings)}.")
     markdown.append(f"Trials: {facts['trials']} ({facts['failed']} failed), feasible {facts['feasible']}, "
                     f"Pareto front {facts['front']}; trainings spent {facts['trainings']}, "
                     f"{facts['cpu_hours']:.2f} CPU-hours, {facts['env_steps']:,} env steps.")
@@ -341,7 +351,8 @@ def write_report(run_dir: Path | str, post_synth: bool = False, top: int | None 
         synthesized = post_synth_table(run, top)
         synthesized.to_csv(out / "post_synth.csv", index=False)
         note = ("Synthesized by yosys (synth_xilinx, out of context), latency and interval measured by Verilator "
-                "on rollout observations; no timing (100 MHz assumed). Estimates are FINN's.")
+                "on rollout observations; no timing (100 MHz assumed). The estimate columns are the study's "
+                f"({hardware_description(run.settings)}).")
         markdown += ["## Front after synthesis", "", note, "",
                      markdown_table(synthesized) if len(synthesized) else "(no front yet)", ""]
         tables.append(("Front after synthesis", f"<p>{note}</p>" + synthesized.to_html(index=False, float_format=lambda v: f"{v:.4g}")))

@@ -52,7 +52,8 @@ def cmd_table(args: argparse.Namespace) -> int:
     table.to_csv(out / "table.csv", index=False)
     markdown = markdown_table(table)
     notes_text = "".join(f"- {note}\n" for note in notes)
-    (out / "table.md").write_text(f"{markdown}\n\nFFs: FINN's estimator has no flip-flop model.\n\n{notes_text}")
+    (out / "table.md").write_text(f"{markdown}\n\nFFs: \"not estimated\" where FINN's estimator (which has no flip-flop "
+                                  f"model) made a design's figures.\n\n{notes_text}")
     print(markdown)
     for note in notes:
         print(f"note: {note}")

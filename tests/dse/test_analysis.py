@@ -122,6 +122,7 @@ def test_table_selected_and_reference_designs(root, capsys):
     assert (ref["width"], ref["core_bits"], ref["input_bits"], ref["output_bits"]) == (256, 4, 8, 8)
     assert ref["luts"] == ref_trial.values[1] and ref["latency_us"] == pytest.approx(ref_trial.values[2] * 1e6)
     assert ref["energy_nJ"] == pytest.approx(ref_trial.values[3] * 1e9) and ref["bram36"] == ref_trial.user_attrs["bram36"]
+    assert int(ref["ffs"]) == ref_trial.user_attrs["ffs"] > 0  # the model estimates FFs
     assert "sweep, no selection" in (out / "table.md").read_text()
 
 

@@ -86,6 +86,11 @@ def test_report_holds_every_trial_and_optunas_front(studies):
     assert "plotly" in html and "Pareto front" in html and "https://cdn" not in html.split("<body>")[0]
     summary = (run / "reports" / "summary.md").read_text()
     assert f"Trials: 4 (0 failed), feasible {int(csv['feasible'].sum())}" in summary
+    assert ("Hardware: xc7a15tfgg484-1 at 100 MHz, resources from the hardware model, vivado calibration "
+            "(hardware model version 2).") in summary
+    # the model estimates FFs: every built design has them, and says which estimate made it
+    built = csv.dropna(subset=["luts"])
+    assert len(built) and (built["ffs"] > 0).all() and set(built["hardware_estimator"]) == {"model (vivado)"}
     assert summary.count("\n|") - 1 == max(len(study.best_trials), 0) + (1 if study.best_trials else -1)
 
 
