@@ -64,8 +64,9 @@ class SynthesisSettings:
     """the model's toolchain: "vivado" (what a FINN/Vivado build of the design gets, fitted to the published Vivado
     designs) or "yosys" (what ``dse synth --post-synth`` builds); ignored by the FINN estimator"""
     multipliers: str = "auto"
-    """products on DSP48E1s where the calibration's toolchain puts them while the device's last ("auto"), or all
-    on DSPs ("dsp") or in LUTs ("lut"), fitting or not (the model only)"""
+    """products where the calibration's toolchain puts them ("auto": vivado every product on a DSP48E1, yosys those
+    of 9 bits or more while the device's DSPs last), or all on DSPs ("dsp") or in LUTs ("lut"), fitting or not
+    (the model only)"""
 
     def __post_init__(self):
         object.__setattr__(self, "device", device(self.device).part)
@@ -317,7 +318,8 @@ class Synthesizer:
             calibration = model.hardware_model().calibrations[settings.calibration]
             estimate_notes = (
                 f"resources: synthesis.model, hardware model {devices.HARDWARE_MODEL_VERSION}, calibration "
-                f"{settings.calibration} (LUT x{calibration.lut_factor:.2f}, FF x{calibration.ff_factor:.2f}: {calibration.source})",
+                f"{settings.calibration} (LUTs {calibration.lut_factor:.2f} x the fitted LUTs + {calibration.lut_per_ff:.2f} x "
+                f"the fitted FFs, FFs {calibration.ff_factor:.2f} x the fitted FFs: {calibration.source})",
             )
         luts = sum(layer.luts for layer in layers)
         bram36 = sum(layer.bram18 for layer in layers) / 2

@@ -1,12 +1,16 @@
-"""What the generated RTL is made of, counted per design: the terms a fast hardware model prices.
+"""The hardware model: a folded design priced as synthesis builds it, in well under a second, without synthesis.
 
 ``design_record`` describes a placed design (``synthesis.rtl``) as plain data: every
 layer's shape, folding and bit widths, and every ROM's depth, width, varying bits and
-placement. ``features`` turns such a record into counts that each cost LUTs or FFs
-in proportion (bits of ROM in logic, of product, of adder, of comparator, of
-input-slice multiplexer, of register). A model fitted on synthesized designs
-(``docs/results/hardware/calibration/``) prices a design from these counts in
-microseconds, without synthesis.
+placement. ``layer_features`` turns such a record into counts that each cost LUTs or
+FFs in proportion (bits of ROM in logic, of product, of adder, of comparator, of
+input-slice multiplexer, of register), counting only what synthesis keeps. ``price``
+weighs them with coefficients fitted on synthesized designs
+(``docs/results/hardware/calibration/``, written to ``hardware_model.json``) and a
+calibration: "yosys" (this project's RTL as yosys builds it) or "vivado" (a FINN build
+as Vivado builds it, fitted to the published designs). ``estimate`` places and prices a
+policy at a folding under a study's settings; ``bound`` prices its shape alone, before
+training, never above what a trained policy of that shape costs.
 """
 
 from __future__ import annotations
@@ -189,7 +193,8 @@ class Price:
     luts: float
     ffs: float
     bram36: float
-    """exact: the ROMs placed in block RAM, each in its best aspect ratio"""
+    """the ROMs placed in block RAM, each in its best aspect ratio (yosys packs a few RAMB36 fewer where it folds
+    constant bits further: docs/results/hardware/published.md)"""
     dsps: int
     """exact: one DSP48E1 per product placed on DSPs"""
     latency_cycles: int
