@@ -1,6 +1,5 @@
 """synthesis.model: the terms a design is priced by, the properties they must have, and the published designs it must agree with."""
 
-import dataclasses
 import json
 
 import numpy as np

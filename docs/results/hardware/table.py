@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 #: run name -> the published figures (LUTs, FFs, BRAM36, DSPs, latency in us, power in W)
-PUBLISHED = json.loads((Path(__file__).parents[2] / "synthesis" / "published_designs.json").read_text())["designs"]
+PUBLISHED = json.loads((Path(__file__).parents[3] / "synthesis" / "published_designs.json").read_text())["designs"]
 
 
 def ratio(value, reference):

@@ -12,8 +12,9 @@ placement) and every layer's products, and yosys's cell count. Resumable: a desi
 whose record exists, in OUT/records/ or in the committed ``grid.jsonl.gz`` beside this
 script, is skipped. Designs whose ROMs in logic alone would take more
 than twice the device's LUTs, or that the fitted model (``synthesis/hardware_model.json``,
-yosys calibration) prices at more than three times them, are recorded as skipped, not
-synthesized: yosys takes many minutes on each, and no search keeps them.
+yosys calibration) prices at more than three times them, or that hold a ROM deeper
+than ``MAX_ROM_WORDS``, are recorded as skipped, not synthesized: yosys takes many
+minutes (or, for the deep ROMs, more than 20) on each.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ TASKS = [(3, 1), (4, 1), (11, 3), (17, 6), (27, 8), (376, 17)]
 WIDTHS = [16, 32, 64, 128, 256]
 BITS = [2, 3, 4, 5, 6, 8]
 TARGETS = [1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8]
+#: yosys's PROC pass spent over 20 minutes on the initial block of a 98,304-word ROM (Humanoid's first layer at
+#: PE = SIMD = 1) without finishing; designs with deeper ROMs than this are skipped
+MAX_ROM_WORDS = 32_768
 
 
 def draw(count: int, seed: int = 0) -> list[dict]:
@@ -89,6 +93,8 @@ def run(out: Path, count: int) -> None:
             record |= {"skipped": f"ROMs in logic alone about {logic_luts:,} LUTs"}
         elif priced > 3 * part.luts:
             record |= {"skipped": f"the model prices it at {priced:,.0f} LUTs"}
+        elif (deepest := max(len(words) for layer in layers for words, _ in layer.roms.values())) > MAX_ROM_WORDS:
+            record |= {"skipped": f"a ROM of {deepest:,} words"}
         else:
             started = time.monotonic()
             try:
