@@ -303,8 +303,9 @@ class Synthesizer:
                 graph, settings.device, settings.weight_memory, lambda luts, bram18: luts / part.luts + bram18 / (2 * part.bram36)
             )
         graph = finn_adapter.finish(graph, settings.device)
-        resources, cycles, performance = finn_adapter.estimates(graph, settings.device)
+        cycles, performance = finn_adapter.cycle_estimates(graph)
         if settings.estimator == "finn":
+            resources = finn_adapter.resource_estimates(graph, settings.device)
             layers = [self._finn_layer(node, resources[node.name], int(cycles[node.name])) for node in graph.graph.node]
             ffs, estimator, estimate_notes = None, "finn", (FF_NOTE, FIFO_NOTE)
         else:

@@ -137,11 +137,13 @@ def finish(model: ModelWrapper, part: str) -> ModelWrapper:
         return model.transform(GiveUniqueNodeNames()).transform(AnnotateCycles())
 
 
-def estimates(model: ModelWrapper, part: str) -> tuple[dict, dict, dict]:
-    """(resources per layer, cycles per layer, dataflow performance) from FINN's analytical models."""
+def cycle_estimates(model: ModelWrapper) -> tuple[dict, dict]:
+    """(cycles per layer, dataflow performance) from FINN's cycle model."""
+    with finn_call("estimate cycles"):
+        return model.analysis(exp_cycles_per_layer), model.analysis(dataflow_performance)
+
+
+def resource_estimates(model: ModelWrapper, part: str) -> dict:
+    """Resources per layer from FINN's analytical model."""
     with finn_call("estimate resources"):
-        return (
-            model.analysis(lambda m: res_estimation(m, part)),
-            model.analysis(exp_cycles_per_layer),
-            model.analysis(dataflow_performance),
-        )
+        return model.analysis(lambda m: res_estimation(m, part))

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synthesis import rtl
+from synthesis import devices, rtl
 from synthesis.lowering import IntegerLayer, IntegerPolicy
 
 #: LUT terms, then FF terms, in the order ``features`` gives them
@@ -124,8 +124,15 @@ def features(record: dict) -> dict[str, float]:
     return total
 
 
-MODEL_FILE = Path(__file__).with_name("hardware_model.json")
+#: the fitted coefficients; ``synthesis.devices`` reads the power coefficients from the same file
+MODEL_FILE = devices.HARDWARE_MODEL_FILE
+PUBLISHED_FILE = Path(__file__).with_name("published_designs.json")
 CALIBRATIONS = ("vivado", "yosys")
+
+
+def published_designs() -> dict[str, dict]:
+    """The published Vivado designs on the XC7A15T by name: shape, bit widths, LUT, FF, BRAM36, DSP, latency, power."""
+    return json.loads(PUBLISHED_FILE.read_text())["designs"]
 
 
 @dataclass(frozen=True)
@@ -157,8 +164,6 @@ class HardwareModel:
     luts: dict[str, float]
     ffs: dict[str, float]
     calibrations: dict[str, Calibration]
-    power: dict[str, float]
-    """dynamic watts per resource per MHz at the reference toggle rate (``synthesis.devices``)"""
     source: str
     """what the coefficients were fitted on, and their error on designs held out"""
     digest: str
@@ -169,7 +174,7 @@ class HardwareModel:
         text = Path(path).read_text()
         data = json.loads(text)
         calibrations = {name: Calibration(**values) for name, values in data["calibrations"].items()}
-        return cls(data["luts"], data["ffs"], calibrations, data["power"], data["source"], hashlib.sha256(text.encode()).hexdigest()[:16])
+        return cls(data["luts"], data["ffs"], calibrations, data["source"], hashlib.sha256(text.encode()).hexdigest()[:16])
 
 
 @functools.cache

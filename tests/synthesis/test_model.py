@@ -1,7 +1,5 @@
 """synthesis.model: the terms a design is priced by, the properties they must have, and the published designs it must agree with."""
 
-import json
-
 import numpy as np
 import pytest
 
@@ -10,7 +8,7 @@ from synthesis.estimate import SynthesisSettings, Synthesizer
 from synthesis.lowering import IntegerLayer, IntegerPolicy
 from tests.synthesis.conftest import NETWORKS, integer_network
 
-PUBLISHED = json.loads(model.MODEL_FILE.with_name("published_designs.json").read_text())["designs"]
+PUBLISHED = model.published_designs()
 
 
 def counts(policy: IntegerPolicy, folding, pad: int = 32, bram36: int = 25, dsps: int = 45) -> dict[str, float]:
@@ -66,7 +64,7 @@ def test_block_ram_and_dsps_are_priced_exactly_as_placed():
     layers = rtl.place(rtl.fold(policy, [(1, 16), (1, 16)], 32), bram36=25, dsps=45)
     calibration = model.Calibration("auto", 9, lut_factor=1.0, lut_per_ff=0.0, ff_factor=1.0, source="test")
     ones = model.HardwareModel(dict.fromkeys(model.LUT_TERMS, 1.0), dict.fromkeys(model.FF_TERMS, 1.0),
-                               {"yosys": calibration}, {}, "test", "test")  # fmt: skip
+                               {"yosys": calibration}, "test", "test")  # fmt: skip
     price = model.price(layers, ones)
     assert price.dsps == 32  # synthesized: 32 DSP48E1 (tests/synthesis/test_rtl.py)
     assert price.bram36 == pytest.approx(4.5)  # synthesized: 4.5 BRAM36

@@ -33,7 +33,7 @@ from synthesis.estimate import SynthesisSettings, Synthesizer
 from synthesis.post_synth import design_name, folding_of, generate_rtl
 from training.export import untrained_policy_onnx
 
-PUBLISHED = json.loads(Path(model.__file__).with_name("published_designs.json").read_text())["designs"]
+PUBLISHED = model.published_designs()
 PUBLISHED_TARGET = 1e4
 
 

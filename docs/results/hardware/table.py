@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from synthesis.model import published_designs
+
 #: run name -> the published figures (LUTs, FFs, BRAM36, DSPs, latency in us, power in W)
-PUBLISHED = json.loads((Path(__file__).parents[3] / "synthesis" / "published_designs.json").read_text())["designs"]
+PUBLISHED = published_designs()
 
 
 def ratio(value, reference):

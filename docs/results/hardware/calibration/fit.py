@@ -40,7 +40,7 @@ from synthesis import devices, finn_adapter, lower_qonnx, model, rtl
 from synthesis.estimate import SynthesisSettings, Synthesizer
 from training.export import untrained_policy_onnx
 
-PUBLISHED = json.loads(Path(model.__file__).with_name("published_designs.json").read_text())
+PUBLISHED = model.published_designs()
 #: the published designs' latency is FINN's folding at this target (243 us at 100 MHz)
 PUBLISHED_TARGET = 1e4
 #: yosys maps no product narrower than this to a DSP48E1 (rtl.place's default)
@@ -58,7 +58,7 @@ def relative_nnls(matrix: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def fit(records: list[dict], terms: tuple[str, ...], target: str) -> dict[str, float]:
-    matrix = np.array([[model.features(record)[term] for term in terms] for record in records])
+    matrix = np.array([[counts[term] for term in terms] for counts in map(model.features, records)])
     values = np.array([record[target] for record in records], dtype=float)
     return dict(zip(terms, relative_nnls(matrix, values).tolist()))
 
@@ -100,7 +100,7 @@ def published_records(folder: Path) -> list[dict]:
     settings = SynthesisSettings(estimator="finn")
     part = settings.part
     records = []
-    for name, design in PUBLISHED["designs"].items():
+    for name, design in PUBLISHED.items():
         shape = [design[key] for key in ("obs", "actions", "width", "core_bits", "input_bits", "output_bits")]
         policy = lower_qonnx(untrained_policy_onnx(folder / f"{name}.onnx", *shape))
         folding = finn_folding(Synthesizer(policy, settings), PUBLISHED_TARGET)
@@ -150,7 +150,7 @@ def power_fit() -> tuple[dict, dict]:
     """Dynamic watts per resource per MHz (at the reference toggle rate) from the published power figures."""
     part = devices.device(devices.DEFAULT_DEVICE)
     clock_mhz = 100.0
-    designs = PUBLISHED["designs"]
+    designs = PUBLISHED
     matrix = np.array([[design[key] * clock_mhz for key in ("luts", "ffs", "bram36", "dsps")] for design in designs.values()])
     dynamic = np.array([design["power_w"] - part.static_w for design in designs.values()])
     coefficients = dict(zip(("lut", "ff", "bram36", "dsp"), relative_nnls(matrix, dynamic).tolist()))
@@ -215,7 +215,7 @@ def main(grid: str = "runs/hardware-grid", out: str = "docs/results/hardware/cal
                   "counts / published power (all in-sample: the calibration and the power model are fitted on these seven):", "",
               "| design | LUT | FF | power |", "|---|---|---|---|"]
     lines += [f"| {name} | {result['published']['lut_ratios'][name]:.2f} | {result['published']['ff_ratios'][name]:.2f} | "
-              f"{result['published']['power_ratios'][name]:.2f} |" for name in PUBLISHED["designs"]]
+              f"{result['published']['power_ratios'][name]:.2f} |" for name in PUBLISHED]
     lines += ["", f"`vivado` calibration: LUTs = {vivado['lut_factor']:.3g} x model LUTs + {vivado['lut_per_ff']:.3g} x model FFs; "
                   f"FFs = {vivado['ff_factor']:.3g} x model FFs. One factor on LUTs alone "
                   f"({result['published']['single_lut_factor']:.2f}) would leave the LUT ratios within "
