@@ -18,13 +18,13 @@ from dse.deploy import expected_forward
 from dse.report import RunData, html_page, load_run
 from dse.study import StudyInputError, candidate_of_row
 from objectives.parity import seed_std
-from search_spaces import FIT, Candidate
+from search_spaces import Candidate
 from training import PolicyConfig, evaluation_file, read_eval, read_run, write_eval
 
 NOISE_SEED = 12345
 """episodes of seed k's models come from (NOISE_SEED, k): the quantized and the FP32 model of one seed index meet the
 same episodes and noise draws (a paired comparison), and different seeds meet independent ones"""
-REFERENCE_DESIGN = Candidate(256, 4, 8, 8, FIT)
+REFERENCE_DESIGN = Candidate(256, 4, 8, 8)
 """SPEC section 6: width 256, 4-bit core, 8-bit input and output"""
 
 

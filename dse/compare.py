@@ -1,4 +1,9 @@
-"""Strategies side by side: hypervolume per trial and per training, cross-dominance of fronts, the staged pick."""
+"""Strategies side by side: hypervolume per trial and per training, cross-dominance of fronts, the staged pick.
+
+Each study is charged its own trainings: every candidate it trained times its
+seeds, also where a shared cache (``--cache``) held a training another study made,
+so two studies sharing a cache are compared at the compute each would have spent alone.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from dse.report import (
     load_run,
     markdown_table,
     normalization_for,
+    summary,
 )
 from dse.study import StudyInputError
 from objectives.pareto import dominated_by_front, losses
@@ -41,14 +47,18 @@ def comparison(runs: list[RunData]) -> pd.DataFrame:
     rows = []
     for run in runs:
         curve = hypervolume_curve(run, normalization) if normalization is not None else []
+        facts = summary(run)
         row = {
             "study": run.name,
             "strategy": run.settings.strategy if run.settings.strategy != "search" else f"search ({run.settings.sampler})",
-            "trials": len(run.scored),
+            "candidates trained": len(run.scored),
+            "rejected before training": facts["rejected"],
             "trainings": run.trainings,
+            "trained here": run.new_trainings,
             "cpu_hours": round(run.cpu_hours, 3),
             "env_steps": run.env_steps,
             "feasible": len(run.feasible),
+            "designs": len(run.designs),
             "front": len(run.front),
             "hypervolume": curve[-1] if curve else 0.0,
         }
@@ -97,7 +107,9 @@ def write_comparison(run_dirs: list[Path | str], out: Path | str) -> tuple[Path,
         figures += [hypervolume_figure(runs, normalization, against) for against in HYPERVOLUME_AXES]
     title = " vs ".join(run.name for run in runs)
     (out / "compare.html").write_text(html_page(title, figures, [("Side by side", table.to_html(index=False))]))
-    note = ("Hypervolume: feasible trials only, the four objectives (return, LUTs, latency, energy) normalized to [0, 1] over "
-            "every feasible point of the studies compared, reference point 1.1 in each.")
+    note = ("Hypervolume: feasible designs only (every folding of every trained candidate), the four objectives (return, "
+            "LUTs, latency, energy) normalized to [0, 1] over every feasible design of the studies compared, reference "
+            "point 1.1 in each. Trainings: each study's own (candidates trained x seeds, also those a shared cache held); "
+            "trained here: those its runs computed.")
     (out / "compare.md").write_text(f"# {title}\n\n{markdown_table(table)}\n\n{note}\n")
     return out / "compare.html", out / "compare.md"

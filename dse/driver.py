@@ -7,9 +7,16 @@ cache, so a driver killed at any moment loses nothing finished: on restart, tria
 it left running are marked failed ("interrupted") and asked again, and their
 trainings come from the cache where they had finished.
 
+A sampled strategy (search, random) spends trainings only on candidates that can
+be new and can fit: a candidate already told, or training, is answered from the
+study (a repeat: no training, no budget), and one whose designs' lower bounds
+(``dse.scoring.bound_designs``) all exceed the device is told as infeasible before
+any training ("rejected before training"). The staged rule and sweeps train what
+their plan asks, as published.
+
 The parts: ``dse.baseline`` (the FP32 band, before any trial), ``dse.scoring``
-(what a finished trial records and is told), ``dse.progress`` (counts and the
-progress line); this module is the loop that joins them.
+(what a trial records and is told), ``dse.progress`` (counts and the progress
+line); this module is the loop that joins them.
 """
 
 from __future__ import annotations
@@ -19,19 +26,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import optuna
 
 from dse import scoring
+from dse.acquisition import HypervolumeSearch, Observed
 from dse.baseline import Baseline, train_baseline
 from dse.executor import RayExecutor, TaskFailed, TrainingOutcome, cached_outcome
 from dse.lease import REFRESH_SECONDS, DriverLease
 from dse.progress import StudyProgress
 from dse.strategies import StagedRule, Sweep
-from dse.study import STAGED_PICK_ATTR, StudySettings, candidate_of, counts_toward_budget
+from dse.study import PARAMS, SAMPLED, STAGED_PICK_ATTR, StudySettings, candidate_of, counts_toward_budget, feasible_points
 from search_spaces import Candidate
+from objectives.pareto import losses
 from synthesis import FinnFailure
-from synthesis.estimate import SynthesisSettings
+from synthesis.estimate import HardwareReport, SynthesisSettings
 from training import TrainSpec
+from training.envs import make_env
+
+IDLE_ASKS = 50
+"""asks in a row that train nothing (repeats, rejections) after which a search stops: its sampler has settled"""
 
 
 @dataclass
@@ -43,6 +57,8 @@ class _Active:
     specs: list[TrainSpec]
     outcomes: dict[int, TrainingOutcome] = field(default_factory=dict)
     failure: str | None = None
+    repeat_of: int | None = None
+    """the trial already training this candidate: this one waits on its trainings and spends nothing"""
 
     @property
     def settled(self) -> bool:
@@ -84,6 +100,11 @@ class Driver:
         self._waiting: dict[str, list[tuple[int, int]]] = {}  # spec key -> (trial number, seed index)
         self._active: dict[int, _Active] = {}
         self._budget = 0
+        self._told: dict[Candidate, int] = {}  # candidate -> the trial that trained it or rejected it
+        self._bounds: dict[Candidate, list[HardwareReport]] = {}
+        self._env_dims: tuple[int, int] | None = None
+        self._search: HypervolumeSearch | None = None
+        self._settled = False  # the sampler asks only what is known: stop asking
 
     def baseline(self) -> Baseline:
         """The FP32 band of the env at this fidelity, and the early-stop rule: trained (through the cache) before any trial."""
@@ -100,7 +121,10 @@ class Driver:
             raise RuntimeError("Driver.run needs the FP32 band: call baseline() first")
         self._budget = budget if self.planner is None else min(budget, self.planner.most_trials)
         for trial in self.study.get_trials(deepcopy=False):
-            self.progress.count(trial.state, trial.values, bool(trial.user_attrs.get("feasible")), counts_toward_budget(trial))
+            counted = counts_toward_budget(trial)
+            self.progress.count(counted, feasible_points(trial.user_attrs, trial.values) if counted else [])
+            if counted or trial.user_attrs.get("rejected_before_training"):
+                self._told.setdefault(candidate_of(trial), trial.number)
         self.progress.start_clock()
         while True:
             self._fill(budget)
@@ -114,7 +138,9 @@ class Driver:
             for number in [number for number, active in self._active.items() if active.settled]:
                 self._finish(self._active.pop(number))
         self.log(f"trainings reused: {self.reused['cache']} from the cache, "
-                 f"{self.reused['shared']} shared with another trial of this run")
+                 f"{self.reused['shared']} shared with another trial of this run; "
+                 f"asks answered without training: {self.progress.rejected} rejected before training, "
+                 f"{self.progress.repeats} repeats")
         if self.settings.strategy == "staged":
             self._report_staged()
 
@@ -123,17 +149,100 @@ class Driver:
             self.lease.refresh()
 
     def _fill(self, budget: int) -> None:
-        """Start trials while a worker is free and the budget (and, for a planned strategy, the plan) allows."""
-        while len(self._pending) < self.executor.workers and self.progress.finished + len(self._active) < budget:
-            if self.planner is None:
-                trial = self.study.ask()
-            else:
-                planned = self._planned_next()
-                if planned is None:
+        """Start trials while a worker is free and the budget (and, for a planned strategy, the plan) allows.
+
+        The budget counts candidates trained: a repeat or a rejection costs none of it.
+        After ``IDLE_ASKS`` such answers in a row, or once every candidate of the
+        space is known, a sampled strategy stops asking.
+        """
+        idle = 0
+        while not self._settled and len(self._pending) < self.executor.workers and self._spending() < budget:
+            if self._chooses_itself():
+                chosen = self._chosen_next()
+                if chosen is None:
                     return
-                self.study.enqueue_trial(planned.params())
-                trial = self.study.ask()
-            self._start(trial)
+                self.study.enqueue_trial(chosen.params())
+            trial = self.study.ask()
+            if self._start(trial):
+                idle = 0
+                continue
+            idle += 1
+            known = len(self._told) + sum(active.repeat_of is None for active in self._active.values())
+            if idle >= IDLE_ASKS or known >= self.settings.space.size:
+                self._settled = True
+                why = "every candidate of the space is known" if known >= self.settings.space.size else (
+                    f"the sampler asked {idle} known or rejected candidates in a row")
+                self.log(f"search stops asking: {why} ({self.progress.finished} candidates trained)")
+
+    def _spending(self) -> int:
+        """Candidates trained or training: what the budget counts."""
+        return self.progress.finished + sum(active.repeat_of is None for active in self._active.values())
+
+    def _chooses_itself(self) -> bool:
+        """The strategy picks the next candidate (and enqueues it) rather than an Optuna sampler.
+
+        The hardware-aware search does once its start-up candidates (and any trial to redo) are asked.
+        """
+        if self.planner is not None or self.settings.strategy == "random":
+            return True
+        if self.settings.sampler != "ehvi":
+            return False
+        return not self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+
+    def _chosen_next(self) -> Candidate | None:
+        if self.planner is not None:
+            return self._planned_next()
+        if self.settings.strategy == "random":
+            return self._unknown_draw()
+        return self._hypervolume_next()
+
+    def _hypervolume_next(self) -> Candidate | None:
+        """``dse.acquisition.HypervolumeSearch``'s pick from the trained candidates so far and those training."""
+        observed = {}
+        for trial in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+            if counts_toward_budget(trial):
+                points = feasible_points(trial.user_attrs, trial.values)
+                observed[candidate_of(trial)] = Observed(trial.values[0], losses(np.array(points, dtype=float)))
+        pending = [active.candidate for active in self._active.values() if active.repeat_of is None]
+        chosen = self._hypervolume_search().choose(observed, pending, set(self._told) | set(pending))
+        if chosen is None:
+            self._settled = True
+            self.log(f"search stops asking: every candidate of the space is known ({self.progress.finished} trained)")
+        return chosen
+
+    def _hypervolume_search(self) -> HypervolumeSearch:
+        """Built once: every candidate's designs priced before training (cached on disk by the synthesis cache)."""
+        if self._search is None:
+            self.log(f"pricing the designs of the space's {self.settings.space.size} candidates before training")
+            predicted = {}
+            for candidate in self.settings.space.candidates():
+                designs = scoring.predicted_designs(candidate, self._dims(), self.synthesis, self.synth_cache)
+                fitting = [[design.luts, design.latency_s, design.energy_per_action_j] for design in designs if design.fits]
+                predicted[candidate] = np.array(fitting, dtype=float).reshape(-1, 3)
+            self._search = HypervolumeSearch(self.settings.space, self.fp32.band, predicted, self.settings.sampler_seed)
+        return self._search
+
+    def _dims(self) -> tuple[int, int]:
+        """The env's observation and action sizes, which a policy of a candidate's shape needs."""
+        if self._env_dims is None:
+            env = make_env(self.settings.env_id)
+            self._env_dims = (env.observation_space.shape[0], env.action_space.shape[0])
+            env.close()
+        return self._env_dims
+
+    def _unknown_draw(self) -> Candidate | None:
+        """The random strategy's next candidate: uniform over those not told or training (random without replacement).
+
+        Seeded by the sampler seed and the trials so far, so a resumed study draws on.
+        """
+        busy = set(self._told) | {active.candidate for active in self._active.values()}
+        unknown = [candidate for candidate in self.settings.space.candidates() if candidate not in busy]
+        if not unknown:
+            self._settled = True
+            self.log(f"random strategy stops: every candidate of the space is known ({self.progress.finished} trained)")
+            return None
+        rng = np.random.default_rng([self.settings.sampler_seed, len(self.study.get_trials(deepcopy=False))])
+        return unknown[int(rng.integers(len(unknown)))]
 
     def _planned_next(self) -> Candidate | None:
         running = {active.candidate for active in self._active.values()}
@@ -145,15 +254,29 @@ class Driver:
         """FP32 parity of every finished candidate (also of one whose design failed); a failed training did not reach it."""
         verdicts = {}
         for trial in self.study.get_trials(deepcopy=False):
-            if counts_toward_budget(trial) and len(trial.params) == 5:
+            if counts_toward_budget(trial) and len(trial.params) == len(PARAMS):
                 verdicts[candidate_of(trial)] = bool(trial.user_attrs.get("parity_feasible", False))
         return verdicts
 
-    def _start(self, trial: optuna.Trial) -> None:
+    def _start(self, trial: optuna.Trial) -> bool:
+        """Answer the trial from the study, reject it before training, or start (or join) its trainings.
+
+        True when it spends budget: a candidate not trained or training before.
+        """
         candidate = self.settings.space.suggest(trial)
         trial.set_user_attr("label", candidate.label)
+        if candidate in self._told:
+            self._tell_repeat(trial, candidate, self.study.get_trials(deepcopy=False)[self._told[candidate]])
+            return False
+        running = next((number for number, active in self._active.items()
+                        if active.candidate == candidate and active.repeat_of is None), None)  # fmt: skip
+        if running is None and self.settings.strategy in SAMPLED:
+            bounds = self._bounds_of(candidate)
+            if bounds is not None and not any(report.fits for report in bounds):
+                self._tell_rejected(trial, candidate, bounds)
+                return False
         specs = [self.settings.spec(candidate, seed) for seed in range(self.settings.seeds)]
-        active = _Active(trial, candidate, specs)
+        active = _Active(trial, candidate, specs, repeat_of=running)
         self._active[trial.number] = active
         missing = []
         for seed, spec in enumerate(specs):
@@ -174,6 +297,39 @@ class Driver:
                 self._ref_of[spec.key()] = ref
         if active.settled:
             self._finish(self._active.pop(trial.number))
+        return running is None
+
+    def _bounds_of(self, candidate: Candidate) -> list[HardwareReport] | None:
+        """The candidate's designs' lower bounds (None: the FINN estimator has none, so nothing is rejected)."""
+        if self.synthesis.estimator != "model":
+            return None
+        if candidate not in self._bounds:
+            self._bounds[candidate] = scoring.bound_designs(candidate, self._dims(), self.synthesis, self.synth_cache)
+        return self._bounds[candidate]
+
+    def _tell_rejected(self, trial: optuna.Trial, candidate: Candidate, bounds: list[HardwareReport]) -> None:
+        values, constraints, attrs = scoring.rejected_score(bounds, self.fp32.band)
+        for name, value in attrs.items():
+            trial.set_user_attr(name, value)
+        for name, value in constraints.items():
+            trial.set_constraint(name, value)
+        self.study.tell(trial, list(values))
+        self._told[candidate] = trial.number
+        self.progress.rejected += 1
+        self.progress.log(f"#{trial.number} {candidate.label}: rejected before training ({attrs['over']})")
+
+    def _tell_repeat(self, trial: optuna.Trial, candidate: Candidate, original: optuna.trial.FrozenTrial) -> None:
+        """A candidate already told: the same answer again, with no training and no budget spent."""
+        trial.set_user_attr("repeat_of", original.number)
+        trial.set_user_attr("trainings", 0)
+        self.progress.repeats += 1
+        if original.state != optuna.trial.TrialState.COMPLETE:
+            trial.set_user_attr("fail_reason", f"repeat of trial {original.number}, which failed")
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            return
+        for name, value in original.constraints.items():
+            trial.set_constraint(name, value)
+        self.study.tell(trial, list(original.values))
 
     def _collect(self, ref) -> None:
         """A finished task's runs into the cache and to the trials waiting for them (or its failure).
@@ -211,6 +367,8 @@ class Driver:
         trial = active.trial
         outcomes = active.ordered() if active.failure is None else list(active.outcomes.values())
         attrs = scoring.compute_attrs(outcomes, self.executor.threads, active.specs[0].total_steps)
+        if active.repeat_of is not None:
+            attrs.update(repeat_of=active.repeat_of, trainings=0, env_steps=0)
         if active.failure is None:
             attrs.update(scoring.parity_attrs(outcomes, self.fp32.band))
         for name, value in attrs.items():
@@ -218,23 +376,28 @@ class Driver:
         trial_score = report = None
         if active.failure is None:
             try:
-                report = scoring.design(active.candidate, Path(attrs["policy_dir"]), self.synthesis, self.synth_cache)
+                designs, report = scoring.designs(Path(attrs["policy_dir"]), self.synthesis, self.synth_cache)
             except (FinnFailure, OSError, ValueError) as error:
                 active.failure = str(error).splitlines()[0] if str(error) else type(error).__name__
             else:
-                trial_score, hardware = scoring.hardware_score(outcomes, self.fp32.band, report)
+                trial_score, hardware = scoring.hardware_score(outcomes, self.fp32.band, report, designs)
                 for name, value in hardware.items():
                     trial.set_user_attr(name, value)
+        counts = active.repeat_of is None
         if trial_score is None:
             trial.set_user_attr("fail_reason", active.failure)
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            self.progress.count(optuna.trial.TrialState.FAIL, None, False, True)
+            self.progress.count(counts, [])
         else:
             for name, value in trial_score.constraints().items():
                 trial.set_constraint(name, value)
             self.study.tell(trial, list(trial_score.values))
-            self.progress.count(optuna.trial.TrialState.COMPLETE, trial_score.values, trial_score.feasible, True)
-        label = f"#{trial.number} {active.candidate.label}"
+            self.progress.count(counts, feasible_points(hardware, trial_score.values))
+        if counts:
+            self._told[active.candidate] = trial.number
+        else:
+            self.progress.repeats += 1
+        label = f"#{trial.number} {active.candidate.label}" + ("" if counts else f" (repeat of #{active.repeat_of})")
         self.progress.trial_done(label, self._budget, trial_score, report, active.failure, attrs.get("stopped_at_step"))
 
     def _report_staged(self) -> None:

@@ -14,7 +14,7 @@ from synthesis import DEVICES
 from training import ALGO_CONFIGS, PolicyConfig, TrainSpec, field_docs
 
 SCALE_FIELDS = ("scale_warmup_steps", "scale_percentile", "scale_momentum")
-SPACE_AXES = ("widths", "core_bits", "input_bits", "output_bits", "foldings")
+SPACE_AXES = ("widths", "core_bits", "input_bits", "output_bits")
 
 
 class CliError(Exception):
@@ -185,27 +185,36 @@ def add_early_stop_option(parser: argparse.ArgumentParser, default: str) -> None
 
 def add_search_options(parser: argparse.ArgumentParser) -> None:
     from dse.strategies import STRATEGIES
-    from dse.study import SAMPLERS
+    from dse.study import SAMPLERS, STARTUPS
 
-    parser.add_argument("--budget", type=int, default=200, help="trials to finish (a re-run continues up to it)")
+    parser.add_argument("--budget", type=int, default=200,
+                        help="candidates to train, each on --seeds seeds (a re-run continues up to it); repeats and "
+                             "candidates rejected before training cost none of it")
     parser.add_argument("--strategy", choices=STRATEGIES, default="search",
                         help="search: an Optuna sampler; staged: the published staged rule; random: uniform draws")
-    parser.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="sampler of --strategy search")
+    parser.add_argument("--sampler", choices=SAMPLERS, default="ehvi",
+                        help="sampler of --strategy search: ehvi (expected hypervolume improvement with every candidate's "
+                             "hardware priced before training, dse/acquisition.py; the default) or an Optuna sampler")
     parser.add_argument("--seed", type=int, default=0, help="seeds the sampler")
+    parser.add_argument("--startup", choices=STARTUPS, default="staged",
+                        help="how a search opens: the staged rule's first sweep (default), a space-filling Latin "
+                             "hypercube, or Optuna's random start-up")
     space = parser.add_argument_group("search space (default: the paper's grids; LIST is 16,32 or 2..8)")
-    space.add_argument("--space", metavar="YAML", help="a YAML mapping of widths, core_bits, input_bits, output_bits, foldings")
+    space.add_argument("--space", metavar="YAML", help="a YAML mapping of widths, core_bits, input_bits, output_bits")
     space.add_argument("--widths", metavar="LIST", help="hidden widths (default 16,32,64,128,256)")
     space.add_argument("--core-bits", metavar="LIST", help="b_core values (default 2..8)")
     space.add_argument("--input-bits", metavar="LIST", help="b_in values (default 2..8)")
     space.add_argument("--output-bits", metavar="LIST", help="b_out values (default 8)")
-    space.add_argument("--foldings", metavar="LIST", help="fit and/or targets 1e2..1e9 actions/s (default all)")
+    space.add_argument("--foldings", help=argparse.SUPPRESS)  # gone: a one-line error says why
 
 
 def space_from_args(args: argparse.Namespace):
     import yaml
 
-    from search_spaces import SearchSpace
+    from search_spaces import FOLDING_AXIS_GONE, SearchSpace
 
+    if args.foldings is not None:
+        raise CliError(f"--{FOLDING_AXIS_GONE}")
     space = SearchSpace()
     if args.space:
         try:
@@ -235,7 +244,7 @@ def study_settings(args: argparse.Namespace, strategy: str, space, early_stop: s
         env_id=args.env, strategy=strategy, sampler=getattr(args, "sampler", "random"), sampler_seed=getattr(args, "seed", 0),
         seeds=args.seeds, template=spec_from_args(args, PolicyConfig(), 0), space=space,
         synthesis=dataclasses.asdict(synthesis_settings(args)), baseline_width=args.baseline_width, sweep=sweep,
-        early_stop=early_stop,
+        early_stop=early_stop, startup=getattr(args, "startup", "staged"),
     )
     make_env(args.env).close()
     PolicyConfig(width=args.baseline_width, fp32=True)

@@ -6,8 +6,8 @@ machine (x86 VM): seeds of a candidate trained together on one thread cost about
 matmul time that grows with the batch and the squares of the critics' and the
 policy's widths. It is an estimate for that kind of machine and for SAC (two
 critics; DDPG's one critic costs less), one torch thread per task (``--threads``
-is not modelled): early stopping, cached policies and candidates asked twice make
-a study cheaper than planned; a slower machine makes it dearer. On a 2-core AMD
+is not modelled): early stopping, cached policies and candidates rejected before
+training make a study cheaper than planned; a slower machine makes it dearer. On a 2-core AMD
 EPYC VM the reduced Pendulum study of docs/results took 0.22 CPU-hours where the
 plan said 0.4.
 """
@@ -41,7 +41,7 @@ def seconds_per_seed_step(critic_width: int, policy_widths: Sequence[int], batch
 @dataclass(frozen=True)
 class StudyPlan:
     trials: int
-    """trials still to run (the budget, or what a planned strategy can ask, less the trials finished)"""
+    """candidates still to train (the budget, or what the plan or the space holds, less those trained)"""
     seeds: int
     baseline_trainings: int
     """FP32 baseline seeds not in the cache yet"""
@@ -59,14 +59,14 @@ class StudyPlan:
 
     @property
     def trainings(self) -> int:
-        """At most: cached and repeated candidates cost nothing."""
+        """At most: cached candidates and those rejected before training cost nothing."""
         return self.trials * self.seeds
 
     def describe(self) -> str:
         from dse.progress import duration
 
         return (
-            f"plan: {self.trials} trials x {self.seeds} seeds = up to {self.trainings:,} trainings "
+            f"plan: {self.trials} candidates x {self.seeds} seeds = up to {self.trainings:,} trainings "
             f"(+{self.baseline_trainings} FP32 baseline), {self.env_steps:,} env steps; about "
             f"{_hours(self.cpu_seconds)} CPU-hours at the 2-core development machine's speed (dse/plan.py), "
             f"{duration(self.wall_seconds)} with {self.workers} workers"
@@ -80,7 +80,7 @@ def plan_study(
     from dse.strategies import StagedRule, Sweep
 
     most = {"staged": StagedRule(settings.space).most_trials, "sweep": Sweep(settings.sweep).most_trials}
-    trials = max(0, min(budget, most.get(settings.strategy, budget)) - finished)
+    trials = max(0, min(budget, most.get(settings.strategy, settings.space.size)) - finished)
     hyper, steps = settings.template.hyper, settings.template.total_steps
     baseline = 0 if baseline_cached else settings.seeds
     candidate_step = seconds_per_seed_step(hyper.critic_width, settings.space.widths, hyper.batch_size)

@@ -8,8 +8,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import optuna
-
 from objectives import TrialScore
 from objectives.pareto import RunningFront
 from synthesis.estimate import HardwareReport
@@ -23,7 +21,13 @@ class StudyProgress:
         self.finished = 0
         """trials that count toward the budget"""
         self.feasible = 0
+        """trained candidates with a feasible design"""
         self.front = RunningFront()
+        """over every feasible design of the trained candidates"""
+        self.rejected = 0
+        """candidates rejected before training (their bounds fit nowhere)"""
+        self.repeats = 0
+        """asks of a candidate already told or training, answered without training"""
         self._finished_here = 0
         self._started = time.perf_counter()
 
@@ -31,12 +35,17 @@ class StudyProgress:
         """Time per trial counts trials only, not the baseline before them."""
         self._started = time.perf_counter()
 
-    def count(self, state: optuna.trial.TrialState, values, feasible: bool, counts: bool) -> None:
-        """One finished trial into the counts: budget, feasible trials, Pareto front (Optuna's best_trials)."""
+    def count(self, counts: bool, points: list) -> None:
+        """One finished trial into the counts: budget, feasible candidates, the Pareto front of their designs.
+
+        ``counts``: it spent budget (a trained candidate, not a repeat or a rejection);
+        ``points``: the objective vectors of its feasible designs.
+        """
         self.finished += counts
-        if state == optuna.trial.TrialState.COMPLETE and feasible:
+        if counts and points:
             self.feasible += 1
-            self.front.add(values)
+            for values in points:
+                self.front.add(values)
 
     def trial_done(
         self, label: str, budget: int, trial_score: TrialScore | None, report: HardwareReport | None, failure: str | None,

@@ -1,7 +1,9 @@
-"""A study's reports: trials as a table (CSV, Parquet), Pareto plots and hypervolume (HTML), a Markdown summary.
+"""A study's reports: trials and designs as tables (CSV, Parquet), Pareto plots and hypervolume (HTML), a Markdown summary.
 
 Everything is read back from the study's storage and the run folder, so a report
-can be written at any time, also while the study runs.
+can be written at any time, also while the study runs. A trained candidate has a
+design per distinct folding (``dse.scoring``); the front is over every design of
+every trained candidate, whichever strategy trained it.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from plotly.subplots import make_subplots
 
 from dse.study import (
     BASELINE_FILE,
-    INTERRUPTED,
+    PARAMS,
     RECORD_COLUMNS,
     STAGED_PICK_ATTR,
     StudyInputError,
     StudySettings,
+    candidate_of,
     candidate_of_row,
+    counts_toward_budget,
     open_study,
     storage_url,
     trial_record,
@@ -39,53 +43,83 @@ OBJECTIVE_NAMES = [objective.name for objective in OBJECTIVES]
 UNITS = {"luts": ("LUTs", 1.0), "latency_s": ("latency (us)", 1e6), "energy_j": ("energy per action (nJ)", 1e9)}
 
 
+DESIGN_COLUMNS = (
+    "number", *PARAMS, "target_fps", "mean_return", "parity_margin", *(objective.name for objective in OBJECTIVES[1:]),
+    "ffs", "bram36", "dsps", "latency_cycles", "throughput_fps", "power_w", "fits", "over", "feasible", "chosen",
+    "folding", "finished",
+)
+"""one row per design of a trained candidate"""
+
+
 @dataclass(frozen=True)
 class RunData:
-    """A study read back: its settings, one row per trial, its FP32 band and the staged rule's pick."""
+    """A study read back: its settings, one row per trial and per design, its FP32 band and the staged rule's pick."""
 
     run_dir: Path
     name: str
     settings: StudySettings
     trials: pd.DataFrame
+    designs: pd.DataFrame
+    """every design of every scored trial (DESIGN_COLUMNS), with a ``pareto`` column"""
     band: Fp32Band | None
     baseline: dict
     staged_pick: Candidate | None
 
     @property
     def scored(self) -> pd.DataFrame:
-        """Complete trials, in the order they were told."""
-        return self.trials[self.trials["state"] == "COMPLETE"].sort_values("finished")
+        """Complete trials of trained candidates (not repeats or rejections), in the order they were told."""
+        trials = self.trials
+        return trials[(trials["state"] == "COMPLETE") & (trials["outcome"] == "trained")].sort_values("finished")
 
     @property
     def feasible(self) -> pd.DataFrame:
+        """Scored trials with a feasible design."""
         scored = self.scored
         return scored[scored["feasible"].astype(bool)]
 
     @property
     def front(self) -> pd.DataFrame:
-        return self.trials[self.trials["pareto"]]
+        """The non-dominated feasible designs."""
+        return self.designs[self.designs["pareto"]]
 
     def scored_row(self, candidate: Candidate) -> pd.Series | None:
-        """The latest scored trial of ``candidate`` (repeats of a candidate share its trainings and design)."""
+        """The latest scored trial of ``candidate`` (a study that trained it twice, before repeats were answered from the
+        study, has two)."""
         for _, row in self.scored.iloc[::-1].iterrows():
             if candidate_of_row(row) == candidate:
                 return row
         return None
 
     def feasible_losses(self) -> np.ndarray:
-        return losses(self.feasible[OBJECTIVE_NAMES].to_numpy(dtype=float))
+        """Loss vectors of every feasible design."""
+        return losses(self.designs[self.designs["feasible"]][OBJECTIVE_NAMES].to_numpy(dtype=float))
+
+    def own(self, frame: pd.DataFrame, column: str) -> pd.Series:
+        """Per trial, the trainings (``"trainings"``) or env steps (``"env_steps"``) it used, wherever they were trained.
+
+        Trials made before this was recorded used what they trained.
+        """
+        trained_here = {"trainings": "new_trainings", "env_steps": "train_env_steps"}[column]
+        used, trained = (pd.to_numeric(frame[name], errors="coerce") for name in (column, trained_here))
+        return used.fillna(trained).fillna(0)
 
     @property
     def trainings(self) -> int:
+        """The study's own trainings: every candidate it trained times its seeds, also those the cache held."""
+        return int(self.own(self.trials, "trainings").sum())
+
+    @property
+    def new_trainings(self) -> int:
+        """Trainings this study's runs computed (the rest came from the cache)."""
         return int(self.trials["new_trainings"].fillna(0).sum())
 
     @property
     def cpu_hours(self) -> float:
-        return float(self.trials["train_cpu_seconds"].fillna(0).sum()) / 3600
+        return float(pd.to_numeric(self.trials["train_cpu_seconds"], errors="coerce").fillna(0).sum()) / 3600
 
     @property
     def env_steps(self) -> int:
-        return int(self.trials["train_env_steps"].fillna(0).sum())
+        return int(self.own(self.trials, "env_steps").sum())
 
 
 def read_manifest(run_dir: Path) -> dict:
@@ -109,28 +143,49 @@ def load_run(run_dir: Path | str) -> RunData:
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
     study = open_run_study(run_dir)
-    records = [trial_record(trial) for trial in study.get_trials(deepcopy=False)]
-    frame = pd.DataFrame.from_records(records, columns=list(RECORD_COLUMNS))
+    trials = study.get_trials(deepcopy=False)
+    frame = pd.DataFrame.from_records([trial_record(trial) for trial in trials], columns=list(RECORD_COLUMNS))
     frame["feasible"] = frame["feasible"].astype("boolean").fillna(False).astype(bool)
-    frame["pareto"] = False
-    scored = (frame["state"] == "COMPLETE") & frame["feasible"]
-    if scored.any():
-        mask = pareto_mask(losses(frame.loc[scored, OBJECTIVE_NAMES].to_numpy(dtype=float)))
-        frame.loc[frame.index[scored][mask], "pareto"] = True
+    designs = pd.DataFrame.from_records(
+        [row for trial in trials if trial.state == optuna.trial.TrialState.COMPLETE and counts_toward_budget(trial)
+         for row in design_rows(trial)],
+        columns=list(DESIGN_COLUMNS),
+    )  # fmt: skip
+    designs["feasible"] = designs["feasible"].astype(bool)
+    designs["pareto"] = False
+    if designs["feasible"].any():
+        mask = pareto_mask(losses(designs.loc[designs["feasible"], OBJECTIVE_NAMES].to_numpy(dtype=float)))
+        designs.loc[designs.index[designs["feasible"]][mask], "pareto"] = True
     baseline = json.loads((run_dir / BASELINE_FILE).read_text()) if (run_dir / BASELINE_FILE).exists() else {}
     band = Fp32Band(baseline["mean"], baseline["std"], baseline["seeds"]) if baseline else None
     pick = study.user_attrs.get(STAGED_PICK_ATTR)
     return RunData(
-        run_dir, run_dir.name, StudySettings.from_dict(manifest["settings"]), frame, band, baseline,
-        Candidate(**pick) if pick else None,
+        run_dir, run_dir.name, StudySettings.from_dict(manifest["settings"]), frame, designs, band, baseline,
+        Candidate(**{name: pick[name] for name in PARAMS}) if pick else None,
     )
+
+
+def design_rows(trial: optuna.trial.FrozenTrial) -> list[dict]:
+    """The designs of a scored trial (DESIGN_COLUMNS); a trial made before designs were kept has its one design."""
+    attrs = trial.user_attrs
+    common = {"number": trial.number, **candidate_of(trial).params(), "mean_return": trial.values[0],
+              "parity_margin": attrs.get("parity_margin"), "finished": trial.datetime_complete}  # fmt: skip
+    if "designs" not in attrs:
+        folding = [[entry["PE"], entry["SIMD"]] for name, entry in attrs.get("folding_config", {}).items() if name != "Defaults"]
+        values = dict(zip(OBJECTIVE_NAMES[1:], trial.values[1:]))
+        return [common | values | {name: attrs.get(name) for name in DESIGN_COLUMNS if name in attrs}
+                | {"target_fps": attrs.get("design_target_fps"), "folding": folding, "chosen": True}]  # fmt: skip
+    chosen = attrs.get("design_target_fps")
+    return [common | design | {"chosen": design["target_fps"] == chosen} for design in attrs["designs"]]
 
 
 def _hover(frame: pd.DataFrame) -> list[str]:
     text = []
     for row in frame.itertuples():
+        target = "" if pd.isna(row.target_fps) else f", target {row.target_fps:.0e}/s"
         text.append(
-            f"#{row.number} w{row.width} core {row.core_bits}b in {row.input_bits}b out {row.output_bits}b, folding {row.folding}<br>"
+            f"#{row.number} w{row.width} core {row.core_bits}b in {row.input_bits}b out {row.output_bits}b{target}, "
+            f"PE/SIMD {row.folding}<br>"
             f"return {row.mean_return:.1f} (margin {row.parity_margin:+.1f})<br>"
             f"{row.luts:,.0f} LUT, {row.bram36} BRAM36, {row.latency_s * 1e6:.2f} us, "
             f"{row.throughput_fps:,.0f} actions/s, {row.energy_j * 1e9:.1f} nJ"
@@ -140,13 +195,13 @@ def _hover(frame: pd.DataFrame) -> list[str]:
 
 
 def pareto_figure(run: RunData) -> go.Figure:
-    """Return against LUTs, latency and energy; infeasible, feasible and Pareto trials marked; FP32 band drawn."""
-    scored = run.scored
+    """Return against LUTs, latency and energy of every design; infeasible, feasible and Pareto designs marked; FP32 band drawn."""
+    designs = run.designs
     fig = make_subplots(rows=1, cols=3, shared_yaxes=True, horizontal_spacing=0.04)
     groups = (
-        ("infeasible", scored[~scored["feasible"].astype(bool)], dict(symbol="x", color="#b0b0b0", size=7)),
-        ("feasible", scored[scored["feasible"].astype(bool) & ~scored["pareto"]], dict(symbol="circle", color="#1f77b4", size=8)),
-        ("Pareto front", scored[scored["pareto"]], dict(symbol="star", color="#d62728", size=12)),
+        ("infeasible", designs[~designs["feasible"]], dict(symbol="x", color="#b0b0b0", size=7)),
+        ("feasible", designs[designs["feasible"] & ~designs["pareto"]], dict(symbol="circle", color="#1f77b4", size=8)),
+        ("Pareto front", designs[designs["pareto"]], dict(symbol="star", color="#d62728", size=12)),
     )
     for column, name in enumerate(("luts", "latency_s", "energy_j"), start=1):
         title, factor = UNITS[name]
@@ -165,16 +220,20 @@ def pareto_figure(run: RunData) -> go.Figure:
             fig.add_hline(y=run.band.mean, line_dash="dot", line_color="green", row=1, col=column)
     fig.update_yaxes(title_text="mean return", row=1, col=1)
     band = f"; FP32 band {run.band.mean:.1f} +- {run.band.std:.1f} (green)" if run.band else ""
-    fig.update_layout(title=f"{run.name}: {run.settings.env_id}, {len(scored)} scored trials{band}", height=480)
+    fig.update_layout(title=f"{run.name}: {run.settings.env_id}, {len(designs)} designs of {len(run.scored)} trained "
+                            f"candidates{band}", height=480)
     return fig
 
 
 def hypervolume_curve(run: RunData, normalization: Normalization) -> list[float]:
-    scored = run.scored
-    return hypervolume_history(losses(scored[OBJECTIVE_NAMES].to_numpy(dtype=float)), scored["feasible"].to_numpy(), normalization)
+    """After each scored trial: the hypervolume of the front of every feasible design found so far."""
+    feasible = run.designs[run.designs["feasible"]]
+    batches = [losses(feasible.loc[feasible["number"] == number, OBJECTIVE_NAMES].to_numpy(dtype=float))
+               for number in run.scored["number"]]  # fmt: skip
+    return hypervolume_history(batches, normalization)
 
 
-HYPERVOLUME_AXES = {"trials": "trials told", "trainings": "trainings spent", "env steps": "env steps spent in training"}
+HYPERVOLUME_AXES = {"trials": "candidates trained", "trainings": "trainings spent", "env steps": "env steps spent in training"}
 """what a hypervolume curve can be drawn against, and its axis title"""
 
 
@@ -186,8 +245,7 @@ def hypervolume_figure(runs: list[RunData], normalization: Normalization, agains
         if against == "trials":
             axis = np.arange(1, len(scored) + 1)
         else:
-            column = "new_trainings" if against == "trainings" else "train_env_steps"
-            axis = scored[column].fillna(0).cumsum().to_numpy()
+            axis = run.own(scored, "trainings" if against == "trainings" else "env_steps").cumsum().to_numpy()
         fig.add_trace(go.Scatter(x=axis, y=hypervolume_curve(run, normalization), mode="lines+markers", name=run.name, line_shape="hv"))
     fig.update_layout(
         title=f"hypervolume of the feasible front against {against} (objectives normalized over all points shown)",
@@ -222,12 +280,13 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return cells.to_markdown(index=False, disable_numparse=True)
 
 
-FRONT_COLUMNS = ["number", "width", "core_bits", "input_bits", "output_bits", "folding", "mean_return", "parity_margin",
-                 "luts", "ffs", "bram36", "latency_s", "throughput_fps", "energy_j", "power_w"]
+FRONT_COLUMNS = ["number", "width", "core_bits", "input_bits", "output_bits", "target_fps", "folding", "mean_return",
+                 "parity_margin", "luts", "ffs", "bram36", "latency_s", "throughput_fps", "energy_j", "power_w"]
 
 
 def front_table(run: RunData) -> pd.DataFrame:
     front = run.front.sort_values("luts")[FRONT_COLUMNS].copy()
+    front["folding"] = front["folding"].map(lambda folding: " ".join(f"{pe}x{simd}" for pe, simd in folding))
     front["latency_us"] = front.pop("latency_s") * 1e6
     front["energy_nJ"] = front.pop("energy_j") * 1e9
     return front
@@ -244,15 +303,22 @@ def hardware_description(settings) -> str:
 
 def summary(run: RunData) -> dict:
     trials = run.trials
-    counted = trials[(trials["state"] == "COMPLETE") | ((trials["state"] == "FAIL") & (trials["fail_reason"] != INTERRUPTED))]
+    trained = trials[(trials["outcome"] == "trained") & trials["state"].isin(["COMPLETE", "FAIL"])]
+    scored = run.scored
     return {
         "env": run.settings.env_id,
         "strategy": run.settings.strategy if run.settings.strategy != "search" else f"search ({run.settings.sampler})",
-        "trials": len(counted),
-        "failed": int((counted["state"] == "FAIL").sum()),
+        "trials": len(trained),
+        "failed": int((trained["state"] == "FAIL").sum()),
+        "rejected": int((trials["outcome"] == "rejected before training").sum()),
+        "repeats": int(trials["outcome"].str.startswith("repeat").sum()),
+        "fits_nowhere": int(scored["fits_any"].eq(False).sum()),
         "feasible": len(run.feasible),
+        "designs": len(run.designs),
+        "feasible_designs": int(run.designs["feasible"].sum()),
         "front": len(run.front),
         "trainings": run.trainings,
+        "new_trainings": run.new_trainings,
         "cpu_hours": run.cpu_hours,
         "env_steps": run.env_steps,
         "baseline_trainings": run.baseline.get("trainings", 0),
@@ -268,7 +334,7 @@ POST_SYNTH_COLUMNS = ["number", "width", "core_bits", "input_bits", "output_bits
 def post_synth_table(run: RunData, top: int | None, observations: int = 1000) -> pd.DataFrame:
     """The front's designs after synthesis (yosys) and simulation (Verilator), best return first, ``top`` of them.
 
-    Each design is the trial's deployed policy with the folding its estimate chose,
+    Each design is the trial's deployed policy at that design's folding,
     built in that policy's folder under ``rtl/``; a design whose tools fail gets its
     error in the row and the others go on.
     """
@@ -283,9 +349,8 @@ def post_synth_table(run: RunData, top: int | None, observations: int = 1000) ->
     front = run.front.sort_values("mean_return", ascending=False)
     rows = []
     for _, row in (front if top is None else front.head(top)).iterrows():
-        attrs = trials[int(row["number"])].user_attrs
-        policy_dir = Path(attrs["policy_dir"])
-        folding = [(entry["PE"], entry["SIMD"]) for name, entry in attrs["folding_config"].items() if name != "Defaults"]
+        policy_dir = Path(trials[int(row["number"])].user_attrs["policy_dir"])
+        folding = [(pe, simd) for pe, simd in row["folding"]]
         record = {name: row[name] for name in ("number", "width", "core_bits", "input_bits", "output_bits", "mean_return")}
         record |= {"design": design_name(folding), "luts_estimate": row["luts"], "latency_cycles_estimate": row["latency_cycles"]}
         print(f"post-synthesis of trial {record['number']} ({record['design']}) ...", flush=True)
@@ -321,6 +386,9 @@ def write_report(run_dir: Path | str, post_synth: bool = False, top: int | None 
     })
     table.to_csv(out / "trials.csv", index=False)
     table.to_parquet(out / "trials.parquet", index=False)
+    designs = run.designs.assign(folding=run.designs["folding"].map(json.dumps))
+    designs.to_csv(out / "designs.csv", index=False)
+    designs.to_parquet(out / "designs.parquet", index=False)
     facts = summary(run)
     normalization = normalization_for([run])
     figures = [pareto_figure(run)]
@@ -336,13 +404,17 @@ def write_report(run_dir: Path | str, post_synth: bool = False, top: int | None 
                     + (" (the staged rule as published)." if facts["early_stop"] == "off" and run.settings.strategy == "staged"
                        else "."))
     markdown.append(f"Hardware: {hardware_description(run.settings)}.")
-    markdown.append(f"Trials: {facts['trials']} ({facts['failed']} failed), feasible {facts['feasible']}, "
-                    f"Pareto front {facts['front']}; trainings spent {facts['trainings']}, "
-                    f"{facts['cpu_hours']:.2f} CPU-hours, {facts['env_steps']:,} env steps.")
+    markdown.append(f"Candidates trained: {facts['trials']} ({facts['failed']} failed), feasible {facts['feasible']}; "
+                    f"trained but fitting at no folding {facts['fits_nowhere']}; rejected before training "
+                    f"{facts['rejected']}; repeated asks answered from the study {facts['repeats']}.")
+    markdown.append(f"Designs (one per distinct folding of each trained candidate): {facts['designs']}, feasible "
+                    f"{facts['feasible_designs']}, Pareto front {facts['front']}.")
+    markdown.append(f"Trainings spent {facts['trainings']} ({facts['new_trainings']} trained by this study, the rest "
+                    f"from the cache), {facts['cpu_hours']:.2f} CPU-hours trained here, {facts['env_steps']:,} env steps.")
     if run.staged_pick is not None:
         markdown.append(f"Staged rule's pick: {run.staged_pick.label}.")
-    markdown += ["", "## Pareto set (feasible, non-dominated)", "",
-                 markdown_table(front) if len(front) else "(no feasible trial yet)", ""]
+    markdown += ["", "## Pareto set (feasible, non-dominated designs)", "",
+                 markdown_table(front) if len(front) else "(no feasible design yet)", ""]
     tables = [
         ("Summary", "<p>" + "<br>".join(markdown[2:-4]) + "</p>"),
         ("Pareto set", front.to_html(index=False, float_format=lambda v: f"{v:.4g}")),

@@ -25,6 +25,7 @@ from dse.study import (
     make_sampler,
     open_study,
     recover_interrupted,
+    startup_candidates,
     storage_url,
     stored_settings,
 )
@@ -33,6 +34,12 @@ VERSIONS = ("optuna", "ray", "torch", "brevitas", "gymnasium", "mujoco", "qonnx"
 
 
 def _check_same(stored: StudySettings, asked: StudySettings, where: str) -> None:
+    if stored.search_version != asked.search_version:
+        raise StudyInputError(
+            f"{where} holds a study made when folding was a search axis (search version {stored.search_version}; this "
+            f"dse: {asked.search_version}): its trials are not comparable with new ones; dse report still reads it; "
+            "choose another --out"
+        )
     made, now = (stored.results_version, stored.hardware_model_version), (asked.results_version, asked.hardware_model_version)
     if made != now:
         raise StudyInputError(
@@ -121,6 +128,8 @@ def run_study(
     try:
         if existing is None:
             study.set_user_attr(SETTINGS_ATTR, settings.to_dict())
+            for candidate in startup_candidates(settings):
+                study.enqueue_trial(candidate.params())
         _record_command(run_dir, manifest, settings, storage, study_name, budget, command)
         study.sampler = make_sampler(settings, trials_so_far=len(study.get_trials(deepcopy=False)))
         interrupted = recover_interrupted(study, ask_again=settings.strategy not in PLANNED)
@@ -128,7 +137,7 @@ def run_study(
             log(f"{interrupted} trial(s) left running by a stopped driver: marked failed (interrupted) and asked again")
         finished = finished_count(study)
         if finished >= budget:
-            log(f"budget of {budget} trials already reached ({finished} finished); raise --budget to continue")
+            log(f"budget of {budget} candidates already reached ({finished} trained); raise --budget to continue")
             return write_report(run_dir)
         log(plan_study(settings, budget, finished, workers, _baseline_cached(settings, cache_dir), task_per_seed).describe())
         executor = RayExecutor(ray_address, workers, cpus_per_task, threads, task_per_seed)

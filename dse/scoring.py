@@ -1,13 +1,25 @@
-"""What a finished trial is told and records: compute spent, the parity verdict, the design and the objective vector.
+"""What a trial is told and records: compute spent, the parity verdict, its designs and the objective vector.
+
+A trained candidate is mapped at every throughput target (SPEC section 6's sweep);
+each distinct design is kept in the trial's ``designs`` attribute, and any of them
+can join the front. Optuna is told SPEC section 6's chosen design, the highest
+target that fits (or, when none fits, the slowest, marked as not fitting).
+
+A candidate can also be judged before it trains (``bound_designs``): its designs'
+lower bounds (``synthesis.model.bound``) come from its shape and bits alone, and
+when none of them fits the device, no trained policy of that shape can fit either.
 
 Each function returns the user attributes it decided, so the driver can write
 them in the order that keeps a verdict even when a later step fails: the parity
-verdict is written before the design is built, and a design that cannot be
-built fails the trial with its parity verdict in place (the staged rule reads it).
+verdict is written before the designs are built, and designs that cannot be
+built fail the trial with its parity verdict in place (the staged rule reads it).
 """
 
 from __future__ import annotations
 
+import json
+import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +30,20 @@ from objectives.parity import seed_std
 from search_spaces import Candidate
 from synthesis import lower_qonnx
 from synthesis.estimate import HardwareReport, SynthesisSettings, Synthesizer
+from training.export import untrained_policy_onnx
 
 
 def compute_attrs(outcomes: list[TrainingOutcome], threads: int, full_steps: int) -> dict:
-    """Trainings this trial paid for (the ones it started; shared or cached ones cost it nothing) and what they took."""
+    """The trainings this trial used (its own, wherever they were trained) and those it paid for, with what they took.
+
+    ``trainings`` and ``env_steps`` count every training the candidate needed, also one
+    the cache or another study's run already held: what a study spent, however shared.
+    ``new_trainings`` and the rest count only what this run trained.
+    """
     new = [outcome for outcome in outcomes if outcome.trained]
     attrs = {
+        "trainings": len(outcomes),
+        "env_steps": sum(outcome.env_steps for outcome in outcomes),
         "new_trainings": len(new),
         # CPU time: each training holds ``threads`` cores for its wall time
         "train_cpu_seconds": round(sum(outcome.wall_seconds for outcome in new) * threads, 3),
@@ -55,26 +75,106 @@ def parity_attrs(outcomes: list[TrainingOutcome], band: Fp32Band) -> dict:
     }
 
 
-def design(candidate: Candidate, policy_dir: Path, settings: SynthesisSettings, cache_dir: Path) -> HardwareReport:
-    """The candidate's design: its throughput target's, or the highest target's that fits (SPEC section 6)."""
+def designs(policy_dir: Path, settings: SynthesisSettings, cache_dir: Path) -> tuple[list[HardwareReport], HardwareReport]:
+    """The trained policy's distinct designs over the throughput targets, and SPEC section 6's choice among them.
+
+    The choice is the highest target's design that fits; when none fits, the slowest
+    (smallest) design stands for the candidate, marked as not fitting. Targets past the
+    fastest folding repeat a design: each distinct folding is kept once, at its highest target.
+    """
     synthesizer = Synthesizer(lower_qonnx(Path(policy_dir) / "policy.onnx"), settings, cache_dir=cache_dir)
-    if candidate.target_fps is not None:
-        return synthesizer.at_target(candidate.target_fps)
     reports, chosen = synthesizer.sweep()
-    # nothing fits: the slowest, smallest design stands for the candidate, marked as not fitting
-    return chosen if chosen is not None else reports[0]
+    return distinct(reports), chosen if chosen is not None else reports[0]
+
+
+def distinct(reports: list[HardwareReport]) -> list[HardwareReport]:
+    """One report per folding (the highest target's), slowest first."""
+    return list({json.dumps(report.folding(), sort_keys=True): report for report in reports}.values())
+
+
+def untrained(candidate: Candidate, env_dims: tuple[int, int], settings: SynthesisSettings, cache_dir: Path) -> Synthesizer:
+    """The estimates of an untrained policy of the candidate's shape (seed 0), its ONNX file kept in ``cache_dir/untrained``."""
+    folder = Path(cache_dir) / "untrained"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{candidate.label}-{env_dims[0]}x{env_dims[1]}.onnx"
+    if not path.exists():
+        temporary = untrained_policy_onnx(path.with_suffix(f".{os.getpid()}.onnx"), *env_dims, candidate.width,
+                                          candidate.core_bits, candidate.input_bits, candidate.output_bits)  # fmt: skip
+        temporary.replace(path)
+    return Synthesizer(lower_qonnx(path), settings, cache_dir=cache_dir)
+
+
+def bound_designs(
+    candidate: Candidate, env_dims: tuple[int, int], settings: SynthesisSettings, cache_dir: Path
+) -> list[HardwareReport]:
+    """Lower bounds of the candidate's designs at every target, from its shape and bits, before any training
+    (``synthesis.model.bound``: only the untrained policy's shape and bits matter)."""
+    return untrained(candidate, env_dims, settings, cache_dir).bounds()
+
+
+def predicted_designs(
+    candidate: Candidate, env_dims: tuple[int, int], settings: SynthesisSettings, cache_dir: Path
+) -> list[HardwareReport]:
+    """The candidate's designs as an untrained policy of its shape prices them: what training will cost in hardware,
+    up to the trained weights' sparsity (a prediction, not a bound)."""
+    return distinct(untrained(candidate, env_dims, settings, cache_dir).sweep()[0])
+
+
+def design_record(report: HardwareReport, trial_score: TrialScore) -> dict:
+    """One design of a trial as its ``designs`` attribute keeps it: what the front and the reports read."""
+    return {
+        "target_fps": report.target_fps,
+        "folding": [[layer.pe, layer.simd] for layer in report.layers if layer.pe is not None],
+        "luts": report.luts,
+        "ffs": report.ffs,
+        "bram36": report.bram36,
+        "dsps": report.dsps,
+        "latency_s": report.latency_s,
+        "latency_cycles": report.latency_cycles,
+        "throughput_fps": report.throughput_fps,
+        "energy_j": report.energy_per_action_j,
+        "power_w": report.power_w,
+        "fits": report.fits,
+        "over": "; ".join(report.over),
+        "feasible": trial_score.feasible,
+    }
+
+
+def rejected_score(bounds: list[HardwareReport], band: Fp32Band) -> tuple[tuple[float, ...], dict[str, float], dict]:
+    """What a candidate rejected before training tells Optuna: values, constraints, and its attributes.
+
+    Values: the FP32 band's lower edge as its return (unknown, so neither good nor bad
+    for parity) and the smallest bound's LUTs, latency and energy. Constraints: parity 0
+    (unknown), fits 1 (violated), trained 0. Constrained samplers rank it below every
+    feasible trial, by the fit violation alone.
+    """
+    smallest = min(bounds, key=lambda report: report.luts)
+    values = (band.lower, float(smallest.luts), smallest.latency_s, smallest.energy_per_action_j)
+    constraints = {"parity": 0.0, "fits": 1.0, "trained": 0.0}
+    attrs = {
+        "rejected_before_training": True,
+        "fits": False,
+        "feasible": False,
+        "over": "bound: " + "; ".join(smallest.over),
+        "trainings": 0,
+        "new_trainings": 0,
+        "hardware_estimator": f"bound of {smallest.estimator}",
+    }
+    return values, constraints, attrs
 
 
 def hardware_score(
-    outcomes: list[TrainingOutcome], band: Fp32Band, report: HardwareReport
+    outcomes: list[TrainingOutcome], band: Fp32Band, report: HardwareReport, designs: list[HardwareReport]
 ) -> tuple[TrialScore, dict]:
-    """The objective vector and constraints of a trial whose design was built, and the design's attributes."""
+    """The objective vector and constraints of the chosen design ``report``, and the attributes of every design."""
     stopped = any(outcome.stopped_early for outcome in outcomes)
     trial_score = score(
         [outcome.mean_return for outcome in outcomes], band, report.luts, report.latency_s,
         report.energy_per_action_j, report.fits, stopped,
     )
     return trial_score, {
+        "designs": [design_record(design, replace(trial_score, fits=design.fits)) for design in designs],
+        "fits_any": any(design.fits for design in designs),
         "fits": report.fits,
         "over": "; ".join(report.over),
         "feasible": trial_score.feasible,

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import sqlite3
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,10 @@ from search_spaces import Candidate, SearchSpace
 from synthesis import HARDWARE_MODEL_VERSION
 from training import RESULTS_VERSION, PolicyConfig, TrainSpec
 
-SAMPLERS = ("tpe", "nsga2", "gp", "random")
+SAMPLERS = ("tpe", "nsga2", "gp", "random", "ehvi")
+"""Optuna's samplers, and ``dse.acquisition``'s hardware-aware search (its picks are enqueued)"""
+STARTUPS = ("staged", "space-filling", "random")
+"""how a search opens: the staged rule's first sweep, a Latin hypercube on the grid, or Optuna's random start-up"""
 SAMPLED = ("search", "random")
 """strategies whose candidates an Optuna sampler draws"""
 PLANNED = ("staged", "sweep")
@@ -31,6 +35,9 @@ BASELINE_FILE = "baseline.json"
 METRIC_NAMES = tuple(objective.title for objective in OBJECTIVES)
 """the objectives as Optuna's dashboard and ``study.metric_names`` show them"""
 INTERRUPTED = "interrupted: the driver stopped before the trial finished; it is redone"
+SEARCH_VERSION = 2
+"""how a study asks and scores: 1, folding was a search axis and a trial one design; 2, every trained policy is
+mapped at every throughput target, and repeats and candidates whose bound cannot fit are answered without training"""
 
 
 class StudyInputError(ValueError):
@@ -63,10 +70,14 @@ class StudySettings:
     """the candidates of a "sweep" study (``dse sweep``), in the order they are plotted"""
     early_stop: str = "off"
     """early-stop rule of the candidates' trainings (``objectives.early_stop``): off, conservative or aggressive"""
+    startup: str = "staged"
+    """how a search opens (STARTUPS; ``startup_candidates``)"""
     results_version: int = RESULTS_VERSION
     """``training.RESULTS_VERSION`` the study's trials were trained and scored under"""
     hardware_model_version: int = HARDWARE_MODEL_VERSION
     """``synthesis.HARDWARE_MODEL_VERSION`` its designs were estimated with"""
+    search_version: int = SEARCH_VERSION
+    """``SEARCH_VERSION`` its trials were asked and scored under"""
 
     def __post_init__(self) -> None:
         if self.strategy not in PLANNED + SAMPLED:
@@ -75,6 +86,8 @@ class StudySettings:
             raise StudyInputError("a sweep study needs its candidates, and only a sweep study has them")
         if self.sampler not in SAMPLERS:
             raise StudyInputError(f"sampler {self.sampler!r} is unknown: choose one of {', '.join(SAMPLERS)}")
+        if self.startup not in STARTUPS:
+            raise StudyInputError(f"startup {self.startup!r} is unknown: choose one of {', '.join(STARTUPS)}")
         if self.seeds < 1:
             raise StudyInputError(f"seeds {self.seeds} is invalid: a candidate needs at least 1 seed")
         early_stop_rule(self.early_stop)  # an unknown mode is a one-line error
@@ -107,19 +120,24 @@ class StudySettings:
             "baseline_width": self.baseline_width,
             "sweep": [candidate.params() for candidate in self.sweep],
             "early_stop": self.early_stop,
+            "startup": self.startup,
             "results_version": self.results_version,
             "hardware_model_version": self.hardware_model_version,
+            "search_version": self.search_version,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StudySettings:
         data = dict(data)
         data["template"] = TrainSpec.from_dict(data["template"])
-        data["space"] = SearchSpace(**{axis: tuple(values) for axis, values in data["space"].items()})
-        data["sweep"] = tuple(Candidate(**params) for params in data.get("sweep", ()))
+        # studies made when folding was a search axis (search version 1) kept it in the space and the candidates
+        data["space"] = SearchSpace(**{axis: tuple(values) for axis, values in data["space"].items() if axis != "foldings"})
+        data["sweep"] = tuple(Candidate(**{name: params[name] for name in PARAMS}) for params in data.get("sweep", ()))
         # studies made before the versions were recorded: the first of each
         data.setdefault("results_version", 1)
         data.setdefault("hardware_model_version", 1)
+        data.setdefault("search_version", 1)
+        data.setdefault("startup", "random")  # before SEARCH_VERSION 2, Optuna's own random start-up
         return cls(**data)
 
     def differences(self, other: StudySettings) -> list[str]:
@@ -138,22 +156,46 @@ def _flat(data: dict, prefix: str = "") -> dict:
     return flat
 
 
+def startup_candidates(settings: StudySettings) -> list[Candidate]:
+    """The candidates a search opens with, enqueued when the study is made (none for "random": Optuna's own start-up).
+
+    "staged": the staged rule's first sweep (every core bits value at the widest width,
+    8-bit input and output), the region most likely to reach parity, which the rule
+    would train first too; "space-filling": ``SearchSpace.space_filling``, every value
+    of every axis once.
+    """
+    if settings.strategy != "search" or settings.startup == "random":
+        return []
+    if settings.startup == "staged":
+        from dse.strategies import StagedRule
+
+        return StagedRule(settings.space).stages()[0]
+    return settings.space.space_filling(settings.sampler_seed)
+
+
 def make_sampler(settings: StudySettings, trials_so_far: int = 0) -> optuna.samplers.BaseSampler:
     """The strategy's sampler. Planned trials are enqueued with fixed parameters, so any sampler serves them.
 
-    A resumed study seeds it with ``sampler_seed + trials_so_far``: re-seeding with the
-    study's own seed would replay the first run's opening draws as duplicate trials.
+    A search's model-based samplers start modelling right after its start-up
+    candidates (``startup_candidates``), and NSGA-II's population is their number;
+    with the "random" start-up they keep Optuna's defaults (10 random trials, a
+    population of 50). Every sampler reads the constraints the driver sets on each
+    trial (parity, fit, trained), so infeasible trials rank below feasible ones. A
+    resumed study seeds it with ``sampler_seed + trials_so_far``: re-seeding with the
+    study's own seed would replay the first run's opening draws.
     """
     seed = settings.sampler_seed + trials_so_far
     name = settings.sampler if settings.strategy == "search" else "random"
+    startup = len(startup_candidates(settings))
+    sizes = {} if startup == 0 else {"n_startup_trials": startup}
     if name == "tpe":
         # constant liar: trials still training count as bad, so parallel asks spread out
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True, **sizes)
     if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
+        return optuna.samplers.NSGAIISampler(seed=seed, **({} if startup == 0 else {"population_size": max(2, startup)}))
     if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed)
-    return optuna.samplers.RandomSampler(seed=seed)
+        return optuna.samplers.GPSampler(seed=seed, **sizes)
+    return optuna.samplers.RandomSampler(seed=seed)  # also serves the enqueued picks of the random and ehvi strategies
 
 
 def storage_url(run_dir: Path, storage: str | None) -> str:
@@ -254,10 +296,27 @@ def stored_settings(study: optuna.Study) -> StudySettings | None:
 
 
 def counts_toward_budget(trial: optuna.trial.FrozenTrial) -> bool:
-    """Finished trials: complete ones and real failures (an interrupted trial is redone, so it does not count)."""
+    """Candidates trained: complete trials and real failures, not repeats or candidates rejected before training.
+
+    An interrupted trial is redone, so it does not count either.
+    """
+    attrs = trial.user_attrs
+    if "repeat_of" in attrs or attrs.get("rejected_before_training"):
+        return False
     if trial.state == optuna.trial.TrialState.COMPLETE:
         return True
-    return trial.state == optuna.trial.TrialState.FAIL and not trial.user_attrs.get("interrupted", False)
+    return trial.state == optuna.trial.TrialState.FAIL and not attrs.get("interrupted", False)
+
+
+def feasible_points(attrs: Mapping[str, Any], values: Sequence[float] | None) -> list[tuple[float, ...]]:
+    """Objective vectors of a trained trial's feasible designs (from its ``designs``; a trial made before designs
+    were kept: its own vector, when feasible)."""
+    if values is None:
+        return []
+    if "designs" not in attrs:
+        return [tuple(values)] if attrs.get("feasible") else []
+    return [(values[0], *(design[objective.name] for objective in OBJECTIVES[1:])) for design in attrs["designs"]
+            if design["feasible"]]  # fmt: skip
 
 
 def recover_interrupted(study: optuna.Study, ask_again: bool) -> int:
@@ -294,22 +353,34 @@ def candidate_of(trial: optuna.trial.FrozenTrial) -> Candidate:
     return Candidate(**{name: trial.params[name] for name in PARAMS})
 
 
-PARAMS = ("width", "core_bits", "input_bits", "output_bits", "folding")
+PARAMS = ("width", "core_bits", "input_bits", "output_bits")
 ATTRIBUTES = (
-    "return_std", "parity_margin", "parity_feasible", "fits", "feasible", "over", "ffs", "bram36", "dsps", "throughput_fps",
-    "latency_cycles", "power_w", "design_target_fps", "hardware_estimator", "deployed_seed", "seed_returns", "new_trainings",
-    "train_cpu_seconds", "train_env_steps", "trained_on", "env_steps_saved", "stopped_early", "stopped_at_step", "fail_reason",
-    "policy_dirs",
+    "return_std", "parity_margin", "parity_feasible", "fits", "fits_any", "feasible", "over", "ffs", "bram36", "dsps",
+    "throughput_fps", "latency_cycles", "power_w", "design_target_fps", "hardware_estimator", "deployed_seed", "seed_returns",
+    "trainings", "env_steps", "new_trainings", "train_cpu_seconds", "train_env_steps", "trained_on", "env_steps_saved",
+    "stopped_early", "stopped_at_step", "rejected_before_training", "repeat_of", "fail_reason", "policy_dirs",
 )
 RECORD_COLUMNS = (
-    "number", "state", *PARAMS, *(objective.name for objective in OBJECTIVES), *ATTRIBUTES, "started", "finished", "duration_s",
+    "number", "state", "outcome", *PARAMS, *(objective.name for objective in OBJECTIVES), *ATTRIBUTES, "started", "finished", "duration_s",
 )
+
+
+def outcome(trial: optuna.trial.FrozenTrial) -> str:
+    """What became of the ask: "trained", "rejected before training", "repeat of #N", "interrupted" or "running"."""
+    attrs = trial.user_attrs
+    if "repeat_of" in attrs:
+        return f"repeat of #{attrs['repeat_of']}"
+    if attrs.get("rejected_before_training"):
+        return "rejected before training"
+    if attrs.get("interrupted"):
+        return "interrupted"
+    return "running" if trial.state == optuna.trial.TrialState.RUNNING else "trained"
 
 
 def trial_record(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     """One row of the reports (RECORD_COLUMNS): parameters, objectives, feasibility, hardware, compute, timings."""
     attrs = trial.user_attrs
-    record: dict[str, Any] = {"number": trial.number, "state": trial.state.name}
+    record: dict[str, Any] = {"number": trial.number, "state": trial.state.name, "outcome": outcome(trial)}
     record.update({name: trial.params.get(name) for name in PARAMS})
     values = trial.values if trial.state == optuna.trial.TrialState.COMPLETE else None
     for index, objective in enumerate(OBJECTIVES):
@@ -326,7 +397,4 @@ def trial_record(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
 
 def candidate_of_row(row) -> Candidate:
     """The candidate of a report row (a mapping with the PARAMS columns)."""
-    return Candidate(
-        width=int(row["width"]), core_bits=int(row["core_bits"]), input_bits=int(row["input_bits"]),
-        output_bits=int(row["output_bits"]), folding=str(row["folding"]),
-    )
+    return Candidate(*(int(row[name]) for name in PARAMS))

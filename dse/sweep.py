@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 
 from dse.report import html_page, load_run
 from dse.study import StudyInputError
-from search_spaces import FIT, Candidate, SearchSpace
+from search_spaces import Candidate, SearchSpace
 from training import SCOPES
 
 REFERENCE_BITS = 8
@@ -30,14 +30,13 @@ def scope_candidates(scope: str, bits: tuple[int, ...], width: int) -> tuple[Can
             core_bits=b if scope in ("all", "core") else REFERENCE_BITS,
             input_bits=b if scope in ("all", "input") else REFERENCE_BITS,
             output_bits=b if scope in ("all", "output") else REFERENCE_BITS,
-            folding=FIT,
         )
         for b in bits
     )
 
 
 def width_candidates(widths: tuple[int, ...], core_bits: int, input_bits: int, output_bits: int) -> tuple[Candidate, ...]:
-    return tuple(Candidate(width, core_bits, input_bits, output_bits, FIT) for width in widths)
+    return tuple(Candidate(width, core_bits, input_bits, output_bits) for width in widths)
 
 
 def covering_space(candidates: tuple[Candidate, ...]) -> SearchSpace:
@@ -47,7 +46,6 @@ def covering_space(candidates: tuple[Candidate, ...]) -> SearchSpace:
         core_bits=tuple(sorted({c.core_bits for c in candidates})),
         input_bits=tuple(sorted({c.input_bits for c in candidates})),
         output_bits=tuple(sorted({c.output_bits for c in candidates})),
-        foldings=(FIT,),
     )
 
 

@@ -97,16 +97,18 @@ def hypervolume(loss_values: np.ndarray, normalization: Normalization) -> float:
     return float(moocore.hypervolume(points[inside], ref=normalization.reference))
 
 
-def hypervolume_history(loss_values: np.ndarray, counted: np.ndarray, normalization: Normalization) -> list[float]:
-    """After each point (in the order found): the hypervolume of the front of the counted points so far.
+def hypervolume_history(batches: list[np.ndarray], normalization: Normalization) -> list[float]:
+    """After each batch (in the order found): the hypervolume of the front of every point so far.
 
-    ``counted`` marks the points that may join the front (the feasible ones); the others keep the curve flat.
+    A batch is the loss vectors one step found (a trial's feasible designs), possibly
+    none, which keeps the curve flat.
     """
-    loss_values = np.asarray(loss_values, dtype=float)
-    history, current, front = [], 0.0, loss_values[:0]
-    for point, ok in zip(loss_values, counted):
-        if ok:
-            front = np.vstack([front, point])
+    history, current = [], 0.0
+    front = np.empty((0, len(normalization.low)))
+    for batch in batches:
+        batch = np.asarray(batch, dtype=float).reshape(-1, len(normalization.low))
+        if len(batch):
+            front = np.vstack([front, batch])
             front = front[pareto_mask(front)]
             current = hypervolume(front, normalization)
         history.append(current)

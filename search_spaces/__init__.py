@@ -1,12 +1,11 @@
-"""The candidate a search proposes: hidden width, core/input/output bits and folding, with their ranges.
+"""The candidate a search proposes: hidden width and core/input/output bits, with their ranges.
 
 Training takes its own ``PolicyConfig`` and never imports this package; the ``dse`` driver maps one to the other.
 """
 
 from search_spaces.space import (
-    FIT,
+    FOLDING_AXIS_GONE,
     PAPER_BITS,
-    PAPER_FOLDINGS,
     PAPER_WIDTHS,
     Candidate,
     SearchSpace,
@@ -15,9 +14,8 @@ from search_spaces.space import (
 )
 
 __all__ = [
-    "FIT",
+    "FOLDING_AXIS_GONE",
     "PAPER_BITS",
-    "PAPER_FOLDINGS",
     "PAPER_WIDTHS",
     "Candidate",
     "SearchSpace",

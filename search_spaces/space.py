@@ -1,23 +1,28 @@
 """The candidate a search proposes and the ranges it is drawn from.
 
-A ``Candidate`` is a policy shape plus a folding choice. Training sees only the
-shape and bits (folding plays no part in it), synthesis sees the folding too.
+A ``Candidate`` is what training depends on: a policy's width and bit widths.
+Folding is not an axis: each trained policy is mapped at every throughput target
+(``synthesis.estimate.DEFAULT_TARGETS``), so the search never spends a training to
+learn what the estimator knows.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
+
+import numpy as np
 
 MIN_BITS, MAX_BITS = 2, 8
 PAPER_WIDTHS = (16, 32, 64, 128, 256)
 PAPER_BITS = tuple(range(MIN_BITS, MAX_BITS + 1))
-FIT = "fit"
-"""folding choice: the highest throughput target (a power of ten) whose design fits the device (SPEC section 6)"""
-TARGET_POWERS = tuple(range(2, 10))
-PAPER_FOLDINGS = (*(f"1e{power}" for power in TARGET_POWERS), FIT)
-AXES = ("widths", "core_bits", "input_bits", "output_bits", "foldings")
+AXES = ("widths", "core_bits", "input_bits", "output_bits")
+FOLDING_AXIS_GONE = (
+    "foldings is no longer a search axis: every trained policy is mapped at every throughput target 1e2..1e9 "
+    "and each of its designs can join the front; remove it"
+)
 
 
 class SearchSpaceError(ValueError):
@@ -36,22 +41,10 @@ class Candidate:
     """b_in: the observation quantizer"""
     output_bits: int
     """b_out: the quantizer before tanh"""
-    folding: str = FIT
-    """"fit", or a throughput target "1eK" (actions/s) the folding search must meet"""
-
-    @property
-    def target_fps(self) -> float | None:
-        """The throughput target, or None for "highest target that fits"."""
-        return None if self.folding == FIT else float(self.folding)
 
     @property
     def label(self) -> str:
-        return f"w{self.width}-c{self.core_bits}-i{self.input_bits}-o{self.output_bits}-{self.folding}"
-
-    @property
-    def shape(self) -> tuple[int, int, int, int]:
-        """What training depends on: width and bits, not folding."""
-        return (self.width, self.core_bits, self.input_bits, self.output_bits)
+        return f"w{self.width}-c{self.core_bits}-i{self.input_bits}-o{self.output_bits}"
 
     def params(self) -> dict[str, Any]:
         """The candidate as Optuna trial parameters (names as the dashboard shows them)."""
@@ -67,7 +60,7 @@ class Trial(Protocol):
 
 
 def parse_values(axis: str, text: str | int | list) -> tuple:
-    """``"2..8"``, ``"16,32,64"``, ``"1e4,fit"``, a YAML list or one value -> a tuple of values for ``axis``."""
+    """``"2..8"``, ``"16,32,64"``, a YAML list or one value -> a tuple of values for ``axis``."""
     if isinstance(text, list):
         items = [str(item) for item in text]
     else:
@@ -75,9 +68,6 @@ def parse_values(axis: str, text: str | int | list) -> tuple:
     items = [item for item in items if item]
     values: list = []
     for item in items:
-        if axis == "foldings":
-            values.append(_folding(item))
-            continue
         match = re.fullmatch(r"(-?\d+)\s*\.\.\s*(-?\d+)", item)
         if match:
             low, high = int(match[1]), int(match[2])
@@ -89,21 +79,6 @@ def parse_values(axis: str, text: str | int | list) -> tuple:
         else:
             raise SearchSpaceError(f"{axis} value {item!r} is not an integer: write a list (16,32) or a range (2..8)")
     return tuple(values)
-
-
-def _folding(item: str) -> str:
-    """"fit", or a power of ten however written (1e4, 1e+04, 10000) as "1eK"."""
-    if item == FIT:
-        return FIT
-    for power in TARGET_POWERS:
-        try:
-            if float(item) == 10.0**power:
-                return f"1e{power}"
-        except ValueError:
-            break
-    raise SearchSpaceError(
-        f"folding {item!r} is unknown: use 'fit' or a throughput target 1e{TARGET_POWERS[0]}..1e{TARGET_POWERS[-1]}"
-    )
 
 
 @dataclass(frozen=True)
@@ -118,8 +93,6 @@ class SearchSpace:
     """b_in values"""
     output_bits: tuple[int, ...] = (8,)
     """b_out values (fixed at 8 unless asked)"""
-    foldings: tuple[str, ...] = field(default=PAPER_FOLDINGS)
-    """"fit" and/or throughput targets 1e2..1e9"""
 
     def __post_init__(self) -> None:
         for axis in AXES:
@@ -137,19 +110,17 @@ class SearchSpace:
                     raise SearchSpaceError(
                         f"{axis.replace('_', '-')} {bits!r} is outside the allowed {MIN_BITS}..{MAX_BITS}"
                     )
-        object.__setattr__(self, "foldings", tuple(_folding(str(folding)) for folding in self.foldings))
-        if len(set(self.foldings)) != len(self.foldings):
-            raise SearchSpaceError(f"foldings {list(self.foldings)} repeats a value")
         # a canonical order: the same space always has the same Optuna distributions
-        for axis in ("widths", "core_bits", "input_bits", "output_bits"):
+        for axis in AXES:
             object.__setattr__(self, axis, tuple(sorted(getattr(self, axis))))
-        object.__setattr__(self, "foldings", tuple(sorted(self.foldings, key=_folding_order)))
 
     @classmethod
     def from_mapping(cls, data: dict, base: SearchSpace | None = None) -> SearchSpace:
         """A space from a YAML/CLI mapping of axis -> values; axes not named keep ``base``'s (or the paper's) ranges."""
         if not isinstance(data, dict):
             raise SearchSpaceError(f"a search space must be a mapping of {', '.join(AXES)} to values, got {data!r}")
+        if "foldings" in data:
+            raise SearchSpaceError(FOLDING_AXIS_GONE)
         unknown = sorted(set(data) - set(AXES))
         if unknown:
             raise SearchSpaceError(f"search space axis {', '.join(unknown)} is unknown: use {', '.join(AXES)}")
@@ -172,8 +143,26 @@ class SearchSpace:
             and candidate.core_bits in self.core_bits
             and candidate.input_bits in self.input_bits
             and candidate.output_bits in self.output_bits
-            and candidate.folding in self.foldings
         )
+
+    def candidates(self) -> list[Candidate]:
+        """Every candidate of the space."""
+        return [Candidate(*values) for values in itertools.product(*(getattr(self, axis) for axis in AXES))]
+
+    def space_filling(self, seed: int) -> list[Candidate]:
+        """A Latin hypercube on the grid, as many candidates as the longest axis has values: every value of every axis appears.
+
+        The start-up design of a search (instead of random draws): ``n`` strata per
+        axis, stratum ``i`` standing for value ``i * len(values) // n``, so an axis
+        of ``n`` or fewer values has each value at least once; each axis's strata are
+        shuffled on their own (seeded, so a study repeats it).
+        """
+        axes = [getattr(self, axis) for axis in AXES]
+        count = max(len(values) for values in axes)
+        rng = np.random.default_rng(seed)
+        columns = [[values[i * len(values) // count] for i in rng.permutation(count)] for values in axes]
+        chosen = [Candidate(*point) for point in zip(*columns)]
+        return list(dict.fromkeys(chosen))
 
     def suggest(self, trial: Trial) -> Candidate:
         """Draw a candidate: contiguous integer ranges as ordered integers, other axes as categories."""
@@ -182,15 +171,10 @@ class SearchSpace:
             core_bits=_suggest_int(trial, "core_bits", self.core_bits),
             input_bits=_suggest_int(trial, "input_bits", self.input_bits),
             output_bits=_suggest_int(trial, "output_bits", self.output_bits),
-            folding=trial.suggest_categorical("folding", list(self.foldings)),
         )
 
     def to_dict(self) -> dict[str, list]:
         return {axis: list(getattr(self, axis)) for axis in AXES}
-
-
-def _folding_order(folding: str) -> float:
-    return float("inf") if folding == FIT else float(folding)
 
 
 def _suggest_int(trial: Trial, name: str, values: tuple[int, ...]) -> int:

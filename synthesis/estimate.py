@@ -226,6 +226,27 @@ class Synthesizer:
 
         return self._cached({"target_fps": float(target_fps)}, build)
 
+    def bound_at_target(self, target_fps: float) -> HardwareReport:
+        """A design no trained policy of this policy's shape and bits undercuts at ``target_fps``: known before training.
+
+        FINN's folding of this policy at the target, priced by ``model.bound`` (the
+        all-zero network's price, which never exceeds a trained one's at that folding).
+        Only the model estimator has such a bound.
+        """
+        if self.settings.estimator != "model":
+            raise SynthesisInputError(f"estimator {self.settings.estimator!r} has no lower bound; use estimator 'model'")
+
+        def build():
+            cycles = max(1, int(self.settings.clock_mhz * 1e6 / target_fps))
+            model_graph, notes = finn_adapter.fold_to_target(self.hardware, cycles, self.settings.mvau_wwidth_max)
+            return self._report(model_graph, target_fps, notes, priced=model.without_weights(self.policy))
+
+        return self._cached({"bound_target_fps": float(target_fps)}, build)
+
+    def bounds(self, targets: tuple[float, ...] = DEFAULT_TARGETS) -> list[HardwareReport]:
+        """``bound_at_target`` of each target, slowest first."""
+        return [self.bound_at_target(target) for target in sorted(targets)]
+
     def with_folding(self, config: dict) -> HardwareReport:
         """The design with an explicit folding (FINN's folding JSON: layer -> PE, SIMD[, ram_style])."""
         config = self.check_folding(config)
@@ -296,7 +317,8 @@ class Synthesizer:
         temporary.replace(path)
         return report
 
-    def _report(self, graph, target_fps: float | None, notes: list[str]) -> HardwareReport:
+    def _report(self, graph, target_fps: float | None, notes: list[str], priced: IntegerPolicy | None = None) -> HardwareReport:
+        """The design of ``graph`` (folded); the model prices ``priced`` at its folding (default: this policy)."""
         settings, part = self.settings, self.settings.part
         if settings.estimator == "finn":
             finn_adapter.set_weight_memory(
@@ -312,7 +334,7 @@ class Synthesizer:
             mvaus = finn_adapter.mvau_nodes(graph)
             folding = [(finn_adapter.layer_attribute(node, "PE"), finn_adapter.layer_attribute(node, "SIMD")) for node in mvaus]
             styles = [finn_adapter.layer_attribute(node, "ram_style") for node in mvaus]  # "auto" unless a folding file set it
-            placed, price = model.estimate(self.policy, folding, settings, weight_styles=styles)
+            placed, price = model.estimate(priced or self.policy, folding, settings, weight_styles=styles)
             layers = [self._model_layer(node, layer, priced, int(cycles[node.name]))
                       for node, layer, priced in zip(mvaus, placed, price.layers)]  # fmt: skip
             ffs, estimator = sum(layer.ffs for layer in layers), f"model ({settings.calibration})"

@@ -17,7 +17,7 @@ from training import FLOAT_FORWARD, evaluation_file
 
 # the tiny study with learning-curve points, and fixed sweeps share one cache with it
 CURVED = [*TINY_STUDY, "--eval-every", "300", "--eval-episodes", "2"]
-SWEEP = [arg for arg in CURVED if arg not in ("--widths", "16,32", "--core-bits", "2..3", "--input-bits", "6,8", "--foldings", "fit,1e5")]
+SWEEP = [arg for arg in CURVED if arg not in ("--widths", "16,32", "--core-bits", "2..3", "--input-bits", "6,8")]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -65,7 +65,7 @@ def test_core_sweep_reuses_the_staged_trainings_and_reports_them(root):
 def test_width_sweep(root):
     out = sweep(root, "sweep-width", "--width", "32,16", "--core-bits", "2")
     table = pd.read_csv(out / "reports" / "sweep.csv")
-    assert list(table["x"]) == [32, 16] and list(table["label"]) == ["w32-c2-i8-o8-fit", "w16-c2-i8-o8-fit"]
+    assert list(table["x"]) == [32, 16] and list(table["label"]) == ["w32-c2-i8-o8", "w16-c2-i8-o8"]
 
 
 def test_noise_evaluates_once_and_reports_means_of_the_stored_episodes(root, capsys):

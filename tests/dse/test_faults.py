@@ -20,7 +20,7 @@ from tests.dse.tiny import TINY_STUDY
 from training import verify_run
 
 COMPLETE, FAIL = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL
-STAGED = [*TINY_STUDY, "--strategy", "staged", "--widths", "16", "--core-bits", "2", "--foldings", "fit"]
+STAGED = [*TINY_STUDY, "--strategy", "staged", "--widths", "16", "--core-bits", "2"]
 
 
 def diverge_input_bits_6(monkeypatch):

@@ -32,12 +32,17 @@ def ray_session():
 
 @pytest.fixture(scope="module")
 def studies(tmp_path_factory):
-    """A 4-trial TPE search and the staged rule, sharing one policy cache."""
+    """A 4-candidate TPE search and the staged rule, sharing one policy cache."""
     root = tmp_path_factory.mktemp("studies")
     cache = str(root / "cache")
     assert main(["run", *TINY_STUDY, "--budget", "4", "--out", str(root / "search"), "--cache", cache]) == 0
     assert main(["run", *TINY_STUDY, "--strategy", "staged", "--budget", "20", "--out", str(root / "staged"), "--cache", cache]) == 0
     return root
+
+
+def trained(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The trials that trained their candidate (not repeats or rejections)."""
+    return [t for t in study.get_trials() if "repeat_of" not in t.user_attrs and not t.user_attrs.get("rejected_before_training")]
 
 
 def load(run: Path) -> optuna.Study:
@@ -50,8 +55,11 @@ def eval_mean(run_dir: str) -> float:
 
 def test_search_study_reads_back_with_optuna(studies):
     study = load(studies / "search")
-    trials = study.get_trials()
+    trials = trained(study)
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 4
+    assert len({candidate_of(t) for t in trials}) == 4, "no candidate trained twice"
+    start = StagedRule(stored_settings(study).space).stages()[0]
+    assert [candidate_of(t) for t in trials[:len(start)]] == start, "the search opens with the staged rule's first sweep"
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE", "MINIMIZE", "MINIMIZE"]
     assert stored_settings(study).env_id == "InvertedPendulum-v4"
     band = json.loads((studies / "search" / "baseline.json").read_text())
@@ -65,33 +73,48 @@ def test_search_study_reads_back_with_optuna(studies):
         assert trial.values[0] == pytest.approx(np.mean(attrs["seed_returns"]))
         assert attrs["seed_returns"][attrs["deployed_seed"]] == pytest.approx(eval_mean(attrs["policy_dir"]))
         assert trial.values[1] > 0 and trial.values[2] > 0 and trial.values[3] > 0
-        if trial.params["folding"] == "1e5":
-            assert attrs["design_target_fps"] == 1e5
+        # every distinct folding is a design; Optuna is told SPEC 6's: the highest target that fits
+        designs = attrs["designs"]
+        assert len({json.dumps(d["folding"]) for d in designs}) == len(designs) > 1
+        fitting = [d for d in designs if d["fits"]]
+        chosen = max(fitting, key=lambda d: d["target_fps"]) if fitting else designs[0]
+        assert attrs["design_target_fps"] == chosen["target_fps"]
+        assert [chosen["luts"], chosen["latency_s"], chosen["energy_j"]] == pytest.approx(trial.values[1:])
+        assert all(d["feasible"] == (attrs["parity_feasible"] and d["fits"]) for d in designs)
 
 
-def test_report_holds_every_trial_and_optunas_front(studies):
+def test_report_holds_every_trial_and_every_design_and_the_front_of_all_designs(studies):
     run = studies / "search"
     assert main(["report", str(run)]) == 0
     study = load(run)
     csv = pd.read_csv(run / "reports" / "trials.csv")
     parquet = pd.read_parquet(run / "reports" / "trials.parquet")
     assert sorted(csv["number"]) == sorted(parquet["number"]) == [t.number for t in study.trials]
-    for trial in study.trials:
+    for trial in trained(study):
         row = csv[csv["number"] == trial.number].iloc[0]
         assert row["mean_return"] == pytest.approx(trial.values[0]) and row["luts"] == trial.values[1]
-        assert row["parity_margin"] == pytest.approx(trial.user_attrs["parity_margin"])
-    # our Pareto marks are Optuna's own feasible front
-    assert set(csv.loc[csv["pareto"], "number"]) == {t.number for t in study.best_trials}
+        assert row["parity_margin"] == pytest.approx(trial.user_attrs["parity_margin"]) and row["outcome"] == "trained"
+    designs = pd.read_csv(run / "reports" / "designs.csv")
+    assert len(designs) == sum(len(t.user_attrs["designs"]) for t in trained(study))
+    # every non-dominated feasible design of a trained candidate is on the front, and nothing else is
+    feasible = designs[designs["feasible"]]
+    points = feasible[OBJECTIVE_NAMES].to_numpy(dtype=float) * [-1, 1, 1, 1]
+    for (_, design), point in zip(feasible.iterrows(), points):
+        dominated = any(np.all(other <= point) and np.any(other < point) for other in points)
+        assert design["pareto"] == (not dominated)
+    assert not designs.loc[~designs["feasible"], "pareto"].any()
+    assert designs.groupby("number")["pareto"].sum().max() >= 1 if len(feasible) else True
     html = (run / "reports" / "index.html").read_text()
     assert "plotly" in html and "Pareto front" in html and "https://cdn" not in html.split("<body>")[0]
     summary = (run / "reports" / "summary.md").read_text()
-    assert f"Trials: 4 (0 failed), feasible {int(csv['feasible'].sum())}" in summary
+    assert f"Candidates trained: 4 (0 failed), feasible {int(csv.loc[csv['outcome'] == 'trained', 'feasible'].sum())}" in summary
+    assert f"Pareto front {int(designs['pareto'].sum())}." in summary
     assert ("Hardware: xc7a15tfgg484-1 at 100 MHz, resources from the hardware model, vivado calibration "
             "(hardware model version 2).") in summary
     # the model estimates FFs: every built design has them, and says which estimate made it
     built = csv.dropna(subset=["luts"])
     assert len(built) and (built["ffs"] > 0).all() and set(built["hardware_estimator"]) == {"model (vivado)"}
-    assert summary.count("\n|") - 1 == max(len(study.best_trials), 0) + (1 if study.best_trials else -1)
+    assert summary.count("\n|") - 1 == int(designs["pareto"].sum()) + (1 if designs["pareto"].any() else -1)
 
 
 def test_report_post_synth_adds_the_fronts_synthesized_designs_and_a_failing_tool_is_a_row(studies, monkeypatch):
@@ -131,6 +154,7 @@ def test_staged_strategy_asks_the_rules_sweeps(studies):
     study = load(studies / "staged")
     trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     verdicts = {candidate_of(t): t.user_attrs["parity_feasible"] for t in trials}
+    assert all(len(t.user_attrs["designs"]) > 1 for t in trials), "the rule's candidates are mapped at every target too"
     rule = StagedRule(stored_settings(study).space)
     plan = rule.plan(verdicts)
     assert plan.pick is not None and study.user_attrs["staged_pick"] == plan.pick.params()
@@ -147,14 +171,14 @@ def test_rerun_reaches_nothing_new_and_a_larger_budget_continues(studies, capsys
     before = {t.number: (t.params, t.values) for t in load(run).trials}
     args = ["run", *TINY_STUDY, "--out", str(run), "--cache", str(studies / "cache")]
     assert main([*args, "--budget", "4"]) == 0
-    assert "budget of 4 trials already reached" in capsys.readouterr().out
+    assert "budget of 4 candidates already reached" in capsys.readouterr().out
     assert main([*args, "--budget", "5"]) == 0
     after = load(run).trials
-    assert len(after) == 5 and {t.number: (t.params, t.values) for t in after[:4]} == before
+    assert len(trained(load(run))) == 5 and {t.number: (t.params, t.values) for t in after[:len(before)]} == before
     out = capsys.readouterr().out
     assert "FP32 band" in out and "FP32 baseline: 2 of 2 seeds reused from the cache" in out
-    assert "plan: 1 trials x 2 seeds = up to 2 trainings (+0 FP32 baseline), 1,200 env steps" in out
-    reused = after[4].user_attrs["new_trainings"] == 0
+    assert "plan: 1 candidates x 2 seeds = up to 2 trainings (+0 FP32 baseline), 1,200 env steps" in out
+    reused = trained(load(run))[4].user_attrs["new_trainings"] == 0
     assert f"trainings reused: {2 if reused else 0} from the cache" in out
 
 
@@ -167,7 +191,8 @@ def test_compare_search_and_staged(studies, capsys):
     assert "env steps spent in training" in (out / "compare.html").read_text()
     rows = comparison([load_run(studies / "search"), load_run(studies / "staged")]).set_index("study")
     for name in ("search", "staged"):
-        assert rows.loc[name, "env_steps"] == rows.loc[name, "trainings"] * 600, "each new training ran its 600 steps"
+        assert rows.loc[name, "env_steps"] == rows.loc[name, "trainings"] * 600, "each training ran its 600 steps"
+        assert rows.loc[name, "trainings"] == rows.loc[name, "candidates trained"] * 2
     staged, search = load_run(studies / "staged"), load_run(studies / "search")
     assert rows.loc["staged", "staged pick"] == staged.staged_pick.label
     pick = pick_row(staged)[OBJECTIVE_NAMES].to_numpy(dtype=float)
@@ -195,7 +220,7 @@ def test_optuna_dashboard_serves_the_study(studies):
     assert [summary["study_name"] for summary in summaries] == ["search"]
     detail = get(f"/api/studies/{summaries[0]['study_id']}")
     assert len(detail["trials"]) == len(load(studies / "search").trials)
-    assert {p["name"] for p in detail["trials"][0]["params"]} == {"width", "core_bits", "input_bits", "output_bits", "folding"}
+    assert {p["name"] for p in detail["trials"][0]["params"]} == {"width", "core_bits", "input_bits", "output_bits"}
 
 
 def digest(path: Path) -> str:
@@ -222,7 +247,7 @@ def test_a_run_folder_of_another_study_is_refused_untouched(studies, capsys, cha
     assert digest(run / "study.log") == before
 
 
-@pytest.mark.parametrize("sampler", ["nsga2", "gp"])
+@pytest.mark.parametrize("sampler", ["tpe", "nsga2", "gp"])
 def test_other_samplers_and_an_explicit_storage(studies, sampler):
     db = studies / f"{sampler}.db"
     run = studies / sampler
@@ -230,32 +255,89 @@ def test_other_samplers_and_an_explicit_storage(studies, sampler):
             "--storage", f"sqlite:///{db}", "--study-name", f"{sampler}-study", "--out", str(run), "--task-per-seed"]
     assert main(args) == 0
     study = optuna.load_study(study_name=f"{sampler}-study", storage=f"sqlite:///{db}")
-    assert len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]) == 2
-    trained = [json.loads(path.read_text()) for path in (run / "cache" / "train").glob("*/complete.json")]
-    assert trained and all(complete["seeds_trained_together"] == 1 for complete in trained), "one task per seed"
+    assert [t.state for t in trained(study)] == [optuna.trial.TrialState.COMPLETE] * 2, "both candidates, once each"
+    runs = [json.loads(path.read_text()) for path in (run / "cache" / "train").glob("*/complete.json")]
+    assert runs and all(complete["seeds_trained_together"] == 1 for complete in runs), "one task per seed"
     assert not (run / "study.log").exists()
-    assert (run / "reports" / "trials.csv").read_text().count("\n") == 3
+    assert (run / "reports" / "trials.csv").read_text().count("\n") == len(study.trials) + 1
 
 
-def test_two_trials_waiting_on_one_training_count_it_once(studies, capsys):
-    """A one-candidate space, two workers: both trials ask for it at once, the second waits on the first's training."""
+def test_a_repeat_ask_trains_nothing_and_spends_no_budget(studies, capsys):
+    """A one-candidate space, two workers: the second ask is the candidate already training; it waits on that
+    training, is told the same, and the search stops asking once every candidate of the space is known."""
     run = studies / "duplicate"
-    args = ["run", *TINY_STUDY, "--strategy", "random", "--widths", "8", "--core-bits", "4", "--input-bits", "4",
-            "--foldings", "1e5", "--budget", "2", "--out", str(run), "--cache", str(studies / "cache")]
+    args = ["run", *TINY_STUDY, "--sampler", "random", "--widths", "8", "--core-bits", "4", "--input-bits", "4",
+            "--budget", "2", "--out", str(run), "--cache", str(studies / "cache")]
     assert main(args) == 0
-    assert "trainings reused: 0 from the cache, 2 shared with another trial of this run" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "trainings reused: 0 from the cache, 2 shared with another trial of this run" in out
+    assert "1 repeats" in out and "search stops asking: every candidate of the space is known" in out
     trials = load(run).trials
-    assert trials[0].params == trials[1].params
+    assert len(trials) == 2 and trials[0].params == trials[1].params and trials[1].values == trials[0].values
+    assert trials[1].user_attrs["repeat_of"] == 0 and trials[1].user_attrs["trainings"] == 0
     assert sorted(t.user_attrs["new_trainings"] for t in trials) == [0, 2]
     assert sum(t.user_attrs["train_env_steps"] for t in trials) == 2 * 600
-    assert comparison([load_run(run)]).loc[0, "trainings"] == 2
+    assert len(list((studies / "cache" / "train").glob("w8-*"))) == 2, "one training per seed"
+    row = comparison([load_run(run)]).loc[0]
+    assert row["trainings"] == 2 and row["candidates trained"] == 1
+    assert "repeated asks answered from the study 1" in (run / "reports" / "summary.md").read_text()
+    # asked again, it is answered from the study: nothing new is trained
+    assert main([*args, "--budget", "3"]) == 0
+    assert all("repeat_of" in t.user_attrs for t in load(run).trials[2:]) and len(load(run).trials) > 2
+    assert len(list((studies / "cache" / "train").glob("w8-*"))) == 2
+
+
+def test_the_random_strategy_draws_without_replacement_and_stops_when_the_space_is_known(studies, capsys):
+    run = studies / "random"
+    args = ["run", *TINY_STUDY, "--strategy", "random", "--widths", "16", "--core-bits", "2", "--budget", "5",
+            "--out", str(run), "--cache", str(studies / "cache")]
+    assert main(args) == 0
+    assert "random strategy stops: every candidate of the space is known (2 trained)" in capsys.readouterr().out
+    trials = load(run).trials
+    assert len(trials) == 2 and {candidate_of(t).input_bits for t in trials} == {6, 8}
+
+
+def test_compare_of_studies_sharing_a_cache_counts_each_studys_own_trainings(studies):
+    """The staged rule run again on the same cache trains nothing, yet is charged the trainings it used."""
+    again = studies / "staged-again"
+    args = ["run", *TINY_STUDY, "--strategy", "staged", "--budget", "20", "--out", str(again), "--cache", str(studies / "cache")]
+    assert main(args) == 0
+    rows = comparison([load_run(studies / "staged"), load_run(again)]).set_index("study")
+    assert rows.loc["staged-again", "trained here"] == 0
+    assert rows.loc["staged-again", "trainings"] == rows.loc["staged", "trainings"] == rows.loc["staged", "candidates trained"] * 2
+    assert rows.loc["staged-again", "env_steps"] == rows.loc["staged", "env_steps"] > 0
+    assert rows.loc["staged-again", "hypervolume"] == pytest.approx(rows.loc["staged", "hypervolume"])
+
+
+def test_a_candidate_rejected_before_training_costs_no_training_and_is_reported(studies, monkeypatch, capsys):
+    """On a part smaller than any design's lower bound, every candidate is told infeasible without a training."""
+    from synthesis import devices
+
+    monkeypatch.setitem(devices.DEVICES, "tiny-test-part", devices.Device("tiny-test-part", luts=100, ffs=100, bram36=1,
+                                                                          dsps=1, static_w=0.01))  # fmt: skip
+    run = studies / "rejected"
+    cache = studies / "rejected-cache"
+    args = ["run", *TINY_STUDY, "--device", "tiny-test-part", "--budget", "3", "--out", str(run), "--cache", str(cache)]
+    assert main(args) == 0
+    assert "search stops asking: every candidate of the space is known (0 candidates trained)" in capsys.readouterr().out
+    study = load(run)
+    rejected = [t for t in study.trials if t.user_attrs.get("rejected_before_training")]
+    assert len({candidate_of(t) for t in rejected}) == 8 == stored_settings(study).space.size
+    for trial in rejected:
+        assert trial.state == optuna.trial.TrialState.COMPLETE and trial.constraints["fits"] == 1.0
+        assert trial.user_attrs["new_trainings"] == trial.user_attrs["trainings"] == 0
+        assert trial.user_attrs["over"].startswith("bound: LUT")
+    assert all("-fp32-" in path.name for path in (cache / "train").iterdir()), "only the baseline was trained"
+    summary = (run / "reports" / "summary.md").read_text()
+    assert "Candidates trained: 0 (0 failed)" in summary and "rejected before training 8;" in summary
+    assert comparison([load_run(run)]).loc[0, "trainings"] == 0
 
 
 def test_a_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "planned"
     assert main(["run", *TINY_STUDY, "--budget", "4", "--out", str(out), "--dry-run"]) == 0
     text = capsys.readouterr().out
-    assert "plan: 4 trials x 2 seeds = up to 8 trainings (+2 FP32 baseline), 6,000 env steps; about" in text
+    assert "plan: 4 candidates x 2 seeds = up to 8 trainings (+2 FP32 baseline), 6,000 env steps; about" in text
     assert "with 2 workers" in text and not out.exists()
 
 

@@ -13,7 +13,7 @@ from tests.dse.tiny import TINY_STUDY
         (["--widths", ""], "widths is empty"),
         (["--core-bits", "8..2"], "core_bits range '8..2' is empty"),
         (["--input-bits", "4..9"], "input-bits 9 is outside the allowed 2..8"),
-        (["--foldings", "fast"], "folding 'fast' is unknown"),
+        (["--foldings", "fit,1e5"], "--foldings is no longer a search axis: every trained policy is mapped at every"),
         (["--env", "Pendlum-v1"], "env 'Pendlum-v1' is not a registered gymnasium env; did you mean Pendulum-v1"),
         (["--env", "CartPole-v1"], "only flat Box spaces are supported"),
         (["--seeds", "0"], "seeds 0 is invalid"),

@@ -20,12 +20,12 @@ def run_rule(rule: StagedRule, matches) -> tuple[list[list[Candidate]], object]:
 def test_the_three_sweeps_in_order():
     rule = StagedRule(SearchSpace())
     batches, plan = run_rule(rule, lambda c: c.core_bits >= 3 and c.width >= 64 and c.input_bits >= 5)
-    stage1 = [Candidate(256, bits, 8, 8, "fit") for bits in range(2, 9)]
-    stage2 = [Candidate(width, 3, 8, 8, "fit") for width in (128, 64, 32, 16)]  # 256 is stage 1's c3
-    stage3 = [Candidate(64, 3, bits, 8, "fit") for bits in range(2, 8)]  # 8 is stage 2's w64
+    stage1 = [Candidate(256, bits, 8, 8) for bits in range(2, 9)]
+    stage2 = [Candidate(width, 3, 8, 8) for width in (128, 64, 32, 16)]  # 256 is stage 1's c3
+    stage3 = [Candidate(64, 3, bits, 8) for bits in range(2, 8)]  # 8 is stage 2's w64
     assert batches == [stage1, stage2, stage3]
-    assert plan.pick == Candidate(64, 3, 5, 8, "fit") and plan.notes == ()
-    assert rule.stages(3, 64) == [stage1, [Candidate(256, 3, 8, 8, "fit"), *stage2], [*stage3, Candidate(64, 3, 8, 8, "fit")]]
+    assert plan.pick == Candidate(64, 3, 5, 8) and plan.notes == ()
+    assert rule.stages(3, 64) == [stage1, [Candidate(256, 3, 8, 8), *stage2], [*stage3, Candidate(64, 3, 8, 8)]]
 
 
 def test_smallest_matching_value_even_when_matches_are_not_monotone():
@@ -33,19 +33,19 @@ def test_smallest_matching_value_even_when_matches_are_not_monotone():
     batches, plan = run_rule(StagedRule(space), lambda c: c.core_bits != 3 and c.width in (64, 16) and c.input_bits != 5)
     assert [c.core_bits for c in batches[0]] == [2, 3, 4]
     assert [c.width for c in batches[1]] == [32, 16]
-    assert plan.pick == Candidate(16, 2, 4, 8, "fit")
+    assert plan.pick == Candidate(16, 2, 4, 8)
 
 
 def test_a_stage_without_a_match_keeps_the_most_precise_value():
     space = SearchSpace.from_mapping({"widths": "32,64", "core_bits": "2..3", "input_bits": "6..8"})
     batches, plan = run_rule(StagedRule(space), lambda c: False)
-    assert plan.pick == Candidate(64, 3, 8, 8, "fit")
+    assert plan.pick == Candidate(64, 3, 8, 8)
     assert len(plan.notes) == 3 and "no core bits value reached FP32 parity; kept 3" in plan.notes[0]
     assert sum(len(batch) for batch in batches) == 2 + 1 + 2
 
 
 def test_grids_without_8_bits_use_the_nearest():
-    space = SearchSpace.from_mapping({"input_bits": "2..6", "output_bits": "4,6", "foldings": "1e5"})
+    space = SearchSpace.from_mapping({"input_bits": "2..6", "output_bits": "4,6"})
     rule = StagedRule(space)
     first = rule.plan({}).wanted[0]
-    assert (first.input_bits, first.output_bits, first.folding) == (6, 6, "1e5")
+    assert (first.input_bits, first.output_bits) == (6, 6)

@@ -136,3 +136,40 @@ def test_a_study_db_that_is_no_database_is_a_one_line_error(tmp_path):
     (tmp_path / "study.db").write_bytes(b"not a database at all" * 100)
     with pytest.raises(StudyInputError, match=r"study.db cannot be opened as a study: file is not a database"):
         storage_url(tmp_path, None)
+
+
+def test_a_study_made_when_folding_was_an_axis_is_refused_by_run_and_read_by_report(tmp_path):
+    """Search version 1: folding among the parameters and the space, one design per trial, no designs attribute."""
+    import json
+
+    from dse.report import load_run
+    from dse.run import plan
+    from dse.study import SETTINGS_ATTR, storage_url
+
+    old = settings().to_dict()
+    old.pop("search_version")
+    old.pop("startup")
+    old["space"]["foldings"] = ["1e5", "fit"]
+    (tmp_path / "run.json").write_text(json.dumps({"settings": old, "storage": None, "study_name": "old"}))
+    study = open_study(storage_url(tmp_path, None), "old")
+    study.set_user_attr(SETTINGS_ATTR, old)
+    for width, luts, folding in ((16, 500.0, "1e5"), (32, 900.0, "fit")):
+        study.enqueue_trial({"width": width, "core_bits": 3, "input_bits": 6, "output_bits": 8, "folding": folding})
+        trial = study.ask()
+        trial.suggest_categorical("width", [16, 32])
+        trial.suggest_int("core_bits", 3, 3)
+        trial.suggest_int("input_bits", 6, 6)
+        trial.suggest_int("output_bits", 8, 8)
+        trial.suggest_categorical("folding", ["1e5", "fit"])
+        for name, value in (("feasible", True), ("parity_margin", 5.0), ("fits", True), ("design_target_fps", 1e5),
+                            ("new_trainings", 2), ("train_env_steps", 400), ("folding_config", {"MVAU_0": {"PE": 1, "SIMD": 2}})):
+            trial.set_user_attr(name, value)
+        study.tell(trial, [100.0 + width, luts, 1e-6, 1e-7])
+    with pytest.raises(StudyInputError, match=r"holds a study made when folding was a search axis \(search version 1; this "
+                                              r"dse: 2\).*dse report still reads it"):
+        plan(tmp_path, settings(), budget=4)
+    run = load_run(tmp_path)
+    assert run.settings.search_version == 1 and run.settings.space.widths == settings().space.widths
+    assert len(run.designs) == 2 and run.designs["folding"].tolist() == [[[1, 2]], [[1, 2]]]
+    assert run.front["width"].tolist() == [16, 32], "neither dominates the other: both on the front"
+    assert run.trainings == 4 and run.env_steps == 800

@@ -48,10 +48,12 @@ def test_hypervolume_of_known_boxes():
     assert hypervolume(np.array([[2.0, 0.0]]), normalization) == 0.0
 
 
-def test_history_grows_only_with_counted_points():
+def test_history_grows_with_each_batch_of_points_and_stays_flat_on_an_empty_one():
     points = np.array([[0.5, 0.5], [0.0, 0.0], [0.6, 0.6], [0.2, 0.1]])
     normalization = Normalization(low=np.zeros(2), span=np.ones(2))
-    history = hypervolume_history(points, np.array([True, False, True, True]), normalization)
+    history = hypervolume_history([points[:1], points[:0], points[2:3], points[3:]], normalization)
     assert history[0] == history[1] == history[2] == pytest.approx(0.36)
     assert history[3] == pytest.approx(0.9 * 1.0)
+    # a batch of several designs counts them all at once: the same as adding them one by one
+    assert hypervolume_history([points[[0, 2, 3]]], normalization) == [history[3]]
     assert Normalization.fit(points).reference.tolist() == [1.1, 1.1]
