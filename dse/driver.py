@@ -37,8 +37,8 @@ from dse.lease import REFRESH_SECONDS, DriverLease
 from dse.progress import StudyProgress
 from dse.strategies import StagedRule, Sweep
 from dse.study import PARAMS, SAMPLED, STAGED_PICK_ATTR, StudySettings, candidate_of, counts_toward_budget, feasible_points
-from search_spaces import Candidate
 from objectives.pareto import losses
+from search_spaces import Candidate
 from synthesis import FinnFailure
 from synthesis.estimate import HardwareReport, SynthesisSettings
 from training import TrainSpec
