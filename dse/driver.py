@@ -167,16 +167,27 @@ class Driver:
                 idle = 0
                 continue
             idle += 1
-            known = len(self._told) + sum(active.repeat_of is None for active in self._active.values())
-            if idle >= IDLE_ASKS or known >= self.settings.space.size:
-                self._settled = True
-                why = "every candidate of the space is known" if known >= self.settings.space.size else (
-                    f"the sampler asked {idle} known or rejected candidates in a row")
-                self.log(f"search stops asking: {why} ({self.progress.finished} candidates trained)")
+            if len(self._known()) >= self.settings.space.size:
+                self._stop_asking("every candidate of the space is known")
+            elif idle >= IDLE_ASKS:
+                self._stop_asking(f"the sampler asked {idle} known or rejected candidates in a row")
+
+    def _training(self) -> list[Candidate]:
+        """Candidates training now (a repeat waiting on another trial's trainings is not one more)."""
+        return [active.candidate for active in self._active.values() if active.repeat_of is None]
+
+    def _known(self) -> set[Candidate]:
+        """Candidates told (trained or rejected) or training: a sampled strategy never trains one of them again."""
+        return set(self._told) | set(self._training())
 
     def _spending(self) -> int:
         """Candidates trained or training: what the budget counts."""
-        return self.progress.finished + sum(active.repeat_of is None for active in self._active.values())
+        return self.progress.finished + len(self._training())
+
+    def _stop_asking(self, why: str) -> None:
+        self._settled = True
+        who = "random strategy" if self.settings.strategy == "random" else "search"
+        self.log(f"{who} stops asking: {why} ({self.progress.finished} candidates trained)")
 
     def _chooses_itself(self) -> bool:
         """The strategy picks the next candidate (and enqueues it) rather than an Optuna sampler.
@@ -190,25 +201,24 @@ class Driver:
         return not self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
 
     def _chosen_next(self) -> Candidate | None:
+        """The plan's next candidate, or a self-choosing sampled strategy's among those not known (None: stop)."""
         if self.planner is not None:
             return self._planned_next()
-        if self.settings.strategy == "random":
-            return self._unknown_draw()
-        return self._hypervolume_next()
+        known = self._known()
+        unknown = [candidate for candidate in self.settings.space.candidates() if candidate not in known]
+        if not unknown:
+            self._stop_asking("every candidate of the space is known")
+            return None
+        return self._unknown_draw(unknown) if self.settings.strategy == "random" else self._hypervolume_next(known)
 
-    def _hypervolume_next(self) -> Candidate | None:
+    def _hypervolume_next(self, known: set[Candidate]) -> Candidate:
         """``dse.acquisition.HypervolumeSearch``'s pick from the trained candidates so far and those training."""
         observed = {}
         for trial in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
             if counts_toward_budget(trial):
                 points = feasible_points(trial.user_attrs, trial.values)
                 observed[candidate_of(trial)] = Observed(trial.values[0], losses(np.array(points, dtype=float)))
-        pending = [active.candidate for active in self._active.values() if active.repeat_of is None]
-        chosen = self._hypervolume_search().choose(observed, pending, set(self._told) | set(pending))
-        if chosen is None:
-            self._settled = True
-            self.log(f"search stops asking: every candidate of the space is known ({self.progress.finished} trained)")
-        return chosen
+        return self._hypervolume_search().choose(observed, self._training(), known)
 
     def _hypervolume_search(self) -> HypervolumeSearch:
         """Built once: every candidate's designs priced before training (cached on disk by the synthesis cache)."""
@@ -230,17 +240,11 @@ class Driver:
             env.close()
         return self._env_dims
 
-    def _unknown_draw(self) -> Candidate | None:
+    def _unknown_draw(self, unknown: list[Candidate]) -> Candidate:
         """The random strategy's next candidate: uniform over those not told or training (random without replacement).
 
         Seeded by the sampler seed and the trials so far, so a resumed study draws on.
         """
-        busy = set(self._told) | {active.candidate for active in self._active.values()}
-        unknown = [candidate for candidate in self.settings.space.candidates() if candidate not in busy]
-        if not unknown:
-            self._settled = True
-            self.log(f"random strategy stops: every candidate of the space is known ({self.progress.finished} trained)")
-            return None
         rng = np.random.default_rng([self.settings.sampler_seed, len(self.study.get_trials(deepcopy=False))])
         return unknown[int(rng.integers(len(unknown)))]
 

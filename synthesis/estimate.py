@@ -216,15 +216,7 @@ class Synthesizer:
 
     def at_target(self, target_fps: float) -> HardwareReport:
         """The design FINN's folding search picks for ``target_fps`` actions per second."""
-        if not (isinstance(target_fps, int | float) and math.isfinite(target_fps) and target_fps > 0):
-            raise SynthesisInputError(f"target throughput {target_fps} is not allowed; use a number > 0 (actions/s)")
-
-        def build():
-            cycles = max(1, int(self.settings.clock_mhz * 1e6 / target_fps))
-            model, notes = finn_adapter.fold_to_target(self.hardware, cycles, self.settings.mvau_wwidth_max)
-            return self._report(model, target_fps, notes)
-
-        return self._cached({"target_fps": float(target_fps)}, build)
+        return self._folded_to_target(target_fps, "target_fps", self.policy)
 
     def bound_at_target(self, target_fps: float) -> HardwareReport:
         """A design no trained policy of this policy's shape and bits undercuts at ``target_fps``: known before training.
@@ -235,13 +227,19 @@ class Synthesizer:
         """
         if self.settings.estimator != "model":
             raise SynthesisInputError(f"estimator {self.settings.estimator!r} has no lower bound; use estimator 'model'")
+        return self._folded_to_target(target_fps, "bound_target_fps", model.without_weights(self.policy))
+
+    def _folded_to_target(self, target_fps: float, key: str, priced: IntegerPolicy) -> HardwareReport:
+        """FINN's folding of this policy for ``target_fps``, with ``priced`` (this policy or its bound) priced at it."""
+        if not (isinstance(target_fps, int | float) and math.isfinite(target_fps) and target_fps > 0):
+            raise SynthesisInputError(f"target throughput {target_fps} is not allowed; use a number > 0 (actions/s)")
 
         def build():
             cycles = max(1, int(self.settings.clock_mhz * 1e6 / target_fps))
-            model_graph, notes = finn_adapter.fold_to_target(self.hardware, cycles, self.settings.mvau_wwidth_max)
-            return self._report(model_graph, target_fps, notes, priced=model.without_weights(self.policy))
+            graph, notes = finn_adapter.fold_to_target(self.hardware, cycles, self.settings.mvau_wwidth_max)
+            return self._report(graph, target_fps, notes, priced)
 
-        return self._cached({"bound_target_fps": float(target_fps)}, build)
+        return self._cached({key: float(target_fps)}, build)
 
     def bounds(self, targets: tuple[float, ...] = DEFAULT_TARGETS) -> list[HardwareReport]:
         """``bound_at_target`` of each target, slowest first."""

@@ -292,7 +292,7 @@ def test_the_random_strategy_draws_without_replacement_and_stops_when_the_space_
     args = ["run", *TINY_STUDY, "--strategy", "random", "--widths", "16", "--core-bits", "2", "--budget", "5",
             "--out", str(run), "--cache", str(studies / "cache")]
     assert main(args) == 0
-    assert "random strategy stops: every candidate of the space is known (2 trained)" in capsys.readouterr().out
+    assert "random strategy stops asking: every candidate of the space is known (2 candidates trained)" in capsys.readouterr().out
     trials = load(run).trials
     assert len(trials) == 2 and {candidate_of(t).input_bits for t in trials} == {6, 8}
 
