@@ -8,7 +8,13 @@ are not in the cache and trains them together (``training.train_seeds``) in a
 scratch folder of whichever node runs it; it returns each run folder packed as
 bytes, which the driver unpacks into its cache. No filesystem is shared between
 the driver and the nodes. ``--task-per-seed`` gives each seed a task of its own.
-Only the driver process talks to Ray; the task itself is a plain function of TrainSpecs.
+
+A training saves itself now and then (``training.checkpoint``) and sends what
+each save added to a ``CheckpointStore``, an actor on the driver's node that
+keeps it under ``cache/resume/<training>/``. A task retried after its worker or
+node died, or given the same training again by a re-run study, fetches those
+files first and resumes where the last save left off, on whichever node it runs.
+The store's folder of a training goes once its runs are in the cache.
 """
 
 from __future__ import annotations
@@ -29,12 +35,56 @@ from pathlib import Path
 from dse.deploy import evaluate_deployed, expected_forward, integer_actor
 from objectives.early_stop import EarlyStopper, Fp32Curve, early_stop_rule
 from training import TrainingDiverged, TrainingInputError, TrainSpec, read_eval, read_run, verify_run
+from training.checkpoint import DEFAULT_SECONDS, training_identity
 from training.run_folder import COMPLETE
 
 WORKER_RETRIES = 3
 """a task whose worker process or node dies is retried this many times; an exception in training is not retried"""
 OBJECT_STORE_BYTES = 256 * 1024**2
 """tasks pass specs and packed run folders (tens of kB to a few MB), so the local object store stays small"""
+
+
+@dataclass(frozen=True)
+class CheckpointSettings:
+    """How often training tasks save themselves, and where the driver keeps the saves."""
+
+    root: Path
+    """on the driver's node: one folder per training"""
+    every_steps: int | None = None
+    every_seconds: float | None = DEFAULT_SECONDS
+
+
+class CheckpointStore:
+    """A Ray actor on the driver's node that keeps the checkpoints training tasks send, one folder per training."""
+
+    def __init__(self, root: str):
+        self.root = Path(root)
+
+    def put(self, training: str, files: dict[str, bytes], kept: list[str]) -> None:
+        """Add a save's new files (each written whole, then renamed) and drop those it no longer keeps."""
+        folder = self.root / training
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            incoming = folder / f".{name}.incoming"
+            incoming.write_bytes(data)
+            os.replace(incoming, folder / name)
+        for path in folder.iterdir():
+            if path.name not in kept:
+                path.unlink(missing_ok=True)
+
+    def names(self, training: str) -> list[str]:
+        """The files of ``training``'s checkpoint as it was last saved (none: there is none)."""
+        folder = self.root / training
+        if not folder.is_dir():
+            return []
+        return sorted(path.name for path in folder.iterdir() if not path.name.startswith("."))
+
+    def read(self, training: str, name: str) -> bytes:
+        """One file, so a replay memory of gigabytes crosses the object store a save's worth at a time."""
+        return (self.root / training / name).read_bytes()
+
+    def drop(self, training: str) -> None:
+        shutil.rmtree(self.root / training, ignore_errors=True)
 
 
 class TaskFailed(RuntimeError):
@@ -61,6 +111,8 @@ class TrainingOutcome:
     """the Ray node that trained it ("host/node id"); None when it came from the cache"""
     forward: str | None = None
     """what computed the actions of its final evaluation (``dse.deploy``)"""
+    resumed_at: tuple[int, ...] = ()
+    """the env steps its training resumed from after its worker or node died (or its study was stopped)"""
 
     @property
     def mean_return(self) -> float:
@@ -125,6 +177,7 @@ def _outcome(spec: TrainSpec, run_dir: Path, trained: bool, node: str | None = N
         complete.get("stopped_early"),
         node,
         evaluation.get("forward"),
+        tuple(complete.get("resumed_at", ())),
     )
 
 
@@ -179,11 +232,45 @@ def _node() -> str:
     return f"{socket.gethostname()}/{node_id}"
 
 
-def train_task(spec_dicts: list[dict], threads: int, early_stop: dict | None = None) -> list[TrainedRun]:
+def _stopper(specs: list[TrainSpec], early_stop: dict | None) -> EarlyStopper | None:
+    """The early-stop rule of a task: ``early_stop`` holds its mode and the FP32 curve (``Fp32Curve.to_dict``)."""
+    if not early_stop:
+        return None
+    reference = Fp32Curve.from_dict(early_stop["reference"])
+    return EarlyStopper(early_stop_rule(early_stop["mode"]), reference, specs[0].total_steps)
+
+
+def task_training(specs: list[TrainSpec], early_stop: dict | None) -> str:
+    """The checkpoint name of a task's training (``training.checkpoint.training_identity``)."""
+    stopper = _stopper(specs, early_stop)
+    return training_identity(specs, stopper.identity if stopper is not None else None)
+
+
+def _checkpointing(store, settings: dict, training: str, folder: Path):
+    """Resume from the store's files of ``training``, if any; send each new save to it."""
+    import ray
+
+    from training.checkpoint import Checkpointing
+
+    folder.mkdir()
+    for name in ray.get(store.names.remote(training)):
+        (folder / name).write_bytes(ray.get(store.read.remote(training, name)))
+
+    def send(saved) -> None:
+        ray.get(store.put.remote(training, {path.name: path.read_bytes() for path in saved.written}, list(saved.kept)))
+
+    return Checkpointing(folder, settings["every_steps"], settings["every_seconds"], on_save=send)
+
+
+def train_task(
+    spec_dicts: list[dict], threads: int, early_stop: dict | None = None, store=None, checkpoints: dict | None = None
+) -> list[TrainedRun]:
     """The Ray task: train the seeds of ``spec_dicts`` together in a scratch folder; their run folders as data.
 
-    ``early_stop``: the mode and the FP32 curve (``Fp32Curve.to_dict``) of an
-    early-stop rule, or None. Non-finite returns fail the task, naming the seed.
+    ``early_stop``: see ``_stopper``, or None. ``store``: the ``CheckpointStore``
+    to resume from and save to, every ``checkpoints`` steps or seconds
+    (``CheckpointSettings``' fields); None trains without saving. Non-finite
+    returns fail the task, naming the seed.
     """
     import torch
 
@@ -191,13 +278,16 @@ def train_task(spec_dicts: list[dict], threads: int, early_stop: dict | None = N
 
     specs = [TrainSpec.from_dict(spec_dict) for spec_dict in spec_dicts]
     torch.set_num_threads(threads)
-    stopper = None
-    if early_stop:
-        reference = Fp32Curve.from_dict(early_stop["reference"])
-        stopper = EarlyStopper(early_stop_rule(early_stop["mode"]), reference, specs[0].total_steps)
+    stopper = _stopper(specs, early_stop)
     with tempfile.TemporaryDirectory(prefix="dse-train-") as scratch:
+        checkpointing = None
+        if store is not None:
+            checkpointing = _checkpointing(store, checkpoints, task_training(specs, early_stop), Path(scratch) / "resume")
         run_dirs = [Path(scratch) / f"{spec.policy.label}-s{spec.seed}" for spec in specs]
-        trained = train_seeds(specs[0], [spec.seed for spec in specs], run_dirs, stop_rule=stopper, deploy=integer_actor)
+        trained = train_seeds(
+            specs[0], [spec.seed for spec in specs], run_dirs, stop_rule=stopper, deploy=integer_actor,
+            checkpointing=checkpointing,
+        )
         for spec, policy in zip(specs, trained):
             if not policy.returns:
                 raise TrainingInputError("training evaluated no episodes: final-eval-episodes must be at least 1 for a study")
@@ -242,8 +332,10 @@ class RayExecutor:
         cpus_per_task: float = 1.0,
         threads: int = 1,
         task_per_seed: bool = False,
+        checkpoints: CheckpointSettings | None = None,
     ):
         import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         if not ray.is_initialized():
             quiet = dict(logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
@@ -266,17 +358,36 @@ class RayExecutor:
         self.workers = workers
         self.threads = threads
         self.task_per_seed = task_per_seed
+        self.checkpoints = checkpoints
+        self._store = None
+        self._trainings: dict = {}
+        if checkpoints is not None:
+            # on the driver's node, so the saves are where the driver is; restarted (it keeps nothing in memory)
+            # and its calls retried, so a training never fails for want of its store
+            here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+            store = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(CheckpointStore)
+            self._store = store.options(scheduling_strategy=here).remote(str(checkpoints.root))
 
     def groups(self, specs: list[TrainSpec], parts: int = 1) -> list[list[TrainSpec]]:
         return task_groups(specs, parts, self.task_per_seed)
 
     def submit(self, specs: list[TrainSpec], early_stop: dict | None = None):
         """A task training ``specs`` (one candidate's seeds) together; its result is their TrainedRuns in order."""
-        return self._task.remote([spec.to_dict() for spec in specs], self.threads, early_stop)
+        checkpoints = None
+        if self.checkpoints is not None:
+            checkpoints = {"every_steps": self.checkpoints.every_steps, "every_seconds": self.checkpoints.every_seconds}
+        ref = self._task.remote([spec.to_dict() for spec in specs], self.threads, early_stop, self._store, checkpoints)
+        self._trainings[ref] = task_training(specs, early_stop)
+        return ref
 
     def outcomes(self, ref, specs: list[TrainSpec], cache_dir: Path) -> list[TrainingOutcome]:
-        """A training task's runs unpacked into the driver's cache; its failure as one line (TaskFailed)."""
-        return install_runs(specs, self.result(ref), cache_dir)
+        """A training task's runs unpacked into the driver's cache (its checkpoint then dropped); its failure as one
+        line (TaskFailed), its checkpoint kept for a later try."""
+        training = self._trainings.pop(ref, None)
+        outcomes = install_runs(specs, self.result(ref), cache_dir)
+        if self._store is not None and training is not None:
+            self._store.drop.remote(training)
+        return outcomes
 
     def submit_evaluation(self, run_dir: str, episodes: int, seed: tuple[int, ...], sigma: float):
         return self._evaluation.remote(pack_run(run_dir), episodes, seed, sigma)

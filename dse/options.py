@@ -158,6 +158,11 @@ def add_execution_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="one training task per seed instead of one per candidate training its seeds together (batched)",
     )
+    parser.add_argument("--checkpoint-minutes", type=float, default=10.0,
+                        help="a training saves itself (to OUT/cache/resume, on the driver's node) at least every M minutes"
+                             " and resumes from there after a lost worker or node or a stopped study (default 10; 0: only"
+                             " by --checkpoint-steps)")
+    parser.add_argument("--checkpoint-steps", type=int, help="also save every N env steps")
     parser.add_argument("--ray-address", help="join this Ray cluster (e.g. auto) instead of starting Ray locally")
     parser.add_argument(
         "--storage",
@@ -240,6 +245,10 @@ def study_settings(args: argparse.Namespace, strategy: str, space, early_stop: s
     check_at_least_one(args, "workers", "threads")
     if args.cpus_per_task <= 0:
         raise CliError(f"cpus-per-task {args.cpus_per_task} is invalid: it must be > 0")
+    if args.checkpoint_minutes < 0:
+        raise CliError(f"checkpoint-minutes {args.checkpoint_minutes:g} is invalid: it must be >= 0 (0: by steps only)")
+    if args.checkpoint_steps is not None and args.checkpoint_steps < 1:
+        raise CliError(f"checkpoint-steps {args.checkpoint_steps} is invalid: it must be at least 1")
     settings = StudySettings(
         env_id=args.env, strategy=strategy, sampler=getattr(args, "sampler", "random"), sampler_seed=getattr(args, "seed", 0),
         seeds=args.seeds, template=spec_from_args(args, PolicyConfig(), 0), space=space,

@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 from dse.driver import Driver
-from dse.executor import RayExecutor, cached_outcome
+from dse.executor import CheckpointSettings, RayExecutor, cached_outcome
 from dse.lease import DriverLease
 from dse.plan import StudyPlan, plan_study
 from dse.report import MANIFEST, read_manifest, write_report
@@ -29,6 +29,7 @@ from dse.study import (
     storage_url,
     stored_settings,
 )
+from training.checkpoint import DEFAULT_SECONDS
 
 VERSIONS = ("optuna", "ray", "torch", "brevitas", "gymnasium", "mujoco", "qonnx", "finn-plus")
 
@@ -108,10 +109,16 @@ def run_study(
     threads: int = 1,
     ray_address: str | None = None,
     task_per_seed: bool = False,
+    checkpoint_steps: int | None = None,
+    checkpoint_minutes: float = DEFAULT_SECONDS / 60,
     command: list[str] | None = None,
     log: Callable[[str], None] = print,
 ) -> Path:
-    """Run (or continue) the study in ``run_dir`` until ``budget`` trials have finished; returns the report's path."""
+    """Run (or continue) the study in ``run_dir`` until ``budget`` trials have finished; returns the report's path.
+
+    Trainings save themselves every ``checkpoint_steps`` env steps or ``checkpoint_minutes`` (0: by steps only;
+    neither: never) into ``cache/resume/``, and resume from there (``dse.executor``).
+    """
     run_dir = Path(run_dir)
     manifest, storage, study_name = _resolve(run_dir, settings, storage, study_name)
     cache_dir = Path(cache) if cache else run_dir / "cache"
@@ -140,7 +147,10 @@ def run_study(
             log(f"budget of {budget} candidates already reached ({finished} trained); raise --budget to continue")
             return write_report(run_dir)
         log(plan_study(settings, budget, finished, workers, _baseline_cached(settings, cache_dir), task_per_seed).describe())
-        executor = RayExecutor(ray_address, workers, cpus_per_task, threads, task_per_seed)
+        checkpoints = None
+        if checkpoint_steps or checkpoint_minutes:
+            checkpoints = CheckpointSettings(cache_dir / "resume", checkpoint_steps, checkpoint_minutes * 60 or None)
+        executor = RayExecutor(ray_address, workers, cpus_per_task, threads, task_per_seed, checkpoints)
         driver = Driver(run_dir, settings, study, executor, cache_dir, log=log, lease=lease)
         driver.baseline()
         log(f"study {study_name}: {finished}/{budget} trials finished; {settings.strategy} strategy, "

@@ -51,6 +51,9 @@ def compute_attrs(outcomes: list[TrainingOutcome], threads: int, full_steps: int
         "trained_on": sorted({outcome.node for outcome in new}),
         "env_steps_saved": sum(full_steps - outcome.env_steps for outcome in new),
     }
+    resumed = sorted(step for outcome in new for step in outcome.resumed_at)
+    if resumed:
+        attrs["resumed_at"] = resumed  # saves a training continued from after its worker or node was lost
     stops = [outcome.stopped_early for outcome in outcomes if outcome.stopped_early]
     if stops:
         attrs["stopped_early"] = stops[0]["reason"]

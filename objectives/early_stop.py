@@ -123,6 +123,12 @@ class EarlyStopper:
         self._best = -math.inf
         self._behind_in_a_row = 0
 
+    def state_dict(self) -> dict:
+        return {"best": self._best, "behind_in_a_row": self._behind_in_a_row}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._best, self._behind_in_a_row = state["best"], state["behind_in_a_row"]
+
     def check(self, env_step: int, mean_return: float) -> str | None:
         """Why the candidate stops at this checkpoint (its seeds' mean return), or None to go on."""
         self._best = max(self._best, mean_return)

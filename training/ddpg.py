@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from training.config import DDPGConfig, PolicyConfig
-from training.networks import CriticEnsemble, PolicyNet, build_members, member_randn, soft_update
+from training.networks import CriticEnsemble, PolicyNet, agent_state, build_members, load_agent_state, member_randn, soft_update
 from training.replay import Batch
 
 
@@ -47,6 +47,13 @@ class DDPG:
         self.policy_optimizer = torch.optim.Adam(self.policy.parameters(), lr=hyper.learning_rate, fused=True)
         self.policy.watch_optimizer(self.policy_optimizer)
         self.q_optimizer = torch.optim.Adam(self.critic.parameters(), lr=hyper.learning_rate, fused=True)
+
+    def state_dict(self) -> dict:
+        """Everything the updates change: networks, targets and optimizers."""
+        return agent_state(self, ("policy", "critic", "policy_target", "critic_target", "policy_optimizer", "q_optimizer"))
+
+    def load_state_dict(self, state: dict) -> None:
+        load_agent_state(self, state)
 
     def act(self, policy: torch.nn.Module, obs: torch.Tensor) -> torch.Tensor:
         return torch.tanh(policy(obs)) * self.action_scale + self.action_bias

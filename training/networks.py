@@ -281,6 +281,17 @@ class CriticEnsemble(nn.Module):
         return x.view(members, self.n, batch)
 
 
+def agent_state(agent: object, names: Sequence[str]) -> dict:
+    """The state dicts of an agent's networks and optimizers named ``names``."""
+    return {name: getattr(agent, name).state_dict() for name in names}
+
+
+def load_agent_state(agent: object, state: dict) -> None:
+    """``agent_state``'s state loaded back, each into the network or optimizer of its name."""
+    for name, value in state.items():
+        getattr(agent, name).load_state_dict(value)
+
+
 @torch.no_grad()
 def soft_update(target: nn.Module, online: nn.Module, tau: float) -> None:
     """Polyak-average parameters; buffers (quantizer warm-up state) are copied as they are.

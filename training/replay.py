@@ -30,6 +30,9 @@ class Batch:
         return cls(*(torch.stack([getattr(batch, field.name) for batch in batches]) for field in dataclasses.fields(cls)))
 
 
+_ROWS = ("obs", "next_obs", "actions", "rewards", "terminated")
+
+
 class ReplayBuffer:
     def __init__(self, capacity: int, obs_dim: int, act_dim: int):
         self.capacity = capacity
@@ -50,6 +53,17 @@ class ReplayBuffer:
         self.terminated[i] = float(terminated)
         self.position = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
+
+    def rows(self, first: int, end: int) -> dict[str, torch.Tensor]:
+        """The rows written by the ``first``-th up to the ``end``-th add (at most ``capacity`` back), for a checkpoint."""
+        index = torch.arange(first, end) % self.capacity
+        return {name: getattr(self, name)[index].clone() for name in _ROWS}
+
+    def put_rows(self, first: int, rows: dict[str, torch.Tensor]) -> None:
+        """Write ``rows`` back where ``rows(first, ...)`` read them."""
+        index = torch.arange(first, first + len(rows["rewards"])) % self.capacity
+        for name in _ROWS:
+            getattr(self, name)[index] = rows[name]
 
     def sample(
         self, batch_size: int, generator: torch.Generator, normalize: Callable[[torch.Tensor], torch.Tensor]

@@ -24,6 +24,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from training.checkpoint import CheckpointFolder, Checkpointing, SaveClock, Saved, env_state, restore_env, training_identity
 from training.config import TrainSpec
 from training.ddpg import DDPG
 from training.envs import make_env
@@ -82,21 +83,30 @@ def _prepare_run_dir(out_dir: Path, overwrite: bool) -> None:
 
 
 class _Curve:
-    """The learning curve: a CSV in the run folder, and TensorBoard when it is installed."""
+    """The learning curve: a CSV in the run folder, and TensorBoard when it is installed.
 
-    def __init__(self, run_dir: Path):
+    A resumed training starts it again from the rows saved with its checkpoint
+    (``rows``) and drops TensorBoard's points past the checkpoint's env step.
+    """
+
+    def __init__(self, run_dir: Path, rows: Sequence[list] = (), env_step: int = 0):
+        self.rows = [list(row) for row in rows]
         self.file = open(run_dir / "curve.csv", "w", newline="")
         self.writer = csv.writer(self.file)
         self.writer.writerow(CURVE_FIELDS)
+        self.writer.writerows(self.rows)
+        self.file.flush()
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
             self.tensorboard = None
         else:
-            self.tensorboard = SummaryWriter(str(run_dir / "tensorboard"))
+            self.tensorboard = SummaryWriter(str(run_dir / "tensorboard"), purge_step=env_step or None)
 
     def add(self, env_step: int, returns: np.ndarray, wall_seconds: float) -> None:
-        self.writer.writerow([env_step, float(returns.mean()), float(returns.std()), round(wall_seconds, 3)])
+        row = [env_step, float(returns.mean()), float(returns.std()), round(wall_seconds, 3)]
+        self.rows.append(row)
+        self.writer.writerow(row)
         self.file.flush()
         if self.tensorboard is not None:
             self.tensorboard.add_scalar("eval/return_mean", float(returns.mean()), env_step)
@@ -144,14 +154,20 @@ def member_specs(spec: TrainSpec, seeds: Sequence[int]) -> list[TrainSpec]:
 
 
 class StopRule(Protocol):
-    """Decides at each evaluation checkpoint whether a training goes on (``objectives.early_stop``)."""
+    """Decides at each curve evaluation whether a training goes on (``objectives.early_stop``)."""
 
     name: str
     identity: str
     """everything its decisions depend on, as one string: a stopped run stands only for a rule of the same identity"""
 
     def check(self, env_step: int, mean_return: float) -> str | None:
-        """Why to stop now, given the seeds' mean return at this checkpoint; None to go on."""
+        """Why to stop now, given the seeds' mean return at this evaluation; None to go on."""
+
+    def state_dict(self) -> dict:
+        """What its next decisions depend on besides its identity (saved with a training's checkpoint)."""
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from ``state_dict``'s state."""
 
 
 class _Member:
@@ -169,6 +185,28 @@ class _Member:
         self.obs, _ = self.env.reset(seed=spec.seed)
         self.normalizer.update(self.obs)
 
+    def state_dict(self) -> dict:
+        """Everything of this seed but its replay rows (``ReplayBuffer.rows``)."""
+        return {
+            "generator": self.generator.get_state(),
+            "rng": self.rng.bit_generator.state,
+            "normalizer": self.normalizer.state_dict(),
+            "replay": {"position": self.buffer.position, "size": self.buffer.size},
+            "obs": torch.from_numpy(np.array(self.obs)),
+            "env": env_state(self.env),
+            "curve": self.curve.rows,
+        }
+
+    def load_state_dict(self, state: dict, env_step: int) -> None:
+        self.generator.set_state(state["generator"])
+        self.rng.bit_generator.state = state["rng"]
+        self.normalizer = ObsNormalizer.from_state_dict(state["normalizer"])
+        self.buffer.position, self.buffer.size = state["replay"]["position"], state["replay"]["size"]
+        self.obs = state["obs"].numpy()
+        restore_env(self.env, state["env"])
+        self.curve.close()
+        self.curve = _Curve(self.out_dir, state["curve"], env_step)
+
 
 class Trainer:
     """A training of one or more seeds of the same spec, advanced one env step (of every seed) at a time.
@@ -182,6 +220,11 @@ class Trainer:
     ``deploy`` builds the deployed form of a quantized policy for its final
     evaluation; without it (and for FP32 policies) the final evaluation runs
     training's float32 forward, and ``eval.json`` says which ran.
+
+    ``checkpointing`` saves the whole training now and then
+    (``training.checkpoint``); a Trainer made on the same specs, stop rule and
+    checkpoint folder continues from the latest save, and ends bit for bit as
+    one that ran straight through (``overwrite`` starts over instead).
     """
 
     def __init__(
@@ -192,6 +235,7 @@ class Trainer:
         overwrite: bool = False,
         stop_rule: StopRule | None = None,
         deploy: Deploy | None = None,
+        checkpointing: Checkpointing | None = None,
     ):
         if not specs or len(specs) != len(out_dirs):
             raise TrainingInputError(
@@ -209,8 +253,16 @@ class Trainer:
         self.low = env.action_space.low.astype(np.float64)
         self.high = env.action_space.high.astype(np.float64)
         env.close()
+        self.identity = training_identity(specs, stop_rule.identity if stop_rule is not None else None)
+        self.checkpointing = checkpointing
+        saved = None
+        if checkpointing is not None:
+            if overwrite:
+                shutil.rmtree(checkpointing.folder, ignore_errors=True)
+            saved = CheckpointFolder(checkpointing.folder).load(self.identity)
         for out_dir in out_dirs:
-            _prepare_run_dir(Path(out_dir), overwrite)
+            # a resumed training writes its run folders again from the checkpoint
+            _prepare_run_dir(Path(out_dir), overwrite or saved is not None)
         self.started = time.perf_counter()
         self.members = []
         for member_spec, out_dir in zip(specs, out_dirs):
@@ -230,6 +282,13 @@ class Trainer:
         self.stop_rule = stop_rule
         self.stopped_early: dict | None = None
         self.deploy = deploy
+        self.resumed_at: list[int] = []
+        """the env steps this training was resumed from, in order"""
+        self.capacity = self.members[0].buffer.capacity
+        if saved is not None:
+            self._resume(*saved)
+        self._saved_step = self.global_step
+        self._clock = SaveClock(checkpointing, self.global_step) if checkpointing is not None else None
 
     @property
     def done(self) -> bool:
@@ -278,6 +337,49 @@ class Trainer:
                         "env_step": self.global_step,
                         "reason": reason,
                     }
+        if self._clock is not None and not self.done and self._clock.due(self.global_step):
+            self.save_checkpoint()
+
+    def save_checkpoint(self) -> Saved:
+        """Save the training as it is now: the replay rows added since the last save, and everything else."""
+        first = max(self._saved_step, self.global_step - self.capacity)
+        segment = {
+            "first": first,
+            "end": self.global_step,
+            "members": [member.buffer.rows(first, self.global_step) for member in self.members],
+        }
+        state = {
+            "identity": self.identity,
+            "global_step": self.global_step,
+            "last_eval": self.last_eval,
+            "stopped_early": self.stopped_early,
+            "resumed_at": self.resumed_at,
+            "wall_seconds": time.perf_counter() - self.started,
+            "agent": self.agent.state_dict(),
+            "stop_rule": self.stop_rule.state_dict() if self.stop_rule is not None else None,
+            "members": [member.state_dict() for member in self.members],
+        }
+        saved = CheckpointFolder(self.checkpointing.folder).save(state, segment, self.capacity)
+        self._saved_step = self.global_step
+        self._clock.saved(self.global_step)
+        if self.checkpointing.on_save is not None:
+            self.checkpointing.on_save(saved)
+        return saved
+
+    def _resume(self, state: dict, segments: list[dict]) -> None:
+        self.global_step = state["global_step"]
+        self.last_eval = state["last_eval"]
+        self.stopped_early = state["stopped_early"]
+        self.resumed_at = [*state["resumed_at"], self.global_step]
+        self.started = time.perf_counter() - state["wall_seconds"]
+        self.agent.load_state_dict(state["agent"])
+        if self.stop_rule is not None:
+            self.stop_rule.load_state_dict(state["stop_rule"])
+        for member, member_state in zip(self.members, state["members"]):
+            member.load_state_dict(member_state, self.global_step)
+        for segment in segments:
+            for member, rows in zip(self.members, segment["members"]):
+                member.buffer.put_rows(segment["first"], rows)
 
     def deployed(self, index: int) -> DeployedPolicy:
         """Seed ``index``'s policy as it is now, as a deployed policy of its own."""
@@ -323,6 +425,7 @@ class Trainer:
                         "env_steps": self.global_step,
                         "wall_seconds": round(wall_seconds, 3),
                         "seeds_trained_together": len(self.members),
+                        **({"resumed_at": self.resumed_at} if self.resumed_at else {}),
                         **({"stopped_early": self.stopped_early} if self.stopped_early else {}),
                         "sha256": file_hashes(member.out_dir),
                     },
@@ -360,21 +463,29 @@ def train_seeds(
     on_progress: Callable[[Progress], None] | None = None,
     stop_rule: StopRule | None = None,
     deploy: Deploy | None = None,
+    checkpointing: Checkpointing | None = None,
 ) -> list[TrainedPolicy]:
     """Train ``spec`` once per seed, all together in this process, into ``out_dirs``; the finished runs in order.
 
     ``stop_rule`` may end the training early (all seeds at once); the runs then
     say so in ``complete.json`` and still hold a policy, its export and its
-    final evaluation. ``deploy``: see ``Trainer``. Uses the calling process's torch thread setting; the CLI
+    final evaluation. ``deploy`` and ``checkpointing``: see ``Trainer``; the
+    checkpoint folder is removed once the runs are finished. Uses the calling process's torch thread setting; the CLI
     sets one thread per training, which is fastest when several trainings share the machine.
     """
-    trainer = Trainer(member_specs(spec, seeds), out_dirs, overwrite=overwrite, stop_rule=stop_rule, deploy=deploy)
+    trainer = Trainer(
+        member_specs(spec, seeds), out_dirs, overwrite=overwrite, stop_rule=stop_rule, deploy=deploy,
+        checkpointing=checkpointing,
+    )
     while not trainer.done:
         trainer.step()
         step = trainer.global_step
         if on_progress is not None and (step % 200 == 0 or trainer.done):
             on_progress(Progress(step, spec.total_steps, trainer.last_eval))
-    return trainer.finish()
+    finished = trainer.finish()
+    if checkpointing is not None:
+        shutil.rmtree(checkpointing.folder, ignore_errors=True)
+    return finished
 
 
 def train(

@@ -27,7 +27,16 @@ import numpy as np
 import torch
 
 from training.config import PolicyConfig, SACConfig
-from training.networks import CriticEnsemble, PolicyNet, SigmaNet, build_members, member_randn, soft_update
+from training.networks import (
+    CriticEnsemble,
+    PolicyNet,
+    SigmaNet,
+    agent_state,
+    build_members,
+    load_agent_state,
+    member_randn,
+    soft_update,
+)
 from training.replay import Batch
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -70,6 +79,21 @@ class SAC:
             self.log_alpha = torch.zeros(len(seeds), requires_grad=True)
             self.alpha = self.log_alpha.detach().exp().unsqueeze(1)
             self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=hyper.q_lr, fused=True)
+
+    def state_dict(self) -> dict:
+        """Everything the updates change: networks, targets, optimizers and the entropy temperature."""
+        state = agent_state(self, ("policy", "sigma", "critic", "critic_target", "policy_optimizer", "q_optimizer"))
+        if self.hyper.autotune:
+            state.update(agent_state(self, ("alpha_optimizer",)), log_alpha=self.log_alpha.detach().clone())
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        state = dict(state)
+        if self.hyper.autotune:
+            with torch.no_grad():
+                self.log_alpha.copy_(state.pop("log_alpha"))
+            self.alpha = self.log_alpha.detach().exp().unsqueeze(1)
+        load_agent_state(self, state)
 
     def squash(self, mean: torch.Tensor, log_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A reparameterised action (env units) and its log-probability under the squashed Gaussian."""

@@ -40,7 +40,8 @@ def _run(args: argparse.Namespace, settings, out: Path, budget: int) -> Path | N
     return run_study(
         out, settings, budget=budget, storage=args.storage, study_name=args.study_name, cache=args.cache,
         workers=args.workers, cpus_per_task=args.cpus_per_task, threads=args.threads, ray_address=args.ray_address,
-        task_per_seed=args.task_per_seed, command=sys.argv,
+        task_per_seed=args.task_per_seed, checkpoint_steps=args.checkpoint_steps,
+        checkpoint_minutes=args.checkpoint_minutes, command=sys.argv,
     )
 
 

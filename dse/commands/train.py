@@ -41,16 +41,29 @@ def policy_from_args(args: argparse.Namespace) -> PolicyConfig:
     return dataclasses.replace(policy, **scale_settings)
 
 
-def _train_with_progress(spec: TrainSpec, seeds: list[int], outs: list[Path], args: argparse.Namespace, label: str):
-    """Train ``spec`` for ``seeds`` together, into ``outs``, with one progress bar; the finished runs."""
+def _train_with_progress(
+    spec: TrainSpec, seeds: list[int], outs: list[Path], args: argparse.Namespace, label: str, checkpoints: Path
+):
+    """Train ``spec`` for ``seeds`` together, into ``outs``, with one progress bar; the finished runs.
+
+    The training saves itself into ``checkpoints`` every ``--checkpoint-minutes``;
+    the same command run again after it was stopped continues from the last save.
+    """
     import torch
     from tqdm import tqdm
 
     from dse.deploy import integer_actor
     from training import train_seeds
+    from training.checkpoint import CheckpointFolder, Checkpointing
 
     check_at_least_one(args, "threads")
+    if not args.checkpoint_minutes > 0:
+        raise CliError(f"checkpoint-minutes {args.checkpoint_minutes:g} is invalid: it must be above 0")
     torch.set_num_threads(args.threads)
+    checkpointing = Checkpointing(checkpoints, every_seconds=args.checkpoint_minutes * 60)
+    saves = CheckpointFolder(checkpoints).states()
+    if saves and not args.overwrite:
+        print(f"resuming {label} from its save at env step {saves[0]:,} ({checkpoints})")
     bars = []  # made at the first report, so input errors print alone
 
     def on_progress(progress) -> None:
@@ -62,7 +75,10 @@ def _train_with_progress(spec: TrainSpec, seeds: list[int], outs: list[Path], ar
             bar.set_postfix(eval_return=f"{progress.last_eval_return:.1f}", refresh=False)
 
     try:
-        return train_seeds(spec, seeds, outs, overwrite=args.overwrite, on_progress=on_progress, deploy=integer_actor)
+        return train_seeds(
+            spec, seeds, outs, overwrite=args.overwrite, on_progress=on_progress, deploy=integer_actor,
+            checkpointing=checkpointing,
+        )
     finally:
         for bar in bars:
             bar.close()
@@ -75,10 +91,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     seeds = list(range(args.seed, args.seed + args.seeds))
     if args.seeds == 1:
         outs = [Path(args.out or f"runs/{args.env.lower()}-{args.algo}-{policy.label}-s{args.seed}")]
+        checkpoints = outs[0].with_name(f"{outs[0].name}.resume")
     else:
         folder = Path(args.out or f"runs/{args.env.lower()}-{args.algo}-{policy.label}")
         outs = [folder / f"seed-{seed}" for seed in seeds]
-    for result in _train_with_progress(spec, seeds, outs, args, policy.label):
+        checkpoints = folder / "resume"
+    for result in _train_with_progress(spec, seeds, outs, args, policy.label, checkpoints):
         print(f"trained {spec.env_id} {spec.algo} {policy.label} seed {result.spec.seed}: "
               f"return {result.mean_return:.1f} over {len(result.returns)} episodes -> {result.run_dir}")
     return 0
@@ -90,7 +108,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/baseline-{args.env.lower()}-{args.algo}")
     seeds = list(range(args.seeds))
     spec = spec_from_args(args, policy, 0)
-    results = _train_with_progress(spec, seeds, [out / f"seed-{seed}" for seed in seeds], args, "fp32")
+    results = _train_with_progress(spec, seeds, [out / f"seed-{seed}" for seed in seeds], args, "fp32", out / "resume")
     band = Fp32Band.from_seed_returns([result.mean_return for result in results])
     record = {"env": args.env, "algo": args.algo, "steps": args.steps, **band.to_dict(), "spread": SPREAD}
     (out / "band.json").write_text(json.dumps(record, indent=2))
@@ -116,6 +134,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def _add_single_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--checkpoint-minutes", type=float, default=10.0,
+                        help="save the training at least every M minutes (beside the run folder, as RUN.resume, or"
+                             " resume/ in a folder of seeds); the same command run again continues from the last save"
+                             " (default 10)")
 
 
 def _add_train_parser(commands) -> None:

@@ -82,6 +82,29 @@ def test_train_several_seeds_together_writes_a_run_folder_per_seed(tmp_path, cap
         assert f"seed {seed}: return" in stdout and str(run) in stdout
 
 
+def test_train_run_again_after_it_was_stopped_continues_from_its_save(tmp_path, capsys):
+    from training import TrainSpec
+    from training.checkpoint import Checkpointing
+    from training.run import Trainer
+
+    options = ["train", "--env", "Pendulum-v1", "--width", "8", "--core-bits", "2", *TINY]
+    straight = tmp_path / "straight"
+    assert run_cli([*options, "--out", str(straight)], capsys)[0] == 0
+    # the same training stopped after a save at env step 150 (mid-episode)
+    out = tmp_path / "run"
+    spec = TrainSpec.from_dict(json.loads((straight / "config.json").read_text())["spec"])
+    stopped = Trainer([spec], [out], checkpointing=Checkpointing(tmp_path / "run.resume", every_seconds=None))
+    for _ in range(150):
+        stopped.step()
+    stopped.save_checkpoint()
+
+    code, stdout, _ = run_cli([*options, "--out", str(out)], capsys)
+    assert code == 0 and "resuming w8-c2-i8-o8 from its save at env step 150" in stdout, stdout
+    assert json.loads((out / "eval.json").read_text())["returns"] == json.loads((straight / "eval.json").read_text())["returns"]
+    assert json.loads((out / "complete.json").read_text())["resumed_at"] == [150]
+    assert not (tmp_path / "run.resume").exists()
+
+
 def test_baseline_writes_the_fp32_band_of_its_seeds(tmp_path, capsys):
     out = tmp_path / "baseline"
     code, _, _ = run_cli(["baseline", "--env", "Pendulum-v1", "--width", "8", "--seeds", "2", "--out", str(out), *TINY], capsys)
@@ -108,6 +131,7 @@ def test_baseline_writes_the_fp32_band_of_its_seeds(tmp_path, capsys):
         (["train", "--env", "Pendulum-v1", "--exploration-noise", "0.2"], "--exploration-noise is not a setting of --algo sac"),
         (["train", "--env", "Pendulum-v1", "--algo", "ppo"], "invalid choice: 'ppo'"),
         (["train", "--env", "Pendulum-v1", "--seeds", "0", *TINY], "seeds 0 is invalid: it must be at least 1"),
+        (["train", "--env", "Pendulum-v1", "--checkpoint-minutes", "0", *TINY], "checkpoint-minutes 0 is invalid"),
         (["eval", "/nonexistent/run"], "run folder /nonexistent/run does not exist"),
         (["eval", ".", "--episodes", "1"], "is not a run folder"),
     ],

@@ -140,11 +140,28 @@ def training_workers(node_group: int | None = None) -> list[psutil.Process]:
     return found
 
 
+def saved_at_the_driver(scratch: Path, store: Path) -> int:
+    """How many trainings running on the nodes have a save whose latest state the driver's store holds too."""
+    stored = {}
+    for path in store.glob("*/state-*.pt"):
+        try:
+            stored[path.name, path.read_bytes()] = True
+        except OSError:  # dropped meanwhile
+            continue
+    count = 0
+    for folder in scratch.glob("dse-train-*/resume"):
+        try:
+            count += any((path.name, path.read_bytes()) in stored for path in folder.glob("state-*.pt"))
+        except OSError:
+            continue
+    return count
+
+
 def test_a_study_on_a_ray_cluster_with_postgresql_survives_a_killed_worker_and_a_killed_node(tmp_path, postgres,
                                                                                             ray_cluster):
     run = tmp_path / "study"
     command = [sys.executable, "-m", "dse.cli", "run", *TINY_STUDY, "--budget", "4", "--ray-address", "auto",
-               "--storage", postgres, "--study-name", "cluster", "--out", str(run)]
+               "--storage", postgres, "--study-name", "cluster", "--out", str(run), "--checkpoint-steps", "50"]
     # "auto" finds the cluster as on a head node; RAY_ADDRESS names it, as other `ray start` clusters may run here
     env = {**ray_cluster.env, "RAY_ADDRESS": ray_cluster.address}
     driver = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -161,10 +178,12 @@ def test_a_study_on_a_ray_cluster_with_postgresql_survives_a_killed_worker_and_a
     victim = wait_for("a training on the head node", lambda: training_workers(os.getpgid(ray_cluster.head.pid)))[0]
     time.sleep(1.0)
     victim.kill()
-    # the second node killed (SIGKILL to its raylet and the rest of its process group) while it trains a candidate
+    # the second node killed (SIGKILL to its raylet and the rest of its process group) while it trains a candidate,
+    # once both nodes' trainings have sent a save to the driver: the retried training resumes from it
     wait_for("the FP32 baseline", (run / "baseline.json").exists)
     wait_for("a training on the second node", lambda: training_workers(os.getpgid(ray_cluster.node.pid)))
-    time.sleep(1.0)
+    wait_for("both trainings' saves at the driver",
+             lambda: saved_at_the_driver(ray_cluster.scratch, run / "cache" / "resume") >= len(training_workers()) >= 2)
     os.killpg(ray_cluster.node.pid, signal.SIGKILL)
 
     output, _ = driver.communicate(timeout=600)
@@ -182,3 +201,9 @@ def test_a_study_on_a_ray_cluster_with_postgresql_survives_a_killed_worker_and_a
     assert all(d.parent == run / "cache" / "train" and verify_run(d) is None for d in policy_dirs)
     assert not list(ray_cluster.scratch.glob("dse-train-*/*/complete.json")), "finished runs leave no copy on the nodes"
     assert (run / "reports" / "trials.csv").read_text().count("\n") == 5
+    # the training the dead node ran was resumed from its last save on the surviving node, and its env steps count once
+    resumed = [trial for trial in trials if trial.user_attrs.get("resumed_at")]
+    assert resumed, "a retried training resumed from the checkpoint the driver held"
+    assert all(step % 50 == 0 and 0 < step < 600 for trial in resumed for step in trial.user_attrs["resumed_at"])
+    assert all(trial.user_attrs["env_steps"] == trial.user_attrs["trainings"] * 600 for trial in trials)
+    assert not any((run / "cache" / "resume").iterdir()), "finished trainings leave no checkpoint at the driver"

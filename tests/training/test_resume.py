@@ -1,0 +1,117 @@
+"""Trainings killed with SIGKILL and started again end bit for bit as trainings that ran straight through."""
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from objectives.early_stop import EarlyStopper, Fp32Curve, early_stop_rule
+from tests.conftest import tiny_spec
+from training import DDPGConfig, PolicyConfig, SACConfig, TrainingInputError
+from training.checkpoint import CheckpointFolder, Checkpointing
+from training.run import Trainer, member_specs, train_seeds
+
+EVERY = 97
+"""env steps between saves: odd, so saves fall mid-episode (Pendulum's episodes are 200 steps)"""
+QAT = PolicyConfig(width=16, core_bits=2, input_bits=6, output_bits=3, scale_warmup_steps=120)
+FP32 = PolicyConfig(width=16, fp32=True)
+DDPG = DDPGConfig(learning_starts=200, critic_width=32, batch_size=64)
+
+CASES = {
+    # SAC on MuJoCo envs (Reacher's reward reads the previous forward pass), DDPG on MuJoCo with
+    # terminations and on classic control; two seeds trained together in one case
+    "sac-qat-InvertedPendulum": (tiny_spec(QAT, env_id="InvertedPendulum-v4", eval_every=150), (0, 1)),
+    "sac-fp32-Reacher": (tiny_spec(FP32, env_id="Reacher-v4", eval_every=150), (3,)),
+    "ddpg-qat-Hopper": (tiny_spec(QAT, env_id="Hopper-v4", algo="ddpg", hyper=DDPG, eval_every=150), (5,)),
+    "ddpg-fp32-Pendulum": (tiny_spec(FP32, algo="ddpg", hyper=DDPG, eval_every=150), (7,)),
+}
+
+
+def run_child(job: dict) -> None:
+    child = subprocess.run([sys.executable, "-m", "tests.training.resume_child", json.dumps(job)], capture_output=True,
+                           text=True, timeout=300)
+    assert child.returncode == -signal.SIGKILL, child.stderr[-3000:]
+
+
+def finished(run_dir):
+    policy = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    with open(run_dir / "curve.csv") as f:
+        curve = [(row["env_step"], row["return_mean"], row["return_std"]) for row in csv.DictReader(f)]
+    return policy, curve, json.loads((run_dir / "eval.json").read_text())["returns"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_training_killed_at_a_random_step_and_after_a_save_ends_as_one_run_straight_through(case, tmp_path):
+    spec, seeds = CASES[case]
+    straight = train_seeds(spec, seeds, [tmp_path / f"straight-{seed}" for seed in seeds])
+
+    rng = np.random.default_rng(sorted(CASES).index(case))
+    killed_at = int(rng.integers(EVERY + 1, 3 * EVERY))
+    killed_at += killed_at % EVERY == 0  # between saves
+    after_save = EVERY * int(rng.integers(killed_at // EVERY + 1, spec.total_steps // EVERY))
+    folder = tmp_path / "checkpoint"
+    out_dirs = [str(tmp_path / f"resumed-{seed}") for seed in seeds]
+    job = {"spec": spec.to_dict(), "seeds": list(seeds), "out_dirs": out_dirs, "checkpoints": str(folder),
+           "every_steps": EVERY}
+    run_child({**job, "die_at": killed_at})
+    assert CheckpointFolder(folder).states() == [killed_at // EVERY * EVERY]
+    run_child({**job, "die_after_save_at": after_save})
+    assert CheckpointFolder(folder).states() == [after_save]
+
+    resumed = train_seeds(spec, seeds, out_dirs, checkpointing=Checkpointing(folder, every_steps=EVERY))
+    assert not folder.exists(), "a finished training leaves no checkpoint behind"
+    for one, other in zip(straight, resumed):
+        policy, curve, returns = finished(one.run_dir)
+        resumed_policy, resumed_curve, resumed_returns = finished(other.run_dir)
+        assert policy["policy"].keys() == resumed_policy["policy"].keys()
+        for name, tensor in policy["policy"].items():
+            assert torch.equal(tensor, resumed_policy["policy"][name]), name
+        assert policy["normalizer"] == resumed_policy["normalizer"]
+        assert curve == resumed_curve and len(curve) == spec.total_steps // spec.eval_every
+        assert returns == resumed_returns
+        complete = json.loads((other.run_dir / "complete.json").read_text())
+        assert complete["resumed_at"] == [killed_at // EVERY * EVERY, after_save]
+        assert complete["env_steps"] == spec.total_steps
+
+
+def test_a_save_sends_only_the_replay_rows_added_since_the_last_one_and_drops_overwritten_ones(tmp_path):
+    hyper = SACConfig(buffer_size=150, learning_starts=100, critic_width=32, batch_size=32)
+    spec = tiny_spec(FP32, total_steps=500, eval_every=0, hyper=hyper)
+    sent = []
+    checkpointing = Checkpointing(tmp_path / "checkpoint", every_steps=100, every_seconds=None, on_save=sent.append)
+    trainer = Trainer(member_specs(spec, [0]), [tmp_path / "run"], checkpointing=checkpointing)
+    while not trainer.done:
+        trainer.step()
+    replay = [[path.name for path in saved.written if path.name.startswith("replay")] for saved in sent]
+    assert replay == [["replay-0-100.pt"], ["replay-100-200.pt"], ["replay-200-300.pt"], ["replay-300-400.pt"]]
+    # a ring of 150 rows at step 400 holds steps 250..399: the files ending at or before step 250 are gone
+    assert sent[-1].kept == ("replay-200-300.pt", "replay-300-400.pt", "state-400.pt")
+    assert sorted(path.name for path in (tmp_path / "checkpoint").iterdir()) == sorted(sent[-1].kept)
+
+
+def test_a_checkpoint_of_another_training_is_refused_in_one_line(tmp_path):
+    spec = tiny_spec(FP32, total_steps=300, eval_every=0)
+    checkpointing = Checkpointing(tmp_path / "checkpoint", every_steps=100, every_seconds=None)
+    trainer = Trainer(member_specs(spec, [0]), [tmp_path / "run"], checkpointing=checkpointing)
+    for _ in range(100):
+        trainer.step()
+    with pytest.raises(TrainingInputError, match=r"checkpoint .*state-100.pt is of another training .*: remove it"):
+        Trainer(member_specs(spec, [1]), [tmp_path / "other"], checkpointing=checkpointing)
+
+
+def test_an_early_stop_rule_restored_from_its_state_decides_as_the_original():
+    reference = Fp32Curve((100, 200, 300, 400), (50.0, 100.0, 150.0, 200.0))
+    original = EarlyStopper(early_stop_rule("aggressive"), reference, 400)
+    for step, value in ((100, 10.0), (200, 12.0)):
+        original.check(step, value)
+    restored = EarlyStopper(early_stop_rule("aggressive"), reference, 400)
+    restored.load_state_dict(original.state_dict())
+    fresh = EarlyStopper(early_stop_rule("aggressive"), reference, 400)
+    decision = original.check(300, 11.0)
+    assert restored.check(300, 11.0) == decision
+    assert "best return 12.0" in decision and fresh.check(300, 11.0) != decision, "the state is what decides"

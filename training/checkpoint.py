@@ -1,0 +1,223 @@
+"""Checkpoints from which a training resumes bit for bit, saved as a folder that grows by what changed.
+
+A training's checkpoint folder holds
+
+    state-<env step>.pt      everything but the replay memory's rows: networks, optimizers, every RNG (torch
+                             generators, numpy generators, each env's own), normalizers, curve rows, the stop
+                             rule's state, and each env's full simulator state (MuJoCo's ``MjData``, warm-start
+                             fields included) with its wrappers' counters (the time limit's elapsed steps)
+    replay-<from>-<to>.pt    the replay rows every seed wrote in env steps [from, to)
+
+Each save writes the rows added since the previous save and a new state file,
+then deletes the older state and the replay files whose rows the ring buffer
+has overwritten since; a training killed while saving leaves the previous state
+whole, because every file is written under a temporary name and renamed. What a
+save added and what it keeps (``Saved``) is what a copy elsewhere needs to stay
+in step, so a 1.7 GB replay memory is sent once, in pieces, not at every save.
+
+Why the whole ``MjData`` and not MuJoCo's integration state: some rewards
+(Reacher's) read body positions left by the previous step's forward pass, which
+``mjSTATE_INTEGRATION`` does not hold; the copy does. Env objects are restored
+into fresh envs of the same id, so nothing here depends on pickling gymnasium
+wrappers (MuJoCo envs pickle as their constructor arguments, without state).
+
+The files are pickles of the project's own making, trusted as the run folders are.
+Torch is imported when a checkpoint is read or written, so the driver's imports stay light.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import pickle
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from training.config import TrainSpec
+from training.errors import TrainingInputError
+
+CHECKPOINT_VERSION = 1
+"""bumped when the state files change meaning; a folder of another version is not resumed"""
+DEFAULT_SECONDS = 600.0
+"""a save at least every 10 minutes of training: the most work a killed training loses"""
+_STATE = re.compile(r"state-(\d+)\.pt")
+_REPLAY = re.compile(r"replay-(\d+)-(\d+)\.pt")
+# Attributes of a MuJoCo env that are the simulator or its renderer: copied with mj_copyData, or never saved.
+_SIMULATOR = ("model", "data", "mujoco_renderer")
+
+
+def training_identity(specs: Sequence[TrainSpec], stop_identity: str | None = None) -> str:
+    """What a checkpoint stands for: the specs trained together (seeds in order) and the stop rule deciding its end."""
+    made_of = {"version": CHECKPOINT_VERSION, "specs": [spec.key() for spec in specs], "stop_rule": stop_identity}
+    return hashlib.sha256(json.dumps(made_of, sort_keys=True).encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class Saved:
+    """One save: the files it wrote, and every file the checkpoint now consists of (the rest were deleted)."""
+
+    written: tuple[Path, ...]
+    kept: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Checkpointing:
+    """Where and how often a training saves itself.
+
+    A save happens when either interval has passed since the last one (or the
+    start); neither changes what the training computes.
+    """
+
+    folder: Path
+    every_steps: int | None = None
+    """env steps between saves (None: by time only)"""
+    every_seconds: float | None = DEFAULT_SECONDS
+    """wall seconds between saves (None: by steps only)"""
+    on_save: Callable[[Saved], None] | None = None
+    """told after each save, e.g. to send the new files to a copy elsewhere"""
+
+    def __post_init__(self) -> None:
+        if self.every_steps is not None and self.every_steps < 1:
+            raise TrainingInputError(f"checkpoint interval {self.every_steps} env steps is invalid: it must be at least 1")
+        if self.every_seconds is not None and not self.every_seconds > 0:
+            raise TrainingInputError(f"checkpoint interval {self.every_seconds} s is invalid: it must be above 0")
+
+
+class CheckpointFolder:
+    """The files of one training's checkpoint: the latest state and the replay rows it needs."""
+
+    def __init__(self, folder: Path | str):
+        self.folder = Path(folder)
+
+    def states(self) -> list[int]:
+        """The env steps of the state files present, latest first."""
+        if not self.folder.is_dir():
+            return []
+        steps = [int(match.group(1)) for path in self.folder.iterdir() if (match := _STATE.fullmatch(path.name))]
+        return sorted(steps, reverse=True)
+
+    def load(self, identity: str) -> tuple[dict, list[dict]] | None:
+        """The latest state of the training ``identity`` and its replay segments in order; None when there is none.
+
+        A folder that holds another training's state, or one that cannot be read,
+        is an error: resuming from it would give a different training.
+        """
+        import torch
+
+        steps = self.states()
+        if not steps:
+            return None
+        path = self.folder / f"state-{steps[0]}.pt"
+        try:
+            state = torch.load(path, weights_only=True)
+            if state.get("identity") != identity:
+                raise TrainingInputError(
+                    f"checkpoint {path} is of another training ({state.get('identity')}, not {identity}): remove it"
+                )
+            segments = [torch.load(self.folder / name, weights_only=True) for name in state["replay_files"]]
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, KeyError) as error:
+            raise TrainingInputError(f"checkpoint {path} cannot be read ({error}): remove {self.folder} to start over") from None
+        return state, segments
+
+    def save(self, state: dict, segment: dict, capacity: int) -> Saved:
+        """Write ``segment`` (rows of env steps [first, end)) and ``state``; drop what no longer counts.
+
+        ``capacity``: the replay memory's rows, past which older rows are overwritten.
+        """
+        self.folder.mkdir(parents=True, exist_ok=True)
+        step = state["global_step"]
+        previous = [name for name in self._replay_names() if int(_REPLAY.fullmatch(name).group(2)) > step - capacity]
+        written = []
+        if segment["end"] > segment["first"]:
+            name = f"replay-{segment['first']}-{segment['end']}.pt"
+            written.append(self._write(name, segment))
+            previous.append(name)
+        state = {**state, "replay_files": sorted(previous, key=lambda name: int(_REPLAY.fullmatch(name).group(1)))}
+        state_name = f"state-{step}.pt"
+        written.append(self._write(state_name, state))
+        kept = (*state["replay_files"], state_name)
+        for path in self.folder.iterdir():
+            if path.name not in kept:
+                path.unlink(missing_ok=True)
+        return Saved(tuple(written), kept)
+
+    def _replay_names(self) -> list[str]:
+        return [path.name for path in self.folder.iterdir() if _REPLAY.fullmatch(path.name)]
+
+    def _write(self, name: str, payload: dict) -> Path:
+        import torch
+
+        path = self.folder / name
+        incoming = self.folder / f".{name}.{os.getpid()}.incoming"
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        with open(incoming, "wb") as file:
+            file.write(buffer.getvalue())
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(incoming, path)
+        return path
+
+
+class SaveClock:
+    """Decides when a training saves: ``Checkpointing``'s intervals, counted from the start or the last save."""
+
+    def __init__(self, checkpointing: Checkpointing, step: int):
+        self.checkpointing = checkpointing
+        self.last_step = step
+        self.last_time = time.monotonic()
+
+    def due(self, step: int) -> bool:
+        plan = self.checkpointing
+        if plan.every_steps is not None and step - self.last_step >= plan.every_steps:
+            return True
+        return plan.every_seconds is not None and time.monotonic() - self.last_time >= plan.every_seconds
+
+    def saved(self, step: int) -> None:
+        self.last_step = step
+        self.last_time = time.monotonic()
+
+
+def _wrappers(env) -> list:
+    chain = [env]
+    while hasattr(chain[-1], "env"):
+        chain.append(chain[-1].env)
+    return chain
+
+
+def env_state(env) -> dict:
+    """An env's whole state: the unwrapped env's attributes, its simulator's data, its wrappers' counters and flags."""
+    unwrapped = env.unwrapped
+    simulator = hasattr(unwrapped, "data") and hasattr(unwrapped, "model")
+    attributes = {
+        name: value for name, value in vars(unwrapped).items() if not (simulator and name in _SIMULATOR)
+    }
+    wrappers = [
+        {name: value for name, value in vars(wrapper).items() if isinstance(value, (bool, int, float, type(None)))}
+        for wrapper in _wrappers(env)[:-1]
+    ]
+    return {
+        "attributes": pickle.dumps(attributes),
+        "simulator": pickle.dumps(unwrapped.data) if simulator else None,
+        "wrappers": wrappers,
+    }
+
+
+def restore_env(env, state: dict) -> None:
+    """Put ``env_state``'s state into ``env``, a fresh env of the same id."""
+    import mujoco
+
+    unwrapped = env.unwrapped
+    vars(unwrapped).update(pickle.loads(state["attributes"]))
+    if state["simulator"] is not None:
+        mujoco.mj_copyData(unwrapped.data, unwrapped.model, pickle.loads(state["simulator"]))
+    wrappers = _wrappers(env)[:-1]
+    if len(wrappers) != len(state["wrappers"]):
+        raise TrainingInputError(f"checkpoint's env has {len(state['wrappers'])} wrappers, this one {len(wrappers)}")
+    for wrapper, saved in zip(wrappers, state["wrappers"]):
+        vars(wrapper).update(saved)
