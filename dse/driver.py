@@ -14,6 +14,20 @@ study (a repeat: no training, no budget), and one whose designs' lower bounds
 any training ("rejected before training"). The staged rule and sweeps train what
 their plan asks, as published.
 
+With ``--fidelity-rungs`` above 1 a sampled strategy runs asynchronous successive
+halving (ASHA) across env steps: a new candidate trains to the first rung and
+pauses there (its training saved at the driver, ``dse.executor``); whenever a
+worker is free, the driver first promotes a paused candidate that ranks in the best
+1/factor of the candidates that reached its rung, by non-dominated rank of its
+return there with the hardware its designs will cost (priced before training),
+highest rung first, and only otherwise asks for a new candidate. A promoted
+candidate resumes, not restarts, to the next rung; at the last rung it is scored as
+any trial. Asynchronous, because a rung never waits to be full: with Ray workers a
+synchronous rung would leave workers idle until its slowest candidate is done. When
+nothing is training and nothing can be promoted, the paused candidates are told
+PRUNED, with what they reached. The trials' Optuna state while paused is RUNNING; a
+restarted driver takes them back as paused.
+
 The parts: ``dse.baseline`` (the FP32 band, before any trial), ``dse.scoring``
 (what a trial records and is told), ``dse.progress`` (counts and the progress
 line); this module is the loop that joins them.
@@ -26,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import moocore
 import numpy as np
 import optuna
 
@@ -59,6 +74,8 @@ class _Active:
     failure: str | None = None
     repeat_of: int | None = None
     """the trial already training this candidate: this one waits on its trainings and spends nothing"""
+    rung: int = 0
+    """the rung its trainings are under way to (multi-fidelity), or the rung it paused at"""
 
     @property
     def settled(self) -> bool:
@@ -105,6 +122,13 @@ class Driver:
         self._env_dims: tuple[int, int] | None = None
         self._search: HypervolumeSearch | None = None
         self._settled = False  # the sampler asks only what is known: stop asking
+        self.rungs = settings.rung_steps()
+        self._paused: dict[int, _Active] = {}  # trial number -> a candidate paused at a rung, waiting for promotion
+        self._rung_returns: dict[int, list[float]] = {}  # trial number -> its mean return at each rung it reached
+        self._rung_candidates: dict[int, Candidate] = {}
+        self._predicted: dict[Candidate, np.ndarray] = {}
+        self.spent_env_steps = 0
+        """env steps of every training of this study so far, all rungs (what a multi-fidelity study is charged)"""
 
     def baseline(self) -> Baseline:
         """The FP32 band of the env at this fidelity, and the early-stop rule: trained (through the cache) before any trial."""
@@ -121,14 +145,24 @@ class Driver:
             raise RuntimeError("Driver.run needs the FP32 band: call baseline() first")
         self._budget = budget if self.planner is None else min(budget, self.planner.most_trials)
         for trial in self.study.get_trials(deepcopy=False):
+            if "rung_returns" in trial.user_attrs:
+                self._rung_returns[trial.number] = list(trial.user_attrs["rung_returns"])
+                self._rung_candidates[trial.number] = candidate_of(trial)
+                self.spent_env_steps += trial.user_attrs["rung_env_steps"][-1] if trial.state.is_finished() else 0
+            if trial.state == optuna.trial.TrialState.RUNNING and "rung_returns" in trial.user_attrs:
+                self._take_back_paused(trial)
+                continue
             counted = counts_toward_budget(trial)
             self.progress.count(counted, feasible_points(trial.user_attrs, trial.values) if counted else [])
+            if counted and "rung_returns" not in trial.user_attrs:
+                self.spent_env_steps += trial.user_attrs.get("env_steps", 0)
             if counted or trial.user_attrs.get("rejected_before_training"):
                 self._told.setdefault(candidate_of(trial), trial.number)
         self.progress.start_clock()
         while True:
             self._fill(budget)
             if not self._active:
+                self._prune_paused()
                 break
             if self._pending:
                 ready = self.executor.wait(list(self._pending), timeout=REFRESH_SECONDS)
@@ -153,8 +187,14 @@ class Driver:
 
         The budget counts candidates trained: a repeat or a rejection costs none of it.
         After ``IDLE_ASKS`` such answers in a row, or once every candidate of the
-        space is known, a sampled strategy stops asking.
+        space is known, a sampled strategy stops asking. Under rungs, promotions
+        come first and spend no budget (a candidate counts once, at its first rung).
         """
+        while len(self._pending) < self.executor.workers:
+            promoted = self._promotable()
+            if promoted is None:
+                break
+            self._promote(promoted)
         idle = 0
         while not self._settled and len(self._pending) < self.executor.workers and self._spending() < budget:
             if self._chooses_itself():
@@ -173,8 +213,9 @@ class Driver:
                 self._stop_asking(f"the sampler asked {idle} known or rejected candidates in a row")
 
     def _training(self) -> list[Candidate]:
-        """Candidates training now (a repeat waiting on another trial's trainings is not one more)."""
-        return [active.candidate for active in self._active.values() if active.repeat_of is None]
+        """Candidates training now or paused at a rung (a repeat waiting on another trial's trainings is not one more)."""
+        running = [active.candidate for active in self._active.values() if active.repeat_of is None]
+        return running + [active.candidate for active in self._paused.values()]
 
     def _known(self) -> set[Candidate]:
         """Candidates told (trained or rejected) or training: a sampled strategy never trains one of them again."""
@@ -274,6 +315,16 @@ class Driver:
             return False
         running = next((number for number, active in self._active.items()
                         if active.candidate == candidate and active.repeat_of is None), None)  # fmt: skip
+        if len(self.rungs) > 1 and candidate in self._training():
+            # under rungs a candidate's trainings pause and resume: a repeat cannot wait on one answer
+            original = running if running is not None else next(
+                number for number, active in self._paused.items() if active.candidate == candidate)
+            trial.set_user_attr("repeat_of", original)
+            trial.set_user_attr("trainings", 0)
+            trial.set_user_attr("fail_reason", f"repeat of trial {original}, which is still between rungs")
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self.progress.repeats += 1
+            return False
         if running is None and self.settings.strategy in SAMPLED:
             bounds = self._bounds_of(candidate)
             if bounds is not None and not any(report.fits for report in bounds):
@@ -282,9 +333,17 @@ class Driver:
         specs = [self.settings.spec(candidate, seed) for seed in range(self.settings.seeds)]
         active = _Active(trial, candidate, specs, repeat_of=running)
         self._active[trial.number] = active
+        self._submit(active)
+        return running is None
+
+    def _submit(self, active: _Active) -> None:
+        """Start (or join) the trainings ``active`` lacks for its rung: to the end from the cache or Ray, or to a
+        lower rung on Ray (paused trainings are not cached: their saves at the driver are)."""
+        trial = active.trial
+        last = active.rung == len(self.rungs) - 1
         missing = []
-        for seed, spec in enumerate(specs):
-            cached = cached_outcome(spec, self.train_cache, self._stop_identity, log=self.log)
+        for seed, spec in enumerate(active.specs):
+            cached = cached_outcome(spec, self.train_cache, self._stop_identity, log=self.log) if last else None
             if cached is not None:
                 active.outcomes[seed] = cached
                 self.reused["cache"] += 1
@@ -294,14 +353,104 @@ class Driver:
                 missing.append(spec)
             self._waiting.setdefault(key, []).append((trial.number, seed))
         early_stop = self.fp32.early_stop.task_config if self.fp32.early_stop else None
+        until = None if last else self.rungs[active.rung]
         for group in self.executor.groups(missing):
-            ref = self.executor.submit(group, early_stop)
+            ref = self.executor.submit(group, early_stop, until)
             self._pending[ref] = group
             for spec in group:
                 self._ref_of[spec.key()] = ref
         if active.settled:
             self._finish(self._active.pop(trial.number))
-        return running is None
+
+    # ---- rungs (multi-fidelity) -----------------------------------------------------------------
+    def _take_back_paused(self, frozen: optuna.trial.FrozenTrial) -> None:
+        """A trial a stopped driver left between rungs: paused again at the last rung it reached."""
+        candidate = candidate_of(frozen)
+        specs = [self.settings.spec(candidate, seed) for seed in range(self.settings.seeds)]
+        rung = len(frozen.user_attrs["rung_returns"]) - 1
+        self._paused[frozen.number] = _Active(optuna.Trial(self.study, frozen._trial_id), candidate, specs, rung=rung)
+        self.spent_env_steps += frozen.user_attrs["rung_env_steps"][-1]
+
+    def _reach_rung(self, active: _Active) -> None:
+        """A candidate's seeds all paused at its rung: recorded on its trial, then paused until promoted or pruned."""
+        trial, outcomes = active.trial, active.ordered()
+        steps = self.settings.seeds * outcomes[0].env_step
+        mean_return = float(np.mean([outcome.mean_return for outcome in outcomes]))
+        returns = self._rung_returns.setdefault(trial.number, [])
+        returns.append(mean_return)
+        self._rung_candidates[trial.number] = active.candidate
+        env_steps = list(trial.user_attrs.get("rung_env_steps", [])) + [steps]
+        self.spent_env_steps += steps - (env_steps[-2] if len(env_steps) > 1 else 0)
+        cpu = round(sum(outcome.wall_seconds for outcome in outcomes) * self.executor.threads, 3)
+        trial.set_user_attr("rung_returns", returns)
+        trial.set_user_attr("rung_env_steps", env_steps)
+        trial.set_user_attr("rung_cpu_seconds", list(trial.user_attrs.get("rung_cpu_seconds", [])) + [cpu])
+        trial.set_user_attr("trained_on", sorted(set(trial.user_attrs.get("trained_on", []))
+                                                 | {outcome.node for outcome in outcomes}))  # fmt: skip
+        active.outcomes = {}
+        self._paused[trial.number] = active
+        self.log(f"#{trial.number} {active.candidate.label}: rung {active.rung + 1} of {len(self.rungs)} "
+                 f"({outcomes[0].env_step:,} env steps): return {mean_return:.1f}")
+
+    def _promotable(self) -> _Active | None:
+        """A paused candidate in the best 1/factor of those that reached its rung (highest rung first), or None."""
+        for rung in reversed(range(len(self.rungs) - 1)):
+            reached = {number: returns[rung] for number, returns in self._rung_returns.items() if len(returns) > rung}
+            keep = len(reached) // self.settings.fidelity_factor
+            for number in self._best(reached, keep):
+                active = self._paused.get(number)
+                if active is not None and active.rung == rung:
+                    return active
+        return None
+
+    def _best(self, returns: dict[int, float], keep: int) -> list[int]:
+        """The ``keep`` trials best ranked by non-dominated sorting of their return with the hardware of their
+        candidate's designs (priced before training); a candidate ranks as its best design; ties go to the higher return."""
+        if keep == 0:
+            return []
+        numbers = list(returns)
+        rows, owners = [], []
+        for number in numbers:
+            for design in self._designs_before_training(self._rung_candidates[number]):
+                rows.append([-returns[number], *design])
+                owners.append(number)
+        ranks = moocore.pareto_rank(np.array(rows, dtype=float))
+        best = {number: min(rank for rank, owner in zip(ranks, owners) if owner == number) for number in numbers}
+        return sorted(numbers, key=lambda number: (best[number], -returns[number]))[:keep]
+
+    def _designs_before_training(self, candidate: Candidate) -> np.ndarray:
+        """LUTs, latency and energy of the candidate's designs as priced before training: those that fit, or all."""
+        if candidate not in self._predicted:
+            designs = scoring.predicted_designs(candidate, self._dims(), self.synthesis, self.synth_cache)
+            fitting = [design for design in designs if design.fits] or designs
+            self._predicted[candidate] = np.array(
+                [[design.luts, design.latency_s, design.energy_per_action_j] for design in fitting], dtype=float)
+        return self._predicted[candidate]
+
+    def _promote(self, active: _Active) -> None:
+        del self._paused[active.trial.number]
+        active.rung += 1
+        self.log(f"#{active.trial.number} {active.candidate.label}: promoted to rung {active.rung + 1}")
+        self._active[active.trial.number] = active
+        self._submit(active)
+
+    def _prune_paused(self) -> None:
+        """Nothing trains and nothing can be promoted: every paused candidate is told PRUNED with what it reached."""
+        for number, active in sorted(self._paused.items()):
+            trial, attrs = active.trial, active.trial.user_attrs
+            trial.set_user_attr("rung_reached", active.rung + 1)
+            trial.set_user_attr("trainings", len(active.specs))
+            trial.set_user_attr("new_trainings", len(active.specs))
+            trial.set_user_attr("env_steps", attrs["rung_env_steps"][-1])
+            trial.set_user_attr("train_env_steps", attrs["rung_env_steps"][-1])
+            trial.set_user_attr("train_cpu_seconds", attrs["rung_cpu_seconds"][-1])
+            self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            self.executor.forget(active.specs, self.fp32.early_stop.task_config if self.fp32.early_stop else None)
+            self.progress.count(True, [])
+            self._told[active.candidate] = number
+        if self._paused:
+            self.log(f"{len(self._paused)} candidate(s) stopped below the last rung (told PRUNED)")
+        self._paused.clear()
 
     def _bounds_of(self, candidate: Candidate) -> list[HardwareReport] | None:
         """The candidate's designs' lower bounds (None: the FINN estimator has none, so nothing is rejected)."""
@@ -368,9 +517,16 @@ class Driver:
         The verdict is in the storage before the design is built: a design that
         fails, or a driver stopped during synthesis, leaves it for the staged rule.
         """
+        if active.failure is None and active.rung < len(self.rungs) - 1:
+            self._reach_rung(active)
+            return
         trial = active.trial
         outcomes = active.ordered() if active.failure is None else list(active.outcomes.values())
+        if active.rung < len(self.rungs) - 1:
+            outcomes = []  # a failure below the last rung: what the lower rungs took is in the rung accounting
         attrs = scoring.compute_attrs(outcomes, self.executor.threads, active.specs[0].total_steps)
+        if len(self.rungs) > 1:
+            attrs.update(self._top_rung_attrs(active, attrs))
         if active.repeat_of is not None:
             attrs.update(repeat_of=active.repeat_of, trainings=0, env_steps=0)
         if active.failure is None:
@@ -403,6 +559,18 @@ class Driver:
             self.progress.repeats += 1
         label = f"#{trial.number} {active.candidate.label}" + ("" if counts else f" (repeat of #{active.repeat_of})")
         self.progress.trial_done(label, self._budget, trial_score, report, active.failure, attrs.get("stopped_at_step"))
+
+    def _top_rung_attrs(self, active: _Active, attrs: dict) -> dict:
+        """A multi-fidelity trial's last leg (or its failure) in its rung accounting; the study's env steps so far."""
+        before = active.trial.user_attrs.get("rung_env_steps", [])
+        steps = attrs["env_steps"] if active.failure is None else (before[-1] if before else 0)
+        self.spent_env_steps += steps - (before[-1] if before else 0)
+        rung_attrs = {"rung_reached": active.rung + (active.failure is None), "spent_env_steps": self.spent_env_steps}
+        if active.failure is None:
+            rung_attrs["rung_env_steps"] = [*before, steps]
+            rung_attrs["rung_cpu_seconds"] = [*active.trial.user_attrs.get("rung_cpu_seconds", []),
+                                              attrs["train_cpu_seconds"]]
+        return rung_attrs
 
     def _report_staged(self) -> None:
         plan = self.planner.plan(self._verdicts())

@@ -120,6 +120,23 @@ class TrainingOutcome:
 
 
 @dataclass(frozen=True)
+class RungOutcome:
+    """One (candidate, seed) training paused at a rung short of its end (multi-fidelity): its returns there."""
+
+    key: str
+    env_step: int
+    returns: tuple[float, ...]
+    """the final evaluation's episodes, on the deployed policy as it is at ``env_step``"""
+    wall_seconds: float
+    """this seed's share of the wall time of its training so far, all rungs together"""
+    node: str
+
+    @property
+    def mean_return(self) -> float:
+        return sum(self.returns) / len(self.returns)
+
+
+@dataclass(frozen=True)
 class TrainedRun:
     """What a training task returns per seed: the run folder as a gzipped tar, and the node that trained it."""
 
@@ -263,18 +280,24 @@ def _checkpointing(store, settings: dict, training: str, folder: Path):
 
 
 def train_task(
-    spec_dicts: list[dict], threads: int, early_stop: dict | None = None, store=None, checkpoints: dict | None = None
-) -> list[TrainedRun]:
+    spec_dicts: list[dict],
+    threads: int,
+    early_stop: dict | None = None,
+    store=None,
+    checkpoints: dict | None = None,
+    until: int | None = None,
+) -> list[TrainedRun] | list[RungOutcome]:
     """The Ray task: train the seeds of ``spec_dicts`` together in a scratch folder; their run folders as data.
 
     ``early_stop``: see ``_stopper``, or None. ``store``: the ``CheckpointStore``
     to resume from and save to, every ``checkpoints`` steps or seconds
-    (``CheckpointSettings``' fields); None trains without saving. Non-finite
-    returns fail the task, naming the seed.
+    (``CheckpointSettings``' fields); None trains without saving. ``until``: pause
+    at this env step (a rung) and return the seeds' returns there instead
+    (needs the store). Non-finite returns fail the task, naming the seed.
     """
     import torch
 
-    from training import train_seeds
+    from training import train_seeds, train_to
 
     specs = [TrainSpec.from_dict(spec_dict) for spec_dict in spec_dicts]
     torch.set_num_threads(threads)
@@ -284,19 +307,27 @@ def train_task(
         if store is not None:
             checkpointing = _checkpointing(store, checkpoints, task_training(specs, early_stop), Path(scratch) / "resume")
         run_dirs = [Path(scratch) / f"{spec.policy.label}-s{spec.seed}" for spec in specs]
-        trained = train_seeds(
-            specs[0], [spec.seed for spec in specs], run_dirs, stop_rule=stopper, deploy=integer_actor,
-            checkpointing=checkpointing,
-        )
-        for spec, policy in zip(specs, trained):
-            if not policy.returns:
-                raise TrainingInputError("training evaluated no episodes: final-eval-episodes must be at least 1 for a study")
-            if not all(math.isfinite(value) for value in policy.returns):
-                raise TaskFailed(
-                    f"training of {spec.policy.label} seed {spec.seed} diverged: its evaluation returns are not finite"
-                )
+        seeds = [spec.seed for spec in specs]
+        if until is not None:
+            paused = train_to(specs[0], seeds, run_dirs, until, checkpointing, deploy=integer_actor)
+            _check_returns(specs, [result.returns for result in paused])
+            node = _node()
+            return [
+                RungOutcome(spec.key(), result.env_step, result.returns, result.wall_seconds / len(specs), node)
+                for spec, result in zip(specs, paused)
+            ]
+        trained = train_seeds(specs[0], seeds, run_dirs, stop_rule=stopper, deploy=integer_actor, checkpointing=checkpointing)
+        _check_returns(specs, [policy.returns for policy in trained])
         node = _node()
         return [TrainedRun(spec.key(), pack_run(run_dir), node) for spec, run_dir in zip(specs, run_dirs)]
+
+
+def _check_returns(specs: list[TrainSpec], returns: list[tuple[float, ...]]) -> None:
+    for spec, seed_returns in zip(specs, returns):
+        if not seed_returns:
+            raise TrainingInputError("training evaluated no episodes: final-eval-episodes must be at least 1 for a study")
+        if not all(math.isfinite(value) for value in seed_returns):
+            raise TaskFailed(f"training of {spec.policy.label} seed {spec.seed} diverged: its evaluation returns are not finite")
 
 
 def evaluate_run(archive: bytes, episodes: int, seed: tuple[int, ...], sigma: float) -> tuple[tuple[float, ...], str]:
@@ -371,23 +402,35 @@ class RayExecutor:
     def groups(self, specs: list[TrainSpec], parts: int = 1) -> list[list[TrainSpec]]:
         return task_groups(specs, parts, self.task_per_seed)
 
-    def submit(self, specs: list[TrainSpec], early_stop: dict | None = None):
-        """A task training ``specs`` (one candidate's seeds) together; its result is their TrainedRuns in order."""
+    def submit(self, specs: list[TrainSpec], early_stop: dict | None = None, until: int | None = None):
+        """A task training ``specs`` (one candidate's seeds) together, to the end or paused at ``until`` (a rung)."""
         checkpoints = None
         if self.checkpoints is not None:
             checkpoints = {"every_steps": self.checkpoints.every_steps, "every_seconds": self.checkpoints.every_seconds}
-        ref = self._task.remote([spec.to_dict() for spec in specs], self.threads, early_stop, self._store, checkpoints)
+        elif until is not None:
+            raise TaskFailed("a training paused at a rung needs checkpoints to resume from: the executor has none")
+        ref = self._task.remote([spec.to_dict() for spec in specs], self.threads, early_stop, self._store, checkpoints, until)
         self._trainings[ref] = task_training(specs, early_stop)
         return ref
 
-    def outcomes(self, ref, specs: list[TrainSpec], cache_dir: Path) -> list[TrainingOutcome]:
-        """A training task's runs unpacked into the driver's cache (its checkpoint then dropped); its failure as one
-        line (TaskFailed), its checkpoint kept for a later try."""
+    def outcomes(self, ref, specs: list[TrainSpec], cache_dir: Path) -> list[TrainingOutcome] | list[RungOutcome]:
+        """A training task's runs unpacked into the driver's cache (its checkpoint then dropped), or its seeds'
+        returns at the rung it paused at (the checkpoint kept to resume from); its failure as one line (TaskFailed),
+        its checkpoint kept for a later try."""
         training = self._trainings.pop(ref, None)
-        outcomes = install_runs(specs, self.result(ref), cache_dir)
+        result = self.result(ref)
+        if result and isinstance(result[0], RungOutcome):
+            return result
+        outcomes = install_runs(specs, result, cache_dir)
         if self._store is not None and training is not None:
             self._store.drop.remote(training)
         return outcomes
+
+    def forget(self, specs: list[TrainSpec], early_stop: dict | None = None) -> None:
+        """Drop the saves of ``specs``' trainings (a candidate stopped below the last rung will not resume)."""
+        if self._store is not None:
+            for group in self.groups(specs):
+                self._store.drop.remote(task_training(group, early_stop))
 
     def submit_evaluation(self, run_dir: str, episodes: int, seed: tuple[int, ...], sigma: float):
         return self._evaluation.remote(pack_run(run_dir), episodes, seed, sigma)

@@ -204,6 +204,12 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--startup", choices=STARTUPS, default="staged",
                         help="how a search opens: the staged rule's first sweep (default), a space-filling Latin "
                              "hypercube, or Optuna's random start-up")
+    parser.add_argument("--fidelity-rungs", type=int, default=1,
+                        help="successive halving across env steps (search and random strategies): every candidate "
+                             "trains to --steps / FACTOR^(RUNGS-1), the best 1/FACTOR of each rung by non-dominated rank "
+                             "of return and hardware resumes to the next rung, up to --steps; only the last rung's "
+                             "results enter the front (default 1: every candidate trains to --steps)")
+    parser.add_argument("--fidelity-factor", type=int, default=3, help="reduction factor between rungs (default 3)")
     space = parser.add_argument_group("search space (default: the paper's grids; LIST is 16,32 or 2..8)")
     space.add_argument("--space", metavar="YAML", help="a YAML mapping of widths, core_bits, input_bits, output_bits")
     space.add_argument("--widths", metavar="LIST", help="hidden widths (default 16,32,64,128,256)")
@@ -254,6 +260,7 @@ def study_settings(args: argparse.Namespace, strategy: str, space, early_stop: s
         seeds=args.seeds, template=spec_from_args(args, PolicyConfig(), 0), space=space,
         synthesis=dataclasses.asdict(synthesis_settings(args)), baseline_width=args.baseline_width, sweep=sweep,
         early_stop=early_stop, startup=getattr(args, "startup", "staged"),
+        fidelity_rungs=getattr(args, "fidelity_rungs", 1), fidelity_factor=getattr(args, "fidelity_factor", 3),
     )
     make_env(args.env).close()
     PolicyConfig(width=args.baseline_width, fp32=True)

@@ -51,6 +51,9 @@ class StudyPlan:
     task_seconds: float
     """one training task: a candidate's seeds trained together (or one seed, with ``--task-per-seed``)"""
     workers: int
+    full_env_steps: int | None = None
+    """under rungs: the env steps of the same study with every candidate trained to the end"""
+    rungs: tuple[int, ...] = ()
 
     @property
     def wall_seconds(self) -> float:
@@ -65,9 +68,14 @@ class StudyPlan:
     def describe(self) -> str:
         from dse.progress import duration
 
+        rungs = ""
+        if self.full_env_steps is not None:
+            share = self.env_steps / self.full_env_steps if self.full_env_steps else 0.0
+            rungs = (f" under successive halving (rungs at {', '.join(f'{steps:,}' for steps in self.rungs)} env steps; "
+                     f"with every candidate trained to the end, the study would take {self.full_env_steps:,}: {share:.0%} of it)")
         return (
             f"plan: {self.trials} candidates x {self.seeds} seeds = up to {self.trainings:,} trainings "
-            f"(+{self.baseline_trainings} FP32 baseline), {self.env_steps:,} env steps; about "
+            f"(+{self.baseline_trainings} FP32 baseline), {self.env_steps:,} env steps{rungs}; about "
             f"{_hours(self.cpu_seconds)} CPU-hours at the 2-core development machine's speed (dse/plan.py), "
             f"{duration(self.wall_seconds)} with {self.workers} workers"
         )
@@ -85,9 +93,17 @@ def plan_study(
     baseline = 0 if baseline_cached else settings.seeds
     candidate_step = seconds_per_seed_step(hyper.critic_width, settings.space.widths, hyper.batch_size)
     baseline_step = seconds_per_seed_step(hyper.critic_width, (settings.baseline_width,), hyper.batch_size)
-    cpu = steps * (trials * settings.seeds * candidate_step + baseline * baseline_step)
+    rungs = settings.rung_steps()
+    # successive halving: a 1/factor^r share of the candidates trains the leg up to rung r
+    factor = settings.fidelity_factor
+    candidate_steps = sum((end - start) / factor**rung for rung, (start, end) in enumerate(zip((0, *rungs), rungs)))
+    cpu = trials * settings.seeds * candidate_steps * candidate_step + baseline * steps * baseline_step
     task = steps * candidate_step * (1 if task_per_seed else settings.seeds)
-    return StudyPlan(trials, settings.seeds, baseline, (trials * settings.seeds + baseline) * steps, cpu, task, workers)
+    env_steps = round(trials * settings.seeds * candidate_steps) + baseline * steps
+    if len(rungs) == 1:
+        return StudyPlan(trials, settings.seeds, baseline, env_steps, cpu, task, workers)
+    full = (trials * settings.seeds + baseline) * steps
+    return StudyPlan(trials, settings.seeds, baseline, env_steps, cpu, task, workers, full, rungs)
 
 
 def _hours(seconds: float) -> str:

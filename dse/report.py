@@ -244,6 +244,9 @@ def hypervolume_figure(runs: list[RunData], normalization: Normalization, agains
         scored = run.scored
         if against == "trials":
             axis = np.arange(1, len(scored) + 1)
+        elif against == "env steps" and run.settings.fidelity_rungs > 1:
+            # every rung's training counts, also that of candidates stopped below the last rung
+            axis = pd.to_numeric(scored["spent_env_steps"]).to_numpy()
         else:
             axis = run.own(scored, "trainings" if against == "trainings" else "env_steps").cumsum().to_numpy()
         fig.add_trace(go.Scatter(x=axis, y=hypervolume_curve(run, normalization), mode="lines+markers", name=run.name, line_shape="hv"))
@@ -323,7 +326,21 @@ def summary(run: RunData) -> dict:
         "env_steps": run.env_steps,
         "baseline_trainings": run.baseline.get("trainings", 0),
         "early_stop": run.settings.early_stop,
+        **rung_summary(run),
     }
+
+
+def rung_summary(run: RunData) -> dict:
+    """Under rungs: how many candidates reached each rung and the env steps spent on each rung's leg; else nothing."""
+    if run.settings.fidelity_rungs == 1:
+        return {}
+    rungs = run.settings.rung_steps()
+    reached, legs = [0] * len(rungs), [0] * len(rungs)
+    for steps in run.trials["rung_env_steps"].dropna():
+        for rung, (before, after) in enumerate(zip((0, *steps), steps)):
+            reached[rung] += 1
+            legs[rung] += after - before
+    return {"rungs": rungs, "reached": reached, "rung_env_steps": legs}
 
 
 POST_SYNTH_COLUMNS = ["number", "width", "core_bits", "input_bits", "output_bits", "mean_return", "design",
@@ -382,7 +399,7 @@ def write_report(run_dir: Path | str, post_synth: bool = False, top: int | None 
     # list-valued columns as JSON text, so CSV and Parquet hold the same thing
     table = run.trials.assign(**{
         name: run.trials[name].map(lambda value: json.dumps(value) if value is not None else None)
-        for name in ("seed_returns", "policy_dirs")
+        for name in ("seed_returns", "policy_dirs", "resumed_at", "rung_returns", "rung_env_steps", "rung_cpu_seconds")
     })
     table.to_csv(out / "trials.csv", index=False)
     table.to_parquet(out / "trials.parquet", index=False)
@@ -404,9 +421,15 @@ def write_report(run_dir: Path | str, post_synth: bool = False, top: int | None 
                     + (" (the staged rule as published)." if facts["early_stop"] == "off" and run.settings.strategy == "staged"
                        else "."))
     markdown.append(f"Hardware: {hardware_description(run.settings)}.")
-    markdown.append(f"Candidates trained: {facts['trials']} ({facts['failed']} failed), feasible {facts['feasible']}; "
+    markdown.append(("Candidates trained to the last rung: " if "rungs" in facts else "Candidates trained: ") + f"{facts['trials']} ({facts['failed']} failed), feasible {facts['feasible']}; "
                     f"trained but fitting at no folding {facts['fits_nowhere']}; rejected before training "
                     f"{facts['rejected']}; repeated asks answered from the study {facts['repeats']}.")
+    if "rungs" in facts:
+        rungs = "; ".join(f"rung {rung + 1} ({steps:,} env steps): {count} reached, {spent:,} env steps spent"
+                          for rung, (steps, count, spent) in enumerate(zip(facts["rungs"], facts["reached"],
+                                                                            facts["rung_env_steps"])))
+        markdown.append(f"Successive halving, factor {run.settings.fidelity_factor}: {rungs}. Only candidates trained "
+                        "to the last rung are scored and on the front; the others are PRUNED trials.")
     markdown.append(f"Designs (one per distinct folding of each trained candidate): {facts['designs']}, feasible "
                     f"{facts['feasible_designs']}, Pareto front {facts['front']}.")
     markdown.append(f"Trainings spent {facts['trainings']} ({facts['new_trainings']} trained by this study, the rest "

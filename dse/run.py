@@ -117,7 +117,7 @@ def run_study(
     """Run (or continue) the study in ``run_dir`` until ``budget`` trials have finished; returns the report's path.
 
     Trainings save themselves every ``checkpoint_steps`` env steps or ``checkpoint_minutes`` (0: by steps only;
-    neither: never) into ``cache/resume/``, and resume from there (``dse.executor``).
+    neither: only where they pause at a rung) into ``cache/resume/``, and resume from there (``dse.executor``).
     """
     run_dir = Path(run_dir)
     manifest, storage, study_name = _resolve(run_dir, settings, storage, study_name)
@@ -147,9 +147,8 @@ def run_study(
             log(f"budget of {budget} candidates already reached ({finished} trained); raise --budget to continue")
             return write_report(run_dir)
         log(plan_study(settings, budget, finished, workers, _baseline_cached(settings, cache_dir), task_per_seed).describe())
-        checkpoints = None
-        if checkpoint_steps or checkpoint_minutes:
-            checkpoints = CheckpointSettings(cache_dir / "resume", checkpoint_steps, checkpoint_minutes * 60 or None)
+        # with neither interval a training still saves where it pauses at a rung
+        checkpoints = CheckpointSettings(cache_dir / "resume", checkpoint_steps, checkpoint_minutes * 60 or None)
         executor = RayExecutor(ray_address, workers, cpus_per_task, threads, task_per_seed, checkpoints)
         driver = Driver(run_dir, settings, study, executor, cache_dir, log=log, lease=lease)
         driver.baseline()

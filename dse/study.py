@@ -72,6 +72,11 @@ class StudySettings:
     """early-stop rule of the candidates' trainings (``objectives.early_stop``): off, conservative or aggressive"""
     startup: str = "staged"
     """how a search opens (STARTUPS; ``startup_candidates``)"""
+    fidelity_rungs: int = 1
+    """successive halving across env steps: every candidate trains to the first rung, the best 1/``fidelity_factor``
+    of each rung (by non-dominated rank) resumes to the next; 1 trains every candidate to the end"""
+    fidelity_factor: int = 3
+    """the reduction factor between rungs: of env steps, and of the candidates promoted"""
     results_version: int = RESULTS_VERSION
     """``training.RESULTS_VERSION`` the study's trials were trained and scored under"""
     hardware_model_version: int = HARDWARE_MODEL_VERSION
@@ -91,6 +96,32 @@ class StudySettings:
         if self.seeds < 1:
             raise StudyInputError(f"seeds {self.seeds} is invalid: a candidate needs at least 1 seed")
         early_stop_rule(self.early_stop)  # an unknown mode is a one-line error
+        if self.fidelity_rungs < 1:
+            raise StudyInputError(f"fidelity-rungs {self.fidelity_rungs} is invalid: it must be at least 1 (1: no rungs)")
+        if self.fidelity_factor < 2:
+            raise StudyInputError(f"fidelity-factor {self.fidelity_factor} is invalid: it must be at least 2")
+        if self.fidelity_rungs > 1:
+            if self.strategy not in SAMPLED:
+                raise StudyInputError(
+                    f"fidelity-rungs {self.fidelity_rungs} is for the search and random strategies: the {self.strategy} "
+                    "strategy trains every candidate to the end, as published"
+                )
+            if self.early_stop != "off":
+                raise StudyInputError(
+                    f"early-stop {self.early_stop} cannot be combined with fidelity-rungs {self.fidelity_rungs}: "
+                    "promotion between rungs replaces early stopping (use --early-stop off)"
+                )
+            first, learning_starts = self.rung_steps()[0], self.template.hyper.learning_starts
+            if first <= learning_starts:
+                raise StudyInputError(
+                    f"fidelity rung 1 of {self.fidelity_rungs} would be {first:,} env steps, not above learning-starts "
+                    f"{learning_starts:,}: use fewer --fidelity-rungs, a smaller --fidelity-factor or more --steps"
+                )
+
+    def rung_steps(self) -> tuple[int, ...]:
+        """The env steps of each rung: ``--steps`` divided by the factor once per rung above, the last all of them."""
+        total, rungs = self.template.total_steps, self.fidelity_rungs
+        return tuple(total // self.fidelity_factor ** (rungs - 1 - rung) for rung in range(rungs))
 
     def spec(self, candidate: Candidate, seed: int) -> TrainSpec:
         policy = dataclasses.replace(
@@ -121,6 +152,8 @@ class StudySettings:
             "sweep": [candidate.params() for candidate in self.sweep],
             "early_stop": self.early_stop,
             "startup": self.startup,
+            "fidelity_rungs": self.fidelity_rungs,
+            "fidelity_factor": self.fidelity_factor,
             "results_version": self.results_version,
             "hardware_model_version": self.hardware_model_version,
             "search_version": self.search_version,
@@ -296,7 +329,8 @@ def stored_settings(study: optuna.Study) -> StudySettings | None:
 
 
 def counts_toward_budget(trial: optuna.trial.FrozenTrial) -> bool:
-    """Candidates trained: complete trials and real failures, not repeats or candidates rejected before training.
+    """Candidates trained: complete trials, real failures and candidates stopped below the last rung (pruned), not
+    repeats or candidates rejected before training.
 
     An interrupted trial is redone, so it does not count either.
     """
@@ -305,6 +339,8 @@ def counts_toward_budget(trial: optuna.trial.FrozenTrial) -> bool:
         return False
     if trial.state == optuna.trial.TrialState.COMPLETE:
         return True
+    if trial.state == optuna.trial.TrialState.PRUNED:
+        return "rung_returns" in attrs  # a candidate stopped below the last rung (multi-fidelity)
     return trial.state == optuna.trial.TrialState.FAIL and not attrs.get("interrupted", False)
 
 
@@ -322,9 +358,11 @@ def feasible_points(attrs: Mapping[str, Any], values: Sequence[float] | None) ->
 def recover_interrupted(study: optuna.Study, ask_again: bool) -> int:
     """Mark trials a stopped driver left running as failed (interrupted); with ``ask_again``, enqueue their parameters.
 
-    Planned strategies re-plan what they miss by themselves, so they pass ``ask_again=False``.
+    Planned strategies re-plan what they miss by themselves, so they pass ``ask_again=False``. A trial that reached a
+    rung (multi-fidelity) is left running: the driver takes it back as paused there.
     """
-    left = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    left = [trial for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+            if "rung_returns" not in trial.user_attrs]
     for frozen in left:
         trial = optuna.Trial(study, frozen._trial_id)
         trial.set_user_attr("interrupted", True)
@@ -358,7 +396,7 @@ ATTRIBUTES = (
     "return_std", "parity_margin", "parity_feasible", "fits", "fits_any", "feasible", "over", "ffs", "bram36", "dsps",
     "throughput_fps", "latency_cycles", "power_w", "design_target_fps", "hardware_estimator", "deployed_seed", "seed_returns",
     "trainings", "env_steps", "new_trainings", "train_cpu_seconds", "train_env_steps", "trained_on", "env_steps_saved",
-    "resumed_at", "stopped_early", "stopped_at_step", "rejected_before_training", "repeat_of", "fail_reason", "policy_dirs",
+    "resumed_at", "rung_reached", "rung_returns", "rung_env_steps", "rung_cpu_seconds", "spent_env_steps", "stopped_early", "stopped_at_step", "rejected_before_training", "repeat_of", "fail_reason", "policy_dirs",
 )
 RECORD_COLUMNS = (
     "number", "state", "outcome", *PARAMS, *(objective.name for objective in OBJECTIVES), *ATTRIBUTES, "started", "finished", "duration_s",
@@ -366,7 +404,8 @@ RECORD_COLUMNS = (
 
 
 def outcome(trial: optuna.trial.FrozenTrial) -> str:
-    """What became of the ask: "trained", "rejected before training", "repeat of #N", "interrupted" or "running"."""
+    """What became of the ask: "trained", "rejected before training", "repeat of #N", "interrupted", "running", or
+    under rungs "paused at rung R" and "stopped at rung R"."""
     attrs = trial.user_attrs
     if "repeat_of" in attrs:
         return f"repeat of #{attrs['repeat_of']}"
@@ -374,6 +413,10 @@ def outcome(trial: optuna.trial.FrozenTrial) -> str:
         return "rejected before training"
     if attrs.get("interrupted"):
         return "interrupted"
+    if trial.state == optuna.trial.TrialState.PRUNED:
+        return f"stopped at rung {attrs.get('rung_reached')}"
+    if trial.state == optuna.trial.TrialState.RUNNING and "rung_returns" in attrs:
+        return f"paused at rung {len(attrs['rung_returns'])}"
     return "running" if trial.state == optuna.trial.TrialState.RUNNING else "trained"
 
 

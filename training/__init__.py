@@ -20,6 +20,8 @@ _WITH_TORCH = {
     "load_policy": "training.run",
     "train": "training.run",
     "train_seeds": "training.run",
+    "train_to": "training.run",
+    "RungResult": "training.run",
 }
 
 

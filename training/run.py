@@ -59,6 +59,20 @@ class TrainedPolicy:
 
 
 @dataclass(frozen=True)
+class RungResult:
+    """A seed's training paused at an env step short of its end (``train_to``): its policy's returns there."""
+
+    spec: TrainSpec
+    env_step: int
+    returns: tuple[float, ...]
+    """the final evaluation's episodes, run on the policy as it is at ``env_step``"""
+    forward: str
+    """what computed the actions (as in ``eval.json``)"""
+    wall_seconds: float
+    """of the training so far, all its resumptions together (seeds trained together share it)"""
+
+
+@dataclass(frozen=True)
 class Progress:
     """What a progress display is told every few hundred steps."""
 
@@ -410,13 +424,10 @@ class Trainer:
         for index, member in enumerate(self.members):
             member.env.close()
             member.curve.close()
-            deployed = self.deployed(index)
-            torch.save(
-                {"policy": self.agent.policy.member_state_dict(index), "normalizer": member.normalizer.state_dict()},
-                member.out_dir / "checkpoint.pt",
-            )
-            export_policy(deployed.net, self.obs_dim, member.out_dir / "policy.onnx")
-            final_returns.append(self._final_evaluation(member, deployed))
+            returns, forward = self._evaluate_deployed(index)
+            write_eval(member.out_dir, FINAL_EVAL, returns, noise_sigma=0.0, seed=(FINAL_EPISODES, member.spec.seed),
+                       forward=forward)
+            final_returns.append(returns)
         wall_seconds = time.perf_counter() - self.started
         for member in self.members:
             (member.out_dir / COMPLETE).write_text(
@@ -437,8 +448,34 @@ class Trainer:
             for member, returns in zip(self.members, final_returns)
         ]
 
-    def _final_evaluation(self, member: _Member, trained: DeployedPolicy) -> tuple[float, ...]:
-        """eval.json: the policy as deployed (``deploy``'s form of a quantized policy) on the seed's own episodes."""
+    def pause(self) -> list[RungResult]:
+        """Save the training, then evaluate every seed's policy as it is now, as the final evaluation would.
+
+        A training made again on the same checkpoint folder continues from here;
+        the evaluation touches no training state, so the training then goes on as
+        if it had never paused.
+        """
+        self._check_finite()
+        self.save_checkpoint()
+        wall_seconds = time.perf_counter() - self.started
+        results = []
+        for index, member in enumerate(self.members):
+            member.env.close()
+            member.curve.close()
+            returns, forward = self._evaluate_deployed(index)
+            results.append(RungResult(member.spec, self.global_step, returns, forward, wall_seconds))
+        return results
+
+    def _evaluate_deployed(self, index: int) -> tuple[tuple[float, ...], str]:
+        """Seed ``index``'s checkpoint and export written, then its returns as deployed (``deploy``'s form of a
+        quantized policy) on the seed's own final-evaluation episodes, and the forward that ran them."""
+        member = self.members[index]
+        trained = self.deployed(index)
+        torch.save(
+            {"policy": self.agent.policy.member_state_dict(index), "normalizer": member.normalizer.state_dict()},
+            member.out_dir / "checkpoint.pt",
+        )
+        export_policy(trained.net, self.obs_dim, member.out_dir / "policy.onnx")
         spec = member.spec
         if spec.policy.fp32 or self.deploy is None:
             actor = Actor(trained, FLOAT_FORWARD)
@@ -450,8 +487,7 @@ class Trainer:
             returns = tuple(
                 float(r) for r in evaluate(actor.act, member.normalizer, spec.env_id, spec.final_eval_episodes, seed)
             )
-        write_eval(member.out_dir, FINAL_EVAL, returns, noise_sigma=0.0, seed=seed, forward=actor.forward)
-        return returns
+        return returns, actor.forward
 
 
 def train_seeds(
@@ -477,15 +513,47 @@ def train_seeds(
         member_specs(spec, seeds), out_dirs, overwrite=overwrite, stop_rule=stop_rule, deploy=deploy,
         checkpointing=checkpointing,
     )
-    while not trainer.done:
-        trainer.step()
-        step = trainer.global_step
-        if on_progress is not None and (step % 200 == 0 or trainer.done):
-            on_progress(Progress(step, spec.total_steps, trainer.last_eval))
+    _advance(trainer, spec.total_steps, on_progress)
     finished = trainer.finish()
     if checkpointing is not None:
         shutil.rmtree(checkpointing.folder, ignore_errors=True)
     return finished
+
+
+def train_to(
+    spec: TrainSpec,
+    seeds: Sequence[int],
+    out_dirs: Sequence[Path | str],
+    env_step: int,
+    checkpointing: Checkpointing,
+    *,
+    deploy: Deploy | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> list[RungResult]:
+    """Train ``spec``'s seeds together up to ``env_step`` (short of ``spec.total_steps``), resuming from
+    ``checkpointing``'s folder where it holds a save, and pause there: saved, and every seed evaluated.
+
+    ``train_seeds`` (or ``train_to`` a later step) on the same folder goes on from the pause,
+    and ends bit for bit as a training that never paused.
+    """
+    if not 0 < env_step < spec.total_steps:
+        raise TrainingInputError(f"a pause at env step {env_step} is invalid: it must lie in 1..{spec.total_steps - 1}")
+    trainer = Trainer(member_specs(spec, seeds), out_dirs, overwrite=False, deploy=deploy, checkpointing=checkpointing)
+    if trainer.global_step > env_step:
+        raise TrainingInputError(
+            f"the save in {checkpointing.folder} is at env step {trainer.global_step}, past the pause at {env_step}"
+        )
+    _advance(trainer, env_step, on_progress)
+    return trainer.pause()
+
+
+def _advance(trainer: Trainer, env_step: int, on_progress: Callable[[Progress], None] | None) -> None:
+    """Step ``trainer`` until it is done or at ``env_step``."""
+    while not trainer.done and trainer.global_step < env_step:
+        trainer.step()
+        step = trainer.global_step
+        if on_progress is not None and (step % 200 == 0 or trainer.done):
+            on_progress(Progress(step, trainer.spec.total_steps, trainer.last_eval))
 
 
 def train(

@@ -46,6 +46,8 @@ def _run(args: argparse.Namespace, settings, out: Path, budget: int) -> Path | N
 
 
 def _early_stop(args: argparse.Namespace, strategy: str) -> str:
+    if getattr(args, "fidelity_rungs", 1) > 1:
+        return args.early_stop or "off"  # promotion between rungs replaces early stopping
     return args.early_stop or EARLY_STOP_DEFAULTS[strategy]
 
 

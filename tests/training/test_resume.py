@@ -14,7 +14,7 @@ from objectives.early_stop import EarlyStopper, Fp32Curve, early_stop_rule
 from tests.conftest import tiny_spec
 from training import DDPGConfig, PolicyConfig, SACConfig, TrainingInputError
 from training.checkpoint import CheckpointFolder, Checkpointing
-from training.run import Trainer, member_specs, train_seeds
+from training.run import Trainer, member_specs, train_seeds, train_to
 
 EVERY = 97
 """env steps between saves: odd, so saves fall mid-episode (Pendulum's episodes are 200 steps)"""
@@ -38,11 +38,20 @@ def run_child(job: dict) -> None:
     assert child.returncode == -signal.SIGKILL, child.stderr[-3000:]
 
 
-def finished(run_dir):
-    policy = torch.load(run_dir / "checkpoint.pt", weights_only=True)
-    with open(run_dir / "curve.csv") as f:
-        curve = [(row["env_step"], row["return_mean"], row["return_std"]) for row in csv.DictReader(f)]
-    return policy, curve, json.loads((run_dir / "eval.json").read_text())["returns"]
+def assert_same_run(run_dir, other_dir) -> None:
+    """Bit for bit the same policy, normalizer, curve (but its wall times) and final returns."""
+    policy, other = (torch.load(path / "checkpoint.pt", weights_only=True) for path in (run_dir, other_dir))
+    assert policy["policy"].keys() == other["policy"].keys()
+    for name, tensor in policy["policy"].items():
+        assert torch.equal(tensor, other["policy"][name]), name
+    assert policy["normalizer"] == other["normalizer"]
+    curves = []
+    for path in (run_dir, other_dir):
+        with open(path / "curve.csv") as f:
+            curves.append([(row["env_step"], row["return_mean"], row["return_std"]) for row in csv.DictReader(f)])
+    assert curves[0] == curves[1] and curves[0], "the same, non-empty curve"
+    returns = [json.loads((path / "eval.json").read_text())["returns"] for path in (run_dir, other_dir)]
+    assert returns[0] == returns[1]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -66,17 +75,28 @@ def test_a_training_killed_at_a_random_step_and_after_a_save_ends_as_one_run_str
     resumed = train_seeds(spec, seeds, out_dirs, checkpointing=Checkpointing(folder, every_steps=EVERY))
     assert not folder.exists(), "a finished training leaves no checkpoint behind"
     for one, other in zip(straight, resumed):
-        policy, curve, returns = finished(one.run_dir)
-        resumed_policy, resumed_curve, resumed_returns = finished(other.run_dir)
-        assert policy["policy"].keys() == resumed_policy["policy"].keys()
-        for name, tensor in policy["policy"].items():
-            assert torch.equal(tensor, resumed_policy["policy"][name]), name
-        assert policy["normalizer"] == resumed_policy["normalizer"]
-        assert curve == resumed_curve and len(curve) == spec.total_steps // spec.eval_every
-        assert returns == resumed_returns
+        assert_same_run(one.run_dir, other.run_dir)
         complete = json.loads((other.run_dir / "complete.json").read_text())
         assert complete["resumed_at"] == [killed_at // EVERY * EVERY, after_save]
         assert complete["env_steps"] == spec.total_steps
+
+
+def test_a_training_paused_at_rungs_and_continued_ends_as_one_run_straight_through(tmp_path):
+    spec, seeds = CASES["sac-qat-InvertedPendulum"]
+    straight = train_seeds(spec, seeds, [tmp_path / f"straight-{seed}" for seed in seeds])
+    folder = tmp_path / "checkpoint"
+    checkpointing = Checkpointing(folder, every_seconds=None)
+    rungs = []
+    for rung, env_step in enumerate((233, 466)):
+        rungs.append(train_to(spec, seeds, [tmp_path / f"rung{rung}-{seed}" for seed in seeds], env_step, checkpointing))
+    assert [[result.env_step for result in results] for results in rungs] == [[233, 233], [466, 466]]
+    assert all(len(result.returns) == spec.final_eval_episodes for results in rungs for result in results)
+    resumed = train_seeds(spec, seeds, [tmp_path / f"resumed-{seed}" for seed in seeds], checkpointing=checkpointing)
+    for one, other in zip(straight, resumed):
+        assert_same_run(one.run_dir, other.run_dir)
+    assert json.loads((resumed[0].run_dir / "complete.json").read_text())["resumed_at"] == [233, 466]
+    with pytest.raises(TrainingInputError, match="a pause at env step 700 is invalid: it must lie in 1..699"):
+        train_to(spec, seeds, [tmp_path / "x"], 700, checkpointing)
 
 
 def test_a_save_sends_only_the_replay_rows_added_since_the_last_one_and_drops_overwritten_ones(tmp_path):
