@@ -527,6 +527,8 @@ class Driver:
         attrs = scoring.compute_attrs(outcomes, self.executor.threads, active.specs[0].total_steps)
         if len(self.rungs) > 1:
             attrs.update(self._top_rung_attrs(active, attrs))
+            # its save is done with (already dropped where the task installed the runs; not where the cache held them)
+            self.executor.forget(active.specs, self.fp32.early_stop.task_config if self.fp32.early_stop else None)
         if active.repeat_of is not None:
             attrs.update(repeat_of=active.repeat_of, trainings=0, env_steps=0)
         if active.failure is None:
@@ -570,6 +572,10 @@ class Driver:
             rung_attrs["rung_env_steps"] = [*before, steps]
             rung_attrs["rung_cpu_seconds"] = [*active.trial.user_attrs.get("rung_cpu_seconds", []),
                                               attrs["train_cpu_seconds"]]
+        elif before:  # the rungs it reached are charged; the leg that failed left no account
+            cpu = active.trial.user_attrs["rung_cpu_seconds"][-1]
+            rung_attrs.update(trainings=len(active.specs), new_trainings=len(active.specs), env_steps=steps,
+                              train_env_steps=steps, train_cpu_seconds=cpu)
         return rung_attrs
 
     def _report_staged(self) -> None:

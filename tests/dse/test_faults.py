@@ -27,11 +27,11 @@ def diverge_input_bits_6(monkeypatch):
     """The training of the candidate with 6 input bits gets learning rates of 1e30: its weights overflow to NaN."""
     submit = RayExecutor.submit
 
-    def diverging(self, specs, early_stop=None):
+    def diverging(self, specs, early_stop=None, until=None):
         if specs[0].policy.input_bits == 6:
             hyper = dataclasses.replace(specs[0].hyper, q_lr=1e30, policy_lr=1e30)
             specs = [dataclasses.replace(spec, hyper=hyper) for spec in specs]
-        return submit(self, specs, early_stop)
+        return submit(self, specs, early_stop, until)
 
     monkeypatch.setattr(RayExecutor, "submit", diverging)
     return "diverged by env step 600: the policy weights of seed"
