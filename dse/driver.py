@@ -375,7 +375,7 @@ class Driver:
         """A candidate's seeds all paused at its rung: recorded on its trial, then paused until promoted or pruned."""
         trial, outcomes = active.trial, active.ordered()
         steps = self.settings.seeds * outcomes[0].env_step
-        mean_return = float(np.mean([outcome.mean_return for outcome in outcomes]))
+        mean_return = float(np.mean([np.mean(outcome.returns) for outcome in outcomes]))
         returns = self._rung_returns.setdefault(trial.number, [])
         returns.append(mean_return)
         self._rung_candidates[trial.number] = active.candidate

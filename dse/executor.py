@@ -131,10 +131,6 @@ class RungOutcome:
     """this seed's share of the wall time of its training so far, all rungs together"""
     node: str
 
-    @property
-    def mean_return(self) -> float:
-        return sum(self.returns) / len(self.returns)
-
 
 @dataclass(frozen=True)
 class TrainedRun:

@@ -65,9 +65,7 @@ class RungResult:
     spec: TrainSpec
     env_step: int
     returns: tuple[float, ...]
-    """the final evaluation's episodes, run on the policy as it is at ``env_step``"""
-    forward: str
-    """what computed the actions (as in ``eval.json``)"""
+    """the final evaluation's episodes, run on the policy as it is at ``env_step`` as the final evaluation runs it"""
     wall_seconds: float
     """of the training so far, all its resumptions together (seeds trained together share it)"""
 
@@ -462,8 +460,8 @@ class Trainer:
         for index, member in enumerate(self.members):
             member.env.close()
             member.curve.close()
-            returns, forward = self._evaluate_deployed(index)
-            results.append(RungResult(member.spec, self.global_step, returns, forward, wall_seconds))
+            returns, _ = self._evaluate_deployed(index)
+            results.append(RungResult(member.spec, self.global_step, returns, wall_seconds))
         return results
 
     def _evaluate_deployed(self, index: int) -> tuple[tuple[float, ...], str]:

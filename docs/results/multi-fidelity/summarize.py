@@ -1,6 +1,6 @@
 """Multi-fidelity against full fidelity: final hypervolume and env steps, per env and study seed.
 
-    python docs/results/multi-fidelity/summarize.py RUNS [--out DIR]
+    python docs/results/multi-fidelity/summarize.py RUNS [--out DIR] [--name results]
 
 ``RUNS`` holds one folder per env (``run.sh``), each with ``full-SEED`` and
 ``rungs-SEED`` studies. Per env, every study's designs are normalized once
@@ -8,7 +8,7 @@
 the full-fidelity search's final hypervolume and env steps; the multi-fidelity
 search's final hypervolume and env steps (every rung of every candidate, pruned ones
 included), and its hypervolume once it had spent 40% of the full search's env steps
-(the last candidate scored within that). Writes results.md and results.csv.
+(the last candidate scored within that). Writes NAME.md and NAME.csv.
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ def env_rows(env_dir: Path) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("runs", help="the folder run.sh writes")
-    parser.add_argument("--out", help="write results.md and results.csv here")
+    parser.add_argument("--out", help="write NAME.md and NAME.csv here")
+    parser.add_argument("--name", default="results", help="the files' name (default results)")
     args = parser.parse_args()
     rows = pd.DataFrame([row for env_dir in sorted(Path(args.runs).iterdir()) if env_dir.is_dir() and env_dir.name != "cache"
                          for row in env_rows(env_dir)])  # fmt: skip
@@ -80,8 +81,8 @@ def main() -> None:
     text = ("## Mean over study seeds (hypervolume normalized per env over all its studies)\n\n" + markdown_table(means)
             + "\n\n## Every study seed\n\n" + markdown_table(rows) + "\n")
     if args.out:
-        Path(args.out, "results.md").write_text(text)
-        rows.to_csv(Path(args.out, "results.csv"), index=False)
+        Path(args.out, f"{args.name}.md").write_text(text)
+        rows.to_csv(Path(args.out, f"{args.name}.csv"), index=False)
     sys.stdout.write(text)
 
 
