@@ -421,7 +421,8 @@ def write_report(run_dir: Path | str, post_synth: bool = False, top: int | None 
                     + (" (the staged rule as published)." if facts["early_stop"] == "off" and run.settings.strategy == "staged"
                        else "."))
     markdown.append(f"Hardware: {hardware_description(run.settings)}.")
-    markdown.append(("Candidates trained to the last rung: " if "rungs" in facts else "Candidates trained: ") + f"{facts['trials']} ({facts['failed']} failed), feasible {facts['feasible']}; "
+    trained = "Candidates trained to the last rung" if "rungs" in facts else "Candidates trained"
+    markdown.append(f"{trained}: {facts['trials']} ({facts['failed']} failed), feasible {facts['feasible']}; "
                     f"trained but fitting at no folding {facts['fits_nowhere']}; rejected before training "
                     f"{facts['rejected']}; repeated asks answered from the study {facts['repeats']}.")
     if "rungs" in facts:
