@@ -85,6 +85,17 @@ class _Active:
         return [self.outcomes[seed] for seed in range(len(self.specs))]
 
 
+def _rungs_spent(active: _Active, attrs: dict) -> dict:
+    """A candidate's compute attributes for the rungs it reached (``attrs``: its trial's, with the rung accounting)."""
+    return {
+        "trainings": len(active.specs),
+        "new_trainings": len(active.specs),
+        "env_steps": attrs["rung_env_steps"][-1],
+        "train_env_steps": attrs["rung_env_steps"][-1],
+        "train_cpu_seconds": attrs["rung_cpu_seconds"][-1],
+    }
+
+
 class Driver:
     """Runs a study in ``run_dir`` to its budget: ``baseline()`` first, then ``run(budget)``."""
 
@@ -139,6 +150,11 @@ class Driver:
     def _stop_identity(self) -> str | None:
         return self.fp32.early_stop.identity if self.fp32.early_stop else None
 
+    @property
+    def _early_stop_task(self) -> dict | None:
+        """What a training task needs of the early-stop rule (it also names the training's saves)."""
+        return self.fp32.early_stop.task_config if self.fp32.early_stop else None
+
     # ---- the loop -------------------------------------------------------------------------------
     def run(self, budget: int) -> None:
         if self.fp32 is None:
@@ -148,13 +164,12 @@ class Driver:
             if "rung_returns" in trial.user_attrs:
                 self._rung_returns[trial.number] = list(trial.user_attrs["rung_returns"])
                 self._rung_candidates[trial.number] = candidate_of(trial)
-                self.spent_env_steps += trial.user_attrs["rung_env_steps"][-1] if trial.state.is_finished() else 0
-            if trial.state == optuna.trial.TrialState.RUNNING and "rung_returns" in trial.user_attrs:
-                self._take_back_paused(trial)
-                continue
+                if trial.state == optuna.trial.TrialState.RUNNING:
+                    self._take_back_paused(trial)
+                    continue
             counted = counts_toward_budget(trial)
             self.progress.count(counted, feasible_points(trial.user_attrs, trial.values) if counted else [])
-            if counted and "rung_returns" not in trial.user_attrs:
+            if counted:  # a rung trial's env_steps are those of the rungs it reached
                 self.spent_env_steps += trial.user_attrs.get("env_steps", 0)
             if counted or trial.user_attrs.get("rejected_before_training"):
                 self._told.setdefault(candidate_of(trial), trial.number)
@@ -352,10 +367,9 @@ class Driver:
             if key not in self._ref_of:
                 missing.append(spec)
             self._waiting.setdefault(key, []).append((trial.number, seed))
-        early_stop = self.fp32.early_stop.task_config if self.fp32.early_stop else None
         until = None if last else self.rungs[active.rung]
         for group in self.executor.groups(missing):
-            ref = self.executor.submit(group, early_stop, until)
+            ref = self.executor.submit(group, self._early_stop_task, until)
             self._pending[ref] = group
             for spec in group:
                 self._ref_of[spec.key()] = ref
@@ -373,19 +387,19 @@ class Driver:
 
     def _reach_rung(self, active: _Active) -> None:
         """A candidate's seeds all paused at its rung: recorded on its trial, then paused until promoted or pruned."""
-        trial, outcomes = active.trial, active.ordered()
+        trial, outcomes, attrs = active.trial, active.ordered(), active.trial.user_attrs
         steps = self.settings.seeds * outcomes[0].env_step
         mean_return = float(np.mean([np.mean(outcome.returns) for outcome in outcomes]))
         returns = self._rung_returns.setdefault(trial.number, [])
         returns.append(mean_return)
         self._rung_candidates[trial.number] = active.candidate
-        env_steps = list(trial.user_attrs.get("rung_env_steps", [])) + [steps]
+        env_steps = list(attrs.get("rung_env_steps", [])) + [steps]
         self.spent_env_steps += steps - (env_steps[-2] if len(env_steps) > 1 else 0)
         cpu = round(sum(outcome.wall_seconds for outcome in outcomes) * self.executor.threads, 3)
         trial.set_user_attr("rung_returns", returns)
         trial.set_user_attr("rung_env_steps", env_steps)
-        trial.set_user_attr("rung_cpu_seconds", list(trial.user_attrs.get("rung_cpu_seconds", [])) + [cpu])
-        trial.set_user_attr("trained_on", sorted(set(trial.user_attrs.get("trained_on", []))
+        trial.set_user_attr("rung_cpu_seconds", list(attrs.get("rung_cpu_seconds", [])) + [cpu])
+        trial.set_user_attr("trained_on", sorted(set(attrs.get("trained_on", []))
                                                  | {outcome.node for outcome in outcomes}))  # fmt: skip
         active.outcomes = {}
         self._paused[trial.number] = active
@@ -437,15 +451,11 @@ class Driver:
     def _prune_paused(self) -> None:
         """Nothing trains and nothing can be promoted: every paused candidate is told PRUNED with what it reached."""
         for number, active in sorted(self._paused.items()):
-            trial, attrs = active.trial, active.trial.user_attrs
-            trial.set_user_attr("rung_reached", active.rung + 1)
-            trial.set_user_attr("trainings", len(active.specs))
-            trial.set_user_attr("new_trainings", len(active.specs))
-            trial.set_user_attr("env_steps", attrs["rung_env_steps"][-1])
-            trial.set_user_attr("train_env_steps", attrs["rung_env_steps"][-1])
-            trial.set_user_attr("train_cpu_seconds", attrs["rung_cpu_seconds"][-1])
+            trial = active.trial
+            for name, value in {"rung_reached": active.rung + 1, **_rungs_spent(active, trial.user_attrs)}.items():
+                trial.set_user_attr(name, value)
             self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            self.executor.forget(active.specs, self.fp32.early_stop.task_config if self.fp32.early_stop else None)
+            self.executor.forget(active.specs, self._early_stop_task)
             self.progress.count(True, [])
             self._told[active.candidate] = number
         if self._paused:
@@ -528,7 +538,7 @@ class Driver:
         if len(self.rungs) > 1:
             attrs.update(self._top_rung_attrs(active, attrs))
             # its save is done with (already dropped where the task installed the runs; not where the cache held them)
-            self.executor.forget(active.specs, self.fp32.early_stop.task_config if self.fp32.early_stop else None)
+            self.executor.forget(active.specs, self._early_stop_task)
         if active.repeat_of is not None:
             attrs.update(repeat_of=active.repeat_of, trainings=0, env_steps=0)
         if active.failure is None:
@@ -564,18 +574,16 @@ class Driver:
 
     def _top_rung_attrs(self, active: _Active, attrs: dict) -> dict:
         """A multi-fidelity trial's last leg (or its failure) in its rung accounting; the study's env steps so far."""
-        before = active.trial.user_attrs.get("rung_env_steps", [])
+        reached = active.trial.user_attrs
+        before = reached.get("rung_env_steps", [])
         steps = attrs["env_steps"] if active.failure is None else (before[-1] if before else 0)
         self.spent_env_steps += steps - (before[-1] if before else 0)
         rung_attrs = {"rung_reached": active.rung + (active.failure is None), "spent_env_steps": self.spent_env_steps}
         if active.failure is None:
             rung_attrs["rung_env_steps"] = [*before, steps]
-            rung_attrs["rung_cpu_seconds"] = [*active.trial.user_attrs.get("rung_cpu_seconds", []),
-                                              attrs["train_cpu_seconds"]]
+            rung_attrs["rung_cpu_seconds"] = [*reached.get("rung_cpu_seconds", []), attrs["train_cpu_seconds"]]
         elif before:  # the rungs it reached are charged; the leg that failed left no account
-            cpu = active.trial.user_attrs["rung_cpu_seconds"][-1]
-            rung_attrs.update(trainings=len(active.specs), new_trainings=len(active.specs), env_steps=steps,
-                              train_env_steps=steps, train_cpu_seconds=cpu)
+            rung_attrs.update(_rungs_spent(active, reached))
         return rung_attrs
 
     def _report_staged(self) -> None:

@@ -35,7 +35,7 @@ from pathlib import Path
 from dse.deploy import evaluate_deployed, expected_forward, integer_actor
 from objectives.early_stop import EarlyStopper, Fp32Curve, early_stop_rule
 from training import TrainingDiverged, TrainingInputError, TrainSpec, read_eval, read_run, verify_run
-from training.checkpoint import DEFAULT_SECONDS, training_identity
+from training.checkpoint import DEFAULT_SECONDS, CheckpointFolder, training_identity
 from training.run_folder import COMPLETE
 
 WORKER_RETRIES = 3
@@ -62,15 +62,10 @@ class CheckpointStore:
 
     def put(self, training: str, files: dict[str, bytes], kept: list[str]) -> None:
         """Add a save's new files (each written whole, then renamed) and drop those it no longer keeps."""
-        folder = self.root / training
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = CheckpointFolder(self.root / training)
         for name, data in files.items():
-            incoming = folder / f".{name}.incoming"
-            incoming.write_bytes(data)
-            os.replace(incoming, folder / name)
-        for path in folder.iterdir():
-            if path.name not in kept:
-                path.unlink(missing_ok=True)
+            folder.write(name, data)
+        folder.keep_only(kept)
 
     def names(self, training: str) -> list[str]:
         """The files of ``training``'s checkpoint as it was last saved (none: there is none)."""

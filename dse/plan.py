@@ -100,10 +100,8 @@ def plan_study(
     cpu = trials * settings.seeds * candidate_steps * candidate_step + baseline * steps * baseline_step
     task = steps * candidate_step * (1 if task_per_seed else settings.seeds)
     env_steps = round(trials * settings.seeds * candidate_steps) + baseline * steps
-    if len(rungs) == 1:
-        return StudyPlan(trials, settings.seeds, baseline, env_steps, cpu, task, workers)
-    full = (trials * settings.seeds + baseline) * steps
-    return StudyPlan(trials, settings.seeds, baseline, env_steps, cpu, task, workers, full, rungs)
+    full = (trials * settings.seeds + baseline) * steps if len(rungs) > 1 else None
+    return StudyPlan(trials, settings.seeds, baseline, env_steps, cpu, task, workers, full, rungs if full is not None else ())
 
 
 def _hours(seconds: float) -> str:

@@ -135,33 +135,43 @@ class CheckpointFolder:
         written = []
         if segment["end"] > segment["first"]:
             name = f"replay-{segment['first']}-{segment['end']}.pt"
-            written.append(self._write(name, segment))
+            written.append(self.write(name, _serialized(segment)))
             previous.append(name)
         state = {**state, "replay_files": sorted(previous, key=lambda name: int(_REPLAY.fullmatch(name).group(1)))}
         state_name = f"state-{step}.pt"
-        written.append(self._write(state_name, state))
+        written.append(self.write(state_name, _serialized(state)))
         kept = (*state["replay_files"], state_name)
-        for path in self.folder.iterdir():
-            if path.name not in kept:
-                path.unlink(missing_ok=True)
+        self.keep_only(kept)
         return Saved(tuple(written), kept)
 
-    def _replay_names(self) -> list[str]:
-        return [path.name for path in self.folder.iterdir() if _REPLAY.fullmatch(path.name)]
-
-    def _write(self, name: str, payload: dict) -> Path:
-        import torch
-
+    def write(self, name: str, data: bytes) -> Path:
+        """One file, written whole under a temporary name, synced, then renamed: a kill never leaves half of it."""
+        self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / name
         incoming = self.folder / f".{name}.{os.getpid()}.incoming"
-        buffer = io.BytesIO()
-        torch.save(payload, buffer)
         with open(incoming, "wb") as file:
-            file.write(buffer.getvalue())
+            file.write(data)
             file.flush()
             os.fsync(file.fileno())
         os.replace(incoming, path)
         return path
+
+    def keep_only(self, names: Sequence[str]) -> None:
+        """Delete every file of the folder but ``names``."""
+        for path in self.folder.iterdir():
+            if path.name not in names:
+                path.unlink(missing_ok=True)
+
+    def _replay_names(self) -> list[str]:
+        return [path.name for path in self.folder.iterdir() if _REPLAY.fullmatch(path.name)]
+
+
+def _serialized(payload: dict) -> bytes:
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
 
 
 class SaveClock:
