@@ -167,7 +167,8 @@ def add_execution_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--storage",
         help="Optuna storage: a SQLAlchemy URL (postgresql://..., sqlite:///...) or the path of an Optuna journal file "
-        "(default: the journal file OUT/study.log)",
+        "(default: $DSE_STORAGE, else the journal file OUT/study.log); keep a password off the command line: in "
+        "DSE_STORAGE, PGPASSWORD or ~/.pgpass",
     )
     parser.add_argument("--study-name", help="study name in the storage (default: the run folder's name)")
     parser.add_argument("--out", help="run folder (default under runs/, named after the env and strategy)")

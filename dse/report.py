@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
+from dse import credentials
 from dse.study import (
     BASELINE_FILE,
     PARAMS,
@@ -127,9 +128,10 @@ def read_manifest(run_dir: Path) -> dict:
     if not path.exists():
         raise StudyInputError(f"{run_dir} is not a dse study folder: it has no {MANIFEST} (make one with dse run)")
     try:
-        return json.loads(path.read_text())
+        manifest = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise StudyInputError(f"{path} is not valid JSON ({error})") from None
+    return credentials.clean_manifest(manifest, path)
 
 
 def open_run_study(run_dir: Path | str) -> optuna.Study:

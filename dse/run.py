@@ -9,6 +9,7 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
+from dse import credentials
 from dse.driver import Driver
 from dse.executor import CheckpointSettings, RayExecutor, cached_outcome
 from dse.lease import DriverLease
@@ -67,12 +68,20 @@ def _check_writable(folder: Path, what: str) -> None:
 
 
 def _resolve(run_dir: Path, settings: StudySettings, storage: str | None, study_name: str | None):
-    """(manifest or None, storage, study name) of the study in ``run_dir``; a folder of another study is refused."""
+    """(manifest or None, storage as recorded, study name) of the study in ``run_dir``; a folder of another study is refused.
+
+    ``storage`` (``--storage``, else ``DSE_STORAGE``) is kept with its password for this process only; the record hides it.
+    """
+    source = "--storage"
+    if storage is None and credentials.from_environment():
+        storage, source = credentials.from_environment(), credentials.ENVIRONMENT_VARIABLE
+    storage = credentials.remember(storage)
     manifest = read_manifest(run_dir) if (run_dir / MANIFEST).exists() else None
     if manifest is not None:
         _check_same(StudySettings.from_dict(manifest["settings"]), settings, f"run folder {run_dir}")
-        if storage is not None and storage != manifest["storage"]:
-            raise StudyInputError(f"run folder {run_dir} keeps its study in {manifest['storage'] or 'study.log'}, not {storage}")
+        if storage is not None and not credentials.same_storage(storage, manifest["storage"]):
+            raise StudyInputError(f"run folder {run_dir} keeps its study in {manifest['storage'] or 'study.log'}, "
+                                  f"not {storage} ({source})")
         if study_name is not None and study_name != manifest["study_name"]:
             raise StudyInputError(f"run folder {run_dir} holds study {manifest['study_name']!r}, not {study_name!r}")
         storage, study_name = manifest["storage"], manifest["study_name"]
@@ -173,5 +182,6 @@ def _record_command(
         "versions": {name: metadata.version(name) for name in VERSIONS},
         "commands": [],
     }
-    manifest["commands"].append({"argv": command or sys.argv, "budget": budget, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    argv = credentials.masked_argv(command or sys.argv)
+    manifest["commands"].append({"argv": argv, "budget": budget, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
     (run_dir / MANIFEST).write_text(json.dumps(manifest, indent=2))

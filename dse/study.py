@@ -14,7 +14,7 @@ from typing import Any
 import optuna
 import sqlalchemy
 
-from dse import journal
+from dse import credentials, journal
 from objectives import DIRECTIONS, OBJECTIVES
 from objectives.early_stop import early_stop_rule
 from search_spaces import Candidate, SearchSpace
@@ -282,17 +282,24 @@ def _tables(database: Path) -> set[str]:
 
 
 def make_storage(url: str) -> optuna.storages.BaseStorage:
-    """The storage behind ``url`` (a journal file's path or a SQLAlchemy URL); one-line errors."""
+    """The storage behind ``url`` (a journal file's path or a SQLAlchemy URL); one-line errors.
+
+    A URL recorded with its password hidden finds it again (``dse.credentials.with_secret``); errors show it hidden.
+    """
+    has_password = True
     try:
         if "://" not in url:
             return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(url))
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
+        connect, has_password = credentials.with_secret(url)
+        storage = optuna.storages.RDBStorage(connect, engine_kwargs=_engine_kwargs(url))
         if storage.engine.name == "sqlite":
             sqlalchemy.event.listen(storage.engine, "connect", lambda connection, record: journal.write_ahead(connection))
             storage.engine.dispose()  # the connection that made the tables has no pragmas: open anew
         return storage
     except Exception as error:  # SQLAlchemy, sqlite3, the file system and drivers raise many kinds; all mean the same here
-        raise StudyInputError(f"storage {url!r} cannot be opened: {_first_line(error)}") from None
+        reason = credentials.scrubbed(_first_line(error))
+        hint = f" ({credentials.HINT})" if not has_password and "password" in reason else ""
+        raise StudyInputError(f"storage {credentials.masked(url)!r} cannot be opened: {reason}{hint}") from None
 
 
 def open_study(url: str, name: str, sampler: optuna.samplers.BaseSampler | None = None, create: bool = True) -> optuna.Study:
@@ -306,7 +313,7 @@ def open_study(url: str, name: str, sampler: optuna.samplers.BaseSampler | None 
             storage=storage, study_name=name, directions=list(DIRECTIONS), sampler=sampler, load_if_exists=True
         )
     except KeyError:
-        raise StudyInputError(f"storage {url!r} has no study named {name!r}") from None
+        raise StudyInputError(f"storage {credentials.masked(url)!r} has no study named {name!r}") from None
     if study.metric_names is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

@@ -59,6 +59,16 @@ class Trial(Protocol):
     def suggest_categorical(self, name: str, choices: Any) -> Any: ...
 
 
+EXCERPT_CHARS = 40
+"""the most of a user's input an error message quotes: a file's content is not echoed back whole"""
+
+
+def excerpt(value: Any) -> str:
+    """``value`` as an error message quotes it (a string as it is, anything else as its repr), cut to EXCERPT_CHARS."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 3] + "..."
+
+
 def parse_values(axis: str, text: str | int | list) -> tuple:
     """``"2..8"``, ``"16,32,64"``, a YAML list or one value -> a tuple of values for ``axis``."""
     if isinstance(text, list):
@@ -72,12 +82,12 @@ def parse_values(axis: str, text: str | int | list) -> tuple:
         if match:
             low, high = int(match[1]), int(match[2])
             if low > high:
-                raise SearchSpaceError(f"{axis} range {item!r} is empty: write LOW..HIGH with LOW <= HIGH")
+                raise SearchSpaceError(f"{axis} range {excerpt(repr(item))} is empty: write LOW..HIGH with LOW <= HIGH")
             values.extend(range(low, high + 1))
         elif re.fullmatch(r"-?\d+", item):
             values.append(int(item))
         else:
-            raise SearchSpaceError(f"{axis} value {item!r} is not an integer: write a list (16,32) or a range (2..8)")
+            raise SearchSpaceError(f"{axis} value {excerpt(repr(item))} is not an integer: write a list (16,32) or a range (2..8)")
     return tuple(values)
 
 
@@ -100,15 +110,15 @@ class SearchSpace:
             if len(values) == 0:
                 raise SearchSpaceError(f"{axis.replace('_', '-')} is empty: give at least one value")
             if len(set(values)) != len(values):
-                raise SearchSpaceError(f"{axis.replace('_', '-')} {list(values)} repeats a value")
+                raise SearchSpaceError(f"{axis.replace('_', '-')} {excerpt(list(values))} repeats a value")
         for width in self.widths:
             if not isinstance(width, int) or width < 1:
-                raise SearchSpaceError(f"width {width!r} is invalid: widths are integers >= 1")
+                raise SearchSpaceError(f"width {excerpt(width)} is invalid: widths are integers >= 1")
         for axis in ("core_bits", "input_bits", "output_bits"):
             for bits in getattr(self, axis):
                 if not isinstance(bits, int) or not MIN_BITS <= bits <= MAX_BITS:
                     raise SearchSpaceError(
-                        f"{axis.replace('_', '-')} {bits!r} is outside the allowed {MIN_BITS}..{MAX_BITS}"
+                        f"{axis.replace('_', '-')} {excerpt(bits)} is outside the allowed {MIN_BITS}..{MAX_BITS}"
                     )
         # a canonical order: the same space always has the same Optuna distributions
         for axis in AXES:
@@ -118,12 +128,14 @@ class SearchSpace:
     def from_mapping(cls, data: dict, base: SearchSpace | None = None) -> SearchSpace:
         """A space from a YAML/CLI mapping of axis -> values; axes not named keep ``base``'s (or the paper's) ranges."""
         if not isinstance(data, dict):
-            raise SearchSpaceError(f"a search space must be a mapping of {', '.join(AXES)} to values, got {data!r}")
+            raise SearchSpaceError(
+                f"a search space must be a mapping of {', '.join(AXES)} to values, got {type(data).__name__} {excerpt(data)}"
+            )
         if "foldings" in data:
             raise SearchSpaceError(FOLDING_AXIS_GONE)
         unknown = sorted(set(data) - set(AXES))
         if unknown:
-            raise SearchSpaceError(f"search space axis {', '.join(unknown)} is unknown: use {', '.join(AXES)}")
+            raise SearchSpaceError(f"search space axis {excerpt(', '.join(map(str, unknown)))} is unknown: use {', '.join(AXES)}")
         settings = asdict(base or cls())
         for axis, value in data.items():
             settings[axis] = parse_values(axis, value)

@@ -28,8 +28,10 @@ EARLY_STOP_DEFAULTS = {"search": "conservative", "random": "conservative", "stag
 
 def _run(args: argparse.Namespace, settings, out: Path, budget: int) -> Path | None:
     """The study to ``budget`` (its report's path), or with --dry-run only its plan (None)."""
+    from dse.credentials import warn_if_on_command_line
     from dse.run import plan, run_study
 
+    warn_if_on_command_line(args.storage)
     if args.dry_run:
         print(plan(out, settings, budget=budget, storage=args.storage, study_name=args.study_name, cache=args.cache,
                    workers=args.workers, task_per_seed=args.task_per_seed).describe())

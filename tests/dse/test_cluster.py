@@ -2,19 +2,16 @@
 that shares no filesystem with the nodes' training scratch, and the faults a cluster has: a worker process and a
 whole node killed mid-training.
 
-The PostgreSQL server comes from Debian's package (`.ci/run` installs it); without it these tests are skipped,
-unless DSE_REQUIRE_SERVICES=1 (as in CI) makes that a failure.
+The PostgreSQL server comes from Debian's package (`.ci/run` installs it; tests/dse/postgres.py).
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +24,7 @@ import psutil
 import pytest
 
 from dse.study import open_study
+from tests.dse.postgres import free_port, postgres_server
 from tests.dse.tiny import TINY_STUDY
 from training import verify_run
 
@@ -34,47 +32,11 @@ BIN = Path(sys.executable).parent
 COMPLETE = optuna.trial.TrialState.COMPLETE
 
 
-def missing(what: str):
-    if os.environ.get("DSE_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{what} (DSE_REQUIRE_SERVICES=1)")
-    pytest.skip(what)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def as_postgres(command: list[str]) -> list[str]:
-    """initdb and the server refuse to run as root: run them as the postgres account there."""
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
-
-
 @pytest.fixture(scope="module")
 def postgres():
-    """A PostgreSQL server on loopback for this module, with an empty database `dse`; its URL."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    if not found:
-        missing("PostgreSQL is not installed (apt-get install postgresql)")
-    pg_bin = Path(found[-1]).parent
-    data = Path(tempfile.mkdtemp(prefix="dse-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(data, "postgres", "postgres")
-    port = free_port()
-    subprocess.run(as_postgres([str(pg_bin / "initdb"), "-D", str(data / "db"), "-U", "dse", "--auth=trust"]),
-                   check=True, capture_output=True)
-    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1"
-    subprocess.run(as_postgres([str(pg_bin / "pg_ctl"), "-D", str(data / "db"), "-o", options, "-l", str(data / "log"),
-                                "-w", "start"]), check=True, capture_output=True)
-    try:
-        subprocess.run(as_postgres([str(pg_bin / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "dse", "dse"]),
-                       check=True, capture_output=True)
-        yield f"postgresql://dse@127.0.0.1:{port}/dse"
-    finally:
-        subprocess.run(as_postgres([str(pg_bin / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop"]),
-                       capture_output=True)
-        shutil.rmtree(data, ignore_errors=True)
+    """A PostgreSQL server on loopback for this module; its URL."""
+    with postgres_server() as url:
+        yield url
 
 
 @dataclass

@@ -3,6 +3,7 @@
 import pytest
 
 from dse.cli import main
+from search_spaces.space import EXCERPT_CHARS
 from tests.dse.tiny import TINY_STUDY
 
 
@@ -55,3 +56,17 @@ def test_unknown_strategy_and_sampler_are_argparse_errors(capsys):
         assert exit_info.value.code == 2
         err = capsys.readouterr().err
         assert f"invalid choice: '{value}'" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["- " + "x" * 2000, "widths: 16,32," + "x" * 2000, "x" * 1000 + ": 3", "widths: [" + "16, " * 500 + "16]",
+     "core_bits: " + "x" * 2000 + "..3"],
+)
+def test_a_bad_space_file_is_quoted_by_a_short_excerpt_only(tmp_path, capsys, text):
+    space = tmp_path / "space.yaml"
+    space.write_text(text)
+    assert main(["run", *TINY_STUDY, "--space", str(space), "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "..." in err
+    assert "x" * EXCERPT_CHARS not in err and "16, " * 20 not in err and len(err) < 300
