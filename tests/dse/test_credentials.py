@@ -112,6 +112,9 @@ def test_the_password_and_the_ray_token_are_in_no_file_and_no_output_and_the_stu
     resumed = run_dse("run", *ONE_SEED, "--budget", "2", "--out", str(run), env={"DSE_STORAGE": server})
     assert resumed.returncode == 0, resumed.stderr
     assert "password on the command line" not in resumed.stderr
+    # the full URL given again matches the record that masks it
+    planned = run_dse("run", *ONE_SEED, "--budget", "3", "--out", str(run), "--storage", server, "--dry-run")
+    assert planned.returncode == 0 and "plan: 1 candidates x 1 seeds" in planned.stdout, planned.stdout + planned.stderr
     # read with the password only in libpq's PGPASSWORD
     report = run_dse("report", str(run), env={"PGPASSWORD": PASSWORD})
     assert report.returncode == 0, report.stderr
@@ -119,7 +122,7 @@ def test_the_password_and_the_ray_token_are_in_no_file_and_no_output_and_the_stu
     monkeypatch.setenv(credentials.ENVIRONMENT_VARIABLE, server)
     trials = open_run_study(run).get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(trials) == 2, "the resumed study trained its second candidate"
-    for output in (printed, resumed.stdout + resumed.stderr, report.stdout + report.stderr):
+    for output in (printed, *(result.stdout + result.stderr for result in (resumed, planned, report))):
         assert leaked(output) == []
     assert "removed the storage password" not in resumed.stderr + report.stderr, "nothing had to be cleaned"
     assert leaks_in(run) == {}
