@@ -1,3 +1,4 @@
+import os
 import warnings
 
 import pytest
@@ -6,6 +7,9 @@ import torch
 from training import PolicyConfig, SACConfig, TrainSpec, train
 
 warnings.filterwarnings("ignore", message="fast_hadamard_transform")
+# studies under test keep their own storages, whatever storage the shell running the suite names (dse/credentials.py)
+for name in ("DSE_STORAGE", "PGPASSWORD"):
+    os.environ.pop(name, None)
 
 
 def tiny_spec(policy: PolicyConfig, seed: int = 0, env_id: str = "Pendulum-v1", **overrides) -> TrainSpec:
