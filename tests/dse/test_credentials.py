@@ -30,12 +30,12 @@ ONE_SEED = [*TINY_STUDY, "--seeds", "1"]
 
 
 @pytest.fixture(autouse=True)
-def nothing_given(monkeypatch):
+def nothing_given(monkeypatch, tmp_path):
     """Each test starts as a fresh process would: no URL given, no DSE_STORAGE, no PGPASSWORD, no ~/.pgpass."""
     monkeypatch.setattr(credentials, "_given", {})
     for name in (credentials.ENVIRONMENT_VARIABLE, "PGPASSWORD"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PGPASSFILE", os.devnull)
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no-pgpass"))
 
 
 def test_a_url_is_shown_and_recorded_with_its_password_hidden():
