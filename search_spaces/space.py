@@ -63,9 +63,8 @@ EXCERPT_CHARS = 40
 """the most of a user's input an error message quotes: a file's content is not echoed back whole"""
 
 
-def excerpt(value: Any) -> str:
-    """``value`` as an error message quotes it (a string as it is, anything else as its repr), cut to EXCERPT_CHARS."""
-    text = value if isinstance(value, str) else repr(value)
+def excerpt(text: str) -> str:
+    """``text`` cut to EXCERPT_CHARS characters, as an error message quotes a user's input."""
     return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 3] + "..."
 
 
@@ -110,15 +109,15 @@ class SearchSpace:
             if len(values) == 0:
                 raise SearchSpaceError(f"{axis.replace('_', '-')} is empty: give at least one value")
             if len(set(values)) != len(values):
-                raise SearchSpaceError(f"{axis.replace('_', '-')} {excerpt(list(values))} repeats a value")
+                raise SearchSpaceError(f"{axis.replace('_', '-')} {excerpt(repr(list(values)))} repeats a value")
         for width in self.widths:
             if not isinstance(width, int) or width < 1:
-                raise SearchSpaceError(f"width {excerpt(width)} is invalid: widths are integers >= 1")
+                raise SearchSpaceError(f"width {excerpt(repr(width))} is invalid: widths are integers >= 1")
         for axis in ("core_bits", "input_bits", "output_bits"):
             for bits in getattr(self, axis):
                 if not isinstance(bits, int) or not MIN_BITS <= bits <= MAX_BITS:
                     raise SearchSpaceError(
-                        f"{axis.replace('_', '-')} {excerpt(bits)} is outside the allowed {MIN_BITS}..{MAX_BITS}"
+                        f"{axis.replace('_', '-')} {excerpt(repr(bits))} is outside the allowed {MIN_BITS}..{MAX_BITS}"
                     )
         # a canonical order: the same space always has the same Optuna distributions
         for axis in AXES:
@@ -129,7 +128,7 @@ class SearchSpace:
         """A space from a YAML/CLI mapping of axis -> values; axes not named keep ``base``'s (or the paper's) ranges."""
         if not isinstance(data, dict):
             raise SearchSpaceError(
-                f"a search space must be a mapping of {', '.join(AXES)} to values, got {type(data).__name__} {excerpt(data)}"
+                f"a search space must be a mapping of {', '.join(AXES)} to values, got {type(data).__name__} {excerpt(repr(data))}"
             )
         if "foldings" in data:
             raise SearchSpaceError(FOLDING_AXIS_GONE)
