@@ -89,13 +89,17 @@ def ray_cluster():
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def training_workers(node_group: int | None = None) -> list[psutil.Process]:
-    """Processes running a training task, optionally only those of the node whose process group is ``node_group``."""
+def training_workers(*nodes: subprocess.Popen) -> list[psutil.Process]:
+    """Processes running a training task on ``nodes`` (their raylets are in the nodes' process groups).
+
+    Named nodes only: another Ray on the machine (a study someone runs beside the tests) has training tasks too.
+    """
+    groups = {os.getpgid(node.pid) for node in nodes}
     found = []
     for process in psutil.process_iter(["cmdline", "ppid"]):
         try:
             if process.info["cmdline"] and process.info["cmdline"][0] == "ray::train_task":
-                if node_group is None or os.getpgid(process.info["ppid"]) == node_group:
+                if os.getpgid(process.info["ppid"]) in groups:
                     found.append(process)
         except (psutil.Error, ProcessLookupError):
             continue
@@ -137,15 +141,16 @@ def test_a_study_on_a_ray_cluster_with_postgresql_survives_a_killed_worker_and_a
         return result
 
     # a worker process of the head node killed while it trains an FP32 baseline seed: its task runs again
-    victim = wait_for("a training on the head node", lambda: training_workers(os.getpgid(ray_cluster.head.pid)))[0]
+    victim = wait_for("a training on the head node", lambda: training_workers(ray_cluster.head))[0]
     time.sleep(1.0)
     victim.kill()
     # the second node killed (SIGKILL to its raylet and the rest of its process group) while it trains a candidate,
     # once both nodes' trainings have sent a save to the driver: the retried training resumes from it
     wait_for("the FP32 baseline", (run / "baseline.json").exists)
-    wait_for("a training on the second node", lambda: training_workers(os.getpgid(ray_cluster.node.pid)))
+    wait_for("a training on the second node", lambda: training_workers(ray_cluster.node))
     wait_for("both trainings' saves at the driver",
-             lambda: saved_at_the_driver(ray_cluster.scratch, run / "cache" / "resume") >= len(training_workers()) >= 2)
+             lambda: saved_at_the_driver(ray_cluster.scratch, run / "cache" / "resume")
+             >= len(training_workers(ray_cluster.head, ray_cluster.node)) >= 2)
     os.killpg(ray_cluster.node.pid, signal.SIGKILL)
 
     output, _ = driver.communicate(timeout=600)
