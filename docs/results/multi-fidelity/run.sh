@@ -8,7 +8,8 @@
 # and is still charged its env steps (each study is charged its own env steps, summarize.py).
 # Fidelity and space: 2 seeds x STEPS env steps (5,400 by default), widths 16,32,64, core bits 2..4, input bits
 # 4..8 (45 candidates). The results of README.md: `bash run.sh`, then
-# `STEPS=16200 ENVS=InvertedPendulum-v4 OUT=runs/multi-fidelity-16200 RESULTS=results-16200 bash run.sh`.
+# `STEPS=16200 ENVS=InvertedPendulum-v4 OUT=runs/multi-fidelity-16200 RESULTS=results-16200 bash run.sh` and
+# `STEPS=48600 ENVS=Pendulum-v1 OUT=runs/multi-fidelity-48600 RESULTS=results-48600 bash run.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 STEPS=${STEPS:-5400}
