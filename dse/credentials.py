@@ -31,11 +31,19 @@ _given: dict[str, str] = {}
 """URLs with their passwords that this process was given, by their form without one"""
 
 
-def _parse(url: str) -> URL | None:
+def _parse(url: str | None) -> URL | None:
+    if not url:
+        return None
     try:
         return make_url(url)
     except (ArgumentError, ValueError):  # a journal file's path, not a URL
         return None
+
+
+def _secret(storage: str | None) -> str | None:
+    """The password ``storage`` shows (None when it is no URL, or hides or lacks its password)."""
+    url = _parse(storage)
+    return url.password if url is not None and url.password != HIDDEN else None
 
 
 def _without_password(url: URL) -> str:
@@ -46,7 +54,7 @@ def _without_password(url: URL) -> str:
 
 def masked(storage: str | None) -> str | None:
     """``storage`` with its password shown as ``***``; journal paths and URLs without a password unchanged."""
-    url = _parse(storage) if storage else None
+    url = _parse(storage)
     return storage if url is None or url.password is None else url.render_as_string(hide_password=True)
 
 
@@ -78,9 +86,8 @@ def from_environment() -> str | None:
 
 def remember(storage: str | None) -> str | None:
     """Keep a given URL's password for this process (``with_secret`` finds it); returns the URL as it may be recorded."""
-    url = _parse(storage) if storage else None
-    if url is not None and url.password not in (None, HIDDEN):
-        _given[_without_password(url)] = storage
+    if _secret(storage) is not None:
+        _given[_without_password(_parse(storage))] = storage
     return masked(storage)
 
 
@@ -92,21 +99,20 @@ def with_secret(storage: str) -> tuple[str, bool]:
     the same storage, else goes without (libpq then reads PGPASSWORD or ~/.pgpass).
     """
     url = _parse(storage)
-    if url is None or url.password not in (None, HIDDEN):
-        return storage, url is not None and url.password is not None
+    if url is None or _secret(storage) is not None:
+        return storage, url is not None
     key = _without_password(url)
     if key in _given:
         return _given[key], True
     environment = from_environment()
     if environment and same_storage(environment, storage):
-        return environment, _parse(environment).password is not None
+        return environment, _secret(environment) is not None
     return key, False
 
 
 def scrubbed(text: str) -> str:
     """``text`` (a driver's error message, say) with every password this process knows shown as ``***``."""
-    urls = [_parse(url) for url in [*_given.values(), from_environment()] if url]
-    for secret in {url.password for url in urls if url is not None and url.password not in (None, HIDDEN)}:
+    for secret in {_secret(url) for url in [*_given.values(), from_environment()]} - {None, ""}:
         for form in {secret, urllib.parse.quote_plus(secret), urllib.parse.quote(secret, safe="")}:
             text = text.replace(form, HIDDEN)
     return text
@@ -114,8 +120,7 @@ def scrubbed(text: str) -> str:
 
 def warn_if_on_command_line(storage: str | None) -> None:
     """A password typed into ``--storage`` is visible to every process (``ps``) and kept by Ray: say so."""
-    url = _parse(storage) if storage else None
-    if url is not None and url.password not in (None, HIDDEN):
+    if _secret(storage) is not None:
         print(
             f"dse: note: the storage password on the command line is visible to other processes and recorded by Ray as "
             f"the job's entrypoint; give it through {ENVIRONMENT_VARIABLE}, PGPASSWORD or ~/.pgpass instead",

@@ -73,8 +73,8 @@ def _resolve(run_dir: Path, settings: StudySettings, storage: str | None, study_
     ``storage`` (``--storage``, else ``DSE_STORAGE``) is kept with its password for this process only; the record hides it.
     """
     source = "--storage"
-    if storage is None and credentials.from_environment():
-        storage, source = credentials.from_environment(), credentials.ENVIRONMENT_VARIABLE
+    if storage is None and (environment := credentials.from_environment()):
+        storage, source = environment, credentials.ENVIRONMENT_VARIABLE
     storage = credentials.remember(storage)
     manifest = read_manifest(run_dir) if (run_dir / MANIFEST).exists() else None
     if manifest is not None:
