@@ -23,7 +23,6 @@ from dse.report import (
     load_run,
     markdown_table,
     normalization_for,
-    summary,
 )
 from dse.study import StudyInputError
 from objectives.pareto import dominated_by_front, losses
@@ -47,12 +46,10 @@ def comparison(runs: list[RunData]) -> pd.DataFrame:
     rows = []
     for run in runs:
         curve = hypervolume_curve(run, normalization) if normalization is not None else []
-        facts = summary(run)
         row = {
             "study": run.name,
             "strategy": run.settings.strategy if run.settings.strategy != "search" else f"search ({run.settings.sampler})",
             "candidates trained": len(run.scored),
-            "rejected before training": facts["rejected"],
             "trainings": run.trainings,
             "trained here": run.new_trainings,
             "cpu_hours": round(run.cpu_hours, 3),

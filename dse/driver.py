@@ -7,12 +7,10 @@ cache, so a driver killed at any moment loses nothing finished: on restart, tria
 it left running are marked failed ("interrupted") and asked again, and their
 trainings come from the cache where they had finished.
 
-A sampled strategy (search, random) spends trainings only on candidates that can
-be new and can fit: a candidate already told, or training, is answered from the
-study (a repeat: no training, no budget), and one whose designs' lower bounds
-(``dse.scoring.bound_designs``) all exceed the device is told as infeasible before
-any training ("rejected before training"). The staged rule and sweeps train what
-their plan asks, as published.
+A sampled strategy (search, random) spends trainings only on new candidates: a
+candidate already told, or training, is answered from the study (a repeat: no
+training, no budget). The staged rule and sweeps train what their plan asks, as
+published.
 
 With ``--fidelity-rungs`` above 1 a sampled strategy runs asynchronous successive
 halving (ASHA) across env steps: a new candidate trains to the first rung and
@@ -51,16 +49,16 @@ from dse.executor import RayExecutor, TaskFailed, TrainingOutcome, cached_outcom
 from dse.lease import REFRESH_SECONDS, DriverLease
 from dse.progress import StudyProgress
 from dse.strategies import StagedRule, Sweep
-from dse.study import PARAMS, SAMPLED, STAGED_PICK_ATTR, StudySettings, candidate_of, counts_toward_budget, feasible_points
+from dse.study import PARAMS, STAGED_PICK_ATTR, StudySettings, candidate_of, counts_toward_budget, feasible_points
 from objectives.pareto import losses
 from search_spaces import Candidate
 from synthesis import FinnFailure
-from synthesis.estimate import HardwareReport, SynthesisSettings
+from synthesis.estimate import SynthesisSettings
 from training import TrainSpec
 from training.envs import make_env
 
 IDLE_ASKS = 50
-"""asks in a row that train nothing (repeats, rejections) after which a search stops: its sampler has settled"""
+"""asks in a row that train nothing (repeats) after which a search stops: its sampler has settled"""
 
 
 @dataclass
@@ -128,8 +126,7 @@ class Driver:
         self._waiting: dict[str, list[tuple[int, int]]] = {}  # spec key -> (trial number, seed index)
         self._active: dict[int, _Active] = {}
         self._budget = 0
-        self._told: dict[Candidate, int] = {}  # candidate -> the trial that trained it or rejected it
-        self._bounds: dict[Candidate, list[HardwareReport]] = {}
+        self._told: dict[Candidate, int] = {}  # candidate -> the trial that trained it
         self._env_dims: tuple[int, int] | None = None
         self._search: HypervolumeSearch | None = None
         self._settled = False  # the sampler asks only what is known: stop asking
@@ -171,7 +168,6 @@ class Driver:
             self.progress.count(counted, feasible_points(trial.user_attrs, trial.values) if counted else [])
             if counted:  # a rung trial's env_steps are those of the rungs it reached
                 self.spent_env_steps += trial.user_attrs.get("env_steps", 0)
-            if counted or trial.user_attrs.get("rejected_before_training"):
                 self._told.setdefault(candidate_of(trial), trial.number)
         self.progress.start_clock()
         while True:
@@ -188,8 +184,7 @@ class Driver:
                 self._finish(self._active.pop(number))
         self.log(f"trainings reused: {self.reused['cache']} from the cache, "
                  f"{self.reused['shared']} shared with another trial of this run; "
-                 f"asks answered without training: {self.progress.rejected} rejected before training, "
-                 f"{self.progress.repeats} repeats")
+                 f"asks answered without training: {self.progress.repeats} repeats")
         if self.settings.strategy == "staged":
             self._report_staged()
 
@@ -200,7 +195,7 @@ class Driver:
     def _fill(self, budget: int) -> None:
         """Start trials while a worker is free and the budget (and, for a planned strategy, the plan) allows.
 
-        The budget counts candidates trained: a repeat or a rejection costs none of it.
+        The budget counts candidates trained: a repeat costs none of it.
         After ``IDLE_ASKS`` such answers in a row, or once every candidate of the
         space is known, a sampled strategy stops asking. Under rungs, promotions
         come first and spend no budget (a candidate counts once, at its first rung).
@@ -225,7 +220,7 @@ class Driver:
             if len(self._known()) >= self.settings.space.size:
                 self._stop_asking("every candidate of the space is known")
             elif idle >= IDLE_ASKS:
-                self._stop_asking(f"the sampler asked {idle} known or rejected candidates in a row")
+                self._stop_asking(f"the sampler asked {idle} known candidates in a row")
 
     def _training(self) -> list[Candidate]:
         """Candidates training now or paused at a rung (a repeat waiting on another trial's trainings is not one more)."""
@@ -233,7 +228,7 @@ class Driver:
         return running + [active.candidate for active in self._paused.values()]
 
     def _known(self) -> set[Candidate]:
-        """Candidates told (trained or rejected) or training: a sampled strategy never trains one of them again."""
+        """Candidates told or training: a sampled strategy never trains one of them again."""
         return set(self._told) | set(self._training())
 
     def _spending(self) -> int:
@@ -319,7 +314,7 @@ class Driver:
         return verdicts
 
     def _start(self, trial: optuna.Trial) -> bool:
-        """Answer the trial from the study, reject it before training, or start (or join) its trainings.
+        """Answer the trial from the study, or start (or join) its trainings.
 
         True when it spends budget: a candidate not trained or training before.
         """
@@ -340,11 +335,6 @@ class Driver:
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
             self.progress.repeats += 1
             return False
-        if running is None and self.settings.strategy in SAMPLED:
-            bounds = self._bounds_of(candidate)
-            if bounds is not None and not any(report.fits for report in bounds):
-                self._tell_rejected(trial, candidate, bounds)
-                return False
         specs = [self.settings.spec(candidate, seed) for seed in range(self.settings.seeds)]
         active = _Active(trial, candidate, specs, repeat_of=running)
         self._active[trial.number] = active
@@ -461,25 +451,6 @@ class Driver:
         if self._paused:
             self.log(f"{len(self._paused)} candidate(s) stopped below the last rung (told PRUNED)")
         self._paused.clear()
-
-    def _bounds_of(self, candidate: Candidate) -> list[HardwareReport] | None:
-        """The candidate's designs' lower bounds (None: the FINN estimator has none, so nothing is rejected)."""
-        if self.synthesis.estimator != "model":
-            return None
-        if candidate not in self._bounds:
-            self._bounds[candidate] = scoring.bound_designs(candidate, self._dims(), self.synthesis, self.synth_cache)
-        return self._bounds[candidate]
-
-    def _tell_rejected(self, trial: optuna.Trial, candidate: Candidate, bounds: list[HardwareReport]) -> None:
-        values, constraints, attrs = scoring.rejected_score(bounds, self.fp32.band)
-        for name, value in attrs.items():
-            trial.set_user_attr(name, value)
-        for name, value in constraints.items():
-            trial.set_constraint(name, value)
-        self.study.tell(trial, list(values))
-        self._told[candidate] = trial.number
-        self.progress.rejected += 1
-        self.progress.log(f"#{trial.number} {candidate.label}: rejected before training ({attrs['over']})")
 
     def _tell_repeat(self, trial: optuna.Trial, candidate: Candidate, original: optuna.trial.FrozenTrial) -> None:
         """A candidate already told: the same answer again, with no training and no budget spent."""

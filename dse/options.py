@@ -133,7 +133,8 @@ def add_device_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--multipliers",
         default="auto",
-        help="products where the toolchain puts them (auto), all on DSP48E1s (dsp) or all in LUTs (lut); the model only",
+        help="products on the device's DSP48E1s while they last, the rest in LUTs (auto), all on DSPs (dsp) or all in LUTs "
+        "(lut), fitting or not; the model only",
     )
 
 
@@ -194,8 +195,8 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     from dse.study import SAMPLERS, STARTUPS
 
     parser.add_argument("--budget", type=int, default=200,
-                        help="candidates to train, each on --seeds seeds (a re-run continues up to it); repeats and "
-                             "candidates rejected before training cost none of it")
+                        help="candidates to train, each on --seeds seeds (a re-run continues up to it); repeats cost "
+                             "none of it")
     parser.add_argument("--strategy", choices=STRATEGIES, default="search",
                         help="search: an Optuna sampler; staged: the published staged rule; random: uniform draws")
     parser.add_argument("--sampler", choices=SAMPLERS, default="ehvi",

@@ -6,8 +6,8 @@ machine (x86 VM): seeds of a candidate trained together on one thread cost about
 matmul time that grows with the batch and the squares of the critics' and the
 policy's widths. It is an estimate for that kind of machine and for SAC (two
 critics; DDPG's one critic costs less), one torch thread per task (``--threads``
-is not modelled): early stopping, cached policies and candidates rejected before
-training make a study cheaper than planned; a slower machine makes it dearer. On a 2-core AMD
+is not modelled): early stopping and cached policies make a study cheaper than
+planned; a slower machine makes it dearer. On a 2-core AMD
 EPYC VM the reduced Pendulum study of docs/results took 0.22 CPU-hours where the
 plan said 0.4.
 """
@@ -62,7 +62,7 @@ class StudyPlan:
 
     @property
     def trainings(self) -> int:
-        """At most: cached candidates and those rejected before training cost nothing."""
+        """At most: cached candidates cost nothing."""
         return self.trials * self.seeds
 
     def describe(self) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from objectives import TrialScore
 from objectives.pareto import RunningFront
-from synthesis.estimate import HardwareReport
+from synthesis.report import HardwareReport
 
 
 class StudyProgress:
@@ -24,8 +24,6 @@ class StudyProgress:
         """trained candidates with a feasible design"""
         self.front = RunningFront()
         """over every feasible design of the trained candidates"""
-        self.rejected = 0
-        """candidates rejected before training (their bounds fit nowhere)"""
         self.repeats = 0
         """asks of a candidate already told or training, answered without training"""
         self._finished_here = 0
@@ -38,7 +36,7 @@ class StudyProgress:
     def count(self, counts: bool, points: list) -> None:
         """One finished trial into the counts: budget, feasible candidates, the Pareto front of their designs.
 
-        ``counts``: it spent budget (a trained candidate, not a repeat or a rejection);
+        ``counts``: it spent budget (a trained candidate, not a repeat);
         ``points``: the objective vectors of its feasible designs.
         """
         self.finished += counts

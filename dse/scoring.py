@@ -5,10 +5,6 @@ each distinct design is kept in the trial's ``designs`` attribute, and any of th
 can join the front. Optuna is told SPEC section 6's chosen design, the highest
 target that fits (or, when none fits, the slowest, marked as not fitting).
 
-A candidate can also be judged before it trains (``bound_designs``): its designs'
-lower bounds (``synthesis.model.bound``) come from its shape and bits alone, and
-when none of them fits the device, no trained policy of that shape can fit either.
-
 Each function returns the user attributes it decided, so the driver can write
 them in the order that keeps a verdict even when a later step fails: the parity
 verdict is written before the designs are built, and designs that cannot be
@@ -29,7 +25,8 @@ from objectives import Fp32Band, TrialScore, parity, score
 from objectives.parity import seed_std
 from search_spaces import Candidate
 from synthesis import lower_qonnx
-from synthesis.estimate import HardwareReport, SynthesisSettings, Synthesizer
+from synthesis.estimate import SynthesisSettings, Synthesizer
+from synthesis.report import HardwareReport
 from training.export import untrained_policy_onnx
 
 
@@ -107,14 +104,6 @@ def untrained(candidate: Candidate, env_dims: tuple[int, int], settings: Synthes
     return Synthesizer(lower_qonnx(path), settings, cache_dir=cache_dir)
 
 
-def bound_designs(
-    candidate: Candidate, env_dims: tuple[int, int], settings: SynthesisSettings, cache_dir: Path
-) -> list[HardwareReport]:
-    """Lower bounds of the candidate's designs at every target, from its shape and bits, before any training
-    (``synthesis.model.bound``: only the untrained policy's shape and bits matter)."""
-    return untrained(candidate, env_dims, settings, cache_dir).bounds()
-
-
 def predicted_designs(
     candidate: Candidate, env_dims: tuple[int, int], settings: SynthesisSettings, cache_dir: Path
 ) -> list[HardwareReport]:
@@ -141,29 +130,6 @@ def design_record(report: HardwareReport, trial_score: TrialScore) -> dict:
         "over": "; ".join(report.over),
         "feasible": trial_score.feasible,
     }
-
-
-def rejected_score(bounds: list[HardwareReport], band: Fp32Band) -> tuple[tuple[float, ...], dict[str, float], dict]:
-    """What a candidate rejected before training tells Optuna: values, constraints, and its attributes.
-
-    Values: the FP32 band's lower edge as its return (unknown, so neither good nor bad
-    for parity) and the smallest bound's LUTs, latency and energy. Constraints: parity 0
-    (unknown), fits 1 (violated), trained 0. Constrained samplers rank it below every
-    feasible trial, by the fit violation alone.
-    """
-    smallest = min(bounds, key=lambda report: report.luts)
-    values = (band.lower, float(smallest.luts), smallest.latency_s, smallest.energy_per_action_j)
-    constraints = {"parity": 0.0, "fits": 1.0, "trained": 0.0}
-    attrs = {
-        "rejected_before_training": True,
-        "fits": False,
-        "feasible": False,
-        "over": "bound: " + "; ".join(smallest.over),
-        "trainings": 0,
-        "new_trainings": 0,
-        "hardware_estimator": f"bound of {smallest.estimator}",
-    }
-    return values, constraints, attrs
 
 
 def hardware_score(

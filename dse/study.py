@@ -37,7 +37,12 @@ METRIC_NAMES = tuple(objective.title for objective in OBJECTIVES)
 INTERRUPTED = "interrupted: the driver stopped before the trial finished; it is redone"
 SEARCH_VERSION = 2
 """how a study asks and scores: 1, folding was a search axis and a trial one design; 2, every trained policy is
-mapped at every throughput target, and repeats and candidates whose bound cannot fit are answered without training"""
+mapped at every throughput target, and repeats are answered without training"""
+
+
+REJECTED_BEFORE_TRAINING = "rejected_before_training"
+"""the attribute of a trial that hardware model 2 and before told infeasible from its shape alone, without training (the
+DSPs then were no pool, and a candidate could fit nowhere); read so that such a study's reports stay right"""
 
 
 class StudyInputError(ValueError):
@@ -337,12 +342,12 @@ def stored_settings(study: optuna.Study) -> StudySettings | None:
 
 def counts_toward_budget(trial: optuna.trial.FrozenTrial) -> bool:
     """Candidates trained: complete trials, real failures and candidates stopped below the last rung (pruned), not
-    repeats or candidates rejected before training.
+    repeats (nor candidates that studies of hardware model 2 and before rejected before training).
 
     An interrupted trial is redone, so it does not count either.
     """
     attrs = trial.user_attrs
-    if "repeat_of" in attrs or attrs.get("rejected_before_training"):
+    if "repeat_of" in attrs or attrs.get(REJECTED_BEFORE_TRAINING):
         return False
     if trial.state == optuna.trial.TrialState.COMPLETE:
         return True
@@ -403,7 +408,7 @@ ATTRIBUTES = (
     "return_std", "parity_margin", "parity_feasible", "fits", "fits_any", "feasible", "over", "ffs", "bram36", "dsps",
     "throughput_fps", "latency_cycles", "power_w", "design_target_fps", "hardware_estimator", "deployed_seed", "seed_returns",
     "trainings", "env_steps", "new_trainings", "train_cpu_seconds", "train_env_steps", "trained_on", "env_steps_saved",
-    "resumed_at", "rung_reached", "rung_returns", "rung_env_steps", "rung_cpu_seconds", "spent_env_steps", "stopped_early", "stopped_at_step", "rejected_before_training", "repeat_of", "fail_reason", "policy_dirs",
+    "resumed_at", "rung_reached", "rung_returns", "rung_env_steps", "rung_cpu_seconds", "spent_env_steps", "stopped_early", "stopped_at_step", "repeat_of", "fail_reason", "policy_dirs",
 )
 RECORD_COLUMNS = (
     "number", "state", "outcome", *PARAMS, *(objective.name for objective in OBJECTIVES), *ATTRIBUTES, "started", "finished", "duration_s",
@@ -411,12 +416,12 @@ RECORD_COLUMNS = (
 
 
 def outcome(trial: optuna.trial.FrozenTrial) -> str:
-    """What became of the ask: "trained", "rejected before training", "repeat of #N", "interrupted", "running", or
-    under rungs "paused at rung R" and "stopped at rung R"."""
+    """What became of the ask: "trained", "repeat of #N", "interrupted", "running", under rungs "paused at rung R" and
+    "stopped at rung R", or in a study of hardware model 2 and before "rejected before training"."""
     attrs = trial.user_attrs
     if "repeat_of" in attrs:
         return f"repeat of #{attrs['repeat_of']}"
-    if attrs.get("rejected_before_training"):
+    if attrs.get(REJECTED_BEFORE_TRAINING):
         return "rejected before training"
     if attrs.get("interrupted"):
         return "interrupted"

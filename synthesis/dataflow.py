@@ -30,8 +30,13 @@ def _datatype(bits: int, signed: bool) -> DataType:
     return DataType[f"{'INT' if signed else 'UINT'}{bits}"]
 
 
-def finn_model(policy: IntegerPolicy, pad_multiple: int) -> ModelWrapper:
-    """A FINN-ONNX ``ModelWrapper`` of ``policy`` with padded input and output."""
+def finn_model(policy: IntegerPolicy, pad_multiple: int, output_thresholds: bool = True) -> ModelWrapper:
+    """A FINN-ONNX ``ModelWrapper`` of ``policy`` with padded input and output.
+
+    Without ``output_thresholds`` the last layer streams its accumulators (FINN maps it to
+    an MVAU without activation) and its requantization is left to the output lookup, as
+    the published FINN builds had it (``synthesis.finn_build``).
+    """
     nodes, initializers, datatypes = [], [], {}
     tensor = INPUT_NAME
     obs_width = padded(policy.obs_dim, pad_multiple)
@@ -50,8 +55,12 @@ def finn_model(policy: IntegerPolicy, pad_multiple: int) -> ModelWrapper:
         accumulator, output = f"accumulator_{index}", f"activation_{index}"
         # ONNX MatMul takes weights as (in, out).
         initializers.append(numpy_helper.from_array(weights.T.astype(np.float32), weight_name))
-        initializers.append(numpy_helper.from_array(thresholds.astype(np.float32), threshold_name))
         nodes.append(helper.make_node("MatMul", [tensor, weight_name], [accumulator], name=f"MatMul_{index}"))
+        datatypes[weight_name] = _datatype(layer.weight_bits, signed=True)
+        if index == last and not output_thresholds:
+            tensor = accumulator
+            break
+        initializers.append(numpy_helper.from_array(thresholds.astype(np.float32), threshold_name))
         nodes.append(
             helper.make_node(
                 "MultiThreshold",
@@ -63,7 +72,6 @@ def finn_model(policy: IntegerPolicy, pad_multiple: int) -> ModelWrapper:
                 name=f"MultiThreshold_{index}",
             )
         )
-        datatypes[weight_name] = _datatype(layer.weight_bits, signed=True)
         tensor = output
     graph = helper.make_graph(
         nodes,

@@ -4,10 +4,10 @@ The pipeline, each step a function of the model before it (SPEC section 6):
 
     IntegerPolicy -> finn_model (padded FINN-ONNX) -> to_hardware_layers (MVAU, PE = SIMD = 1)
       -> fold_to_target(target fps) | apply_folding(config)   # PE/SIMD per layer
-      -> finish (data-width converters, cycles) -> FINN's cycle model
-      -> resources: synthesis.model (default: the model fitted to synthesis, calibrated to Vivado or yosys)
-                    | set_weight_memory + FINN's own estimate (``estimator="finn"``)
-      -> HardwareReport
+      -> finish (data-width converters, cycles)
+      -> synthesis.estimators: the hardware model (default: synthesis.model, calibrated to Vivado or yosys; the RTL's
+                               latency and estimated timing) | set_weight_memory + FINN's own estimate and cycle model
+      -> fit (resources and timing), power -> HardwareReport
 
 ``Synthesizer.sweep`` is the throughput-driven procedure: targets 1e2..1e9 actions/s,
 and the design kept is the one of the highest target that fits the device.
@@ -19,20 +19,19 @@ import hashlib
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
-from synthesis import devices, finn_adapter, model, rtl
+from synthesis import devices, estimators, finn_adapter, model, placement
 from synthesis.dataflow import finn_model
 from synthesis.devices import DEFAULT_DEVICE, REFERENCE_TOGGLE_RATE, Device, device
 from synthesis.errors import SynthesisInputError
 from synthesis.lowering import IntegerPolicy
+from synthesis.report import HardwareReport
 
 DEFAULT_TARGETS = tuple(10.0**power for power in range(2, 10))
 
-FF_NOTE = "FFs not estimated: FINN's estimator has no flip-flop model, so FF fit is not checked"
-FIFO_NOTE = "FIFOs between layers not counted: FINN sizes them by RTL simulation, which needs Vivado"
 ESTIMATORS = ("model", "finn")
 
 
@@ -53,7 +52,9 @@ class SynthesisSettings:
     pad_multiple: int = 32
     """observation and action dimensions are zero-padded to a multiple of this (1: no padding)"""
     weight_memory: str = "cheaper"
-    """weights in LUTRAM ("distributed"), BRAM ("block"), or per layer the smaller device share"""
+    """weights in logic or LUTRAM ("distributed"), in BRAM ("block"), or where they save the most (the model: BRAM for
+    the memories that save the most LUTs per RAMB18 while the device's last; FINN's estimate: per layer, the smaller
+    share of the device)"""
     mvau_wwidth_max: int = 36
     """widest weight stream per PE the folding search may use (FINN's default)"""
     toggle_rate: float = REFERENCE_TOGGLE_RATE
@@ -64,9 +65,8 @@ class SynthesisSettings:
     """the model's toolchain: "vivado" (what a FINN/Vivado build of the design gets, fitted to the published Vivado
     designs) or "yosys" (what ``dse synth --post-synth`` builds); ignored by the FINN estimator"""
     multipliers: str = "auto"
-    """products where the calibration's toolchain puts them ("auto": vivado every product on a DSP48E1, yosys those
-    of 9 bits or more while the device's DSPs last), or all on DSPs ("dsp") or in LUTs ("lut"), fitting or not
-    (the model only)"""
+    """"auto": products on the device's DSP48E1s while they last (the widest first), the rest in LUTs, as Vivado infers
+    them and as the RTL places them; or all on DSPs ("dsp") or in LUTs ("lut"), fitting or not (the model only)"""
 
     def __post_init__(self):
         object.__setattr__(self, "device", device(self.device).part)
@@ -82,94 +82,13 @@ class SynthesisSettings:
             raise SynthesisInputError(f"mvau_wwidth_max {self.mvau_wwidth_max} is not allowed; use an integer >= 1")
         if not 0 < self.toggle_rate <= 1:
             raise SynthesisInputError(f"toggle rate {self.toggle_rate} is not allowed; use a value in (0, 1]")
-        for name, allowed in (("estimator", ESTIMATORS), ("calibration", model.CALIBRATIONS), ("multipliers", rtl.PRODUCT_PLACEMENTS)):
+        for name, allowed in (("estimator", ESTIMATORS), ("calibration", model.CALIBRATIONS), ("multipliers", placement.PRODUCT_PLACEMENTS)):
             if getattr(self, name) not in allowed:
                 raise SynthesisInputError(f"{name} {getattr(self, name)!r} is unknown; use one of {', '.join(allowed)}")
 
     @property
     def part(self) -> Device:
         return device(self.device)
-
-
-@dataclass(frozen=True)
-class LayerEstimate:
-    """One hardware layer of a design (an MVAU or a data-width converter)."""
-
-    name: str
-    op_type: str
-    cycles: int
-    luts: int
-    bram18: int
-    dsps: int
-    rows: int | None = None
-    """MH: output channels (MVAU only)"""
-    columns: int | None = None
-    """MW: input channels (MVAU only)"""
-    pe: int | None = None
-    simd: int | None = None
-    weight_memory: str | None = None
-    """where the weights are: "block" (BRAM) or "distributed" (LUTs)"""
-    threshold_memory: str | None = None
-    """where most threshold bits are (the model only)"""
-    multipliers: str | None = None
-    """"dsp" or "lut" (the model only; FINN's estimate counts every product in LUTs)"""
-    ffs: int | None = None
-
-
-@dataclass(frozen=True)
-class HardwareReport:
-    """The estimate of one design: what the search optimizes and what `synth.json` holds."""
-
-    device: str
-    clock_mhz: float
-    target_fps: float | None
-    """the folding target, or None for an explicit folding"""
-    layers: tuple[LayerEstimate, ...]
-    luts: int
-    bram36: float
-    """RAMB36 tiles; a RAMB18 counts as half, as Vivado reports"""
-    dsps: int
-    latency_cycles: int
-    """first input to last output, through every layer"""
-    throughput_fps: float
-    """peak actions per second: clock / the slowest layer's cycles"""
-    fits: bool
-    over: tuple[str, ...]
-    """each resource the device lacks, with both figures"""
-    power_w: float
-    energy_per_action_j: float
-    power_source: str
-    notes: tuple[str, ...] = ()
-    ffs: int | None = None
-    """the model's FFs; None from FINN's estimate (FINN has no FF model)"""
-    estimator: str = "finn"
-    """what made the resource figures: "model (vivado)", "model (yosys)" or "finn" """
-
-    @property
-    def latency_s(self) -> float:
-        return self.latency_cycles / (self.clock_mhz * 1e6)
-
-    def folding(self) -> dict:
-        """This design's folding in FINN's folding-config JSON format."""
-        config: dict = {"Defaults": {}}
-        for layer in self.layers:
-            if layer.pe is not None:
-                config[layer.name] = {"PE": layer.pe, "SIMD": layer.simd, "ram_style": layer.weight_memory}
-        return config
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["latency_s"] = self.latency_s
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict) -> HardwareReport:
-        known = {f.name for f in fields(cls)}
-        values = {key: value for key, value in data.items() if key in known}
-        values["layers"] = tuple(LayerEstimate(**layer) for layer in data["layers"])
-        values["over"] = tuple(data["over"])
-        values["notes"] = tuple(data["notes"])
-        return cls(**values)
 
 
 def read_folding(path: Path | str) -> dict:
@@ -184,6 +103,11 @@ def read_folding(path: Path | str) -> dict:
     if not isinstance(config, dict):
         raise SynthesisInputError(f"folding file {path} must hold a JSON object of layer name -> {{PE, SIMD}}")
     return config
+
+
+def check_target(target_fps) -> None:
+    if not (isinstance(target_fps, int | float) and math.isfinite(target_fps) and target_fps > 0):
+        raise SynthesisInputError(f"target throughput {target_fps} is not allowed; use a number > 0 (actions/s)")
 
 
 def _divisors(number: int) -> str:
@@ -216,34 +140,23 @@ class Synthesizer:
 
     def at_target(self, target_fps: float) -> HardwareReport:
         """The design FINN's folding search picks for ``target_fps`` actions per second."""
-        return self._folded_to_target(target_fps, "target_fps", self.policy)
-
-    def bound_at_target(self, target_fps: float) -> HardwareReport:
-        """A design no trained policy of this policy's shape and bits undercuts at ``target_fps``: known before training.
-
-        FINN's folding of this policy at the target, priced by ``model.bound`` (the
-        all-zero network's price, which never exceeds a trained one's at that folding).
-        Only the model estimator has such a bound.
-        """
-        if self.settings.estimator != "model":
-            raise SynthesisInputError(f"estimator {self.settings.estimator!r} has no lower bound; use estimator 'model'")
-        return self._folded_to_target(target_fps, "bound_target_fps", model.without_weights(self.policy))
-
-    def _folded_to_target(self, target_fps: float, key: str, priced: IntegerPolicy) -> HardwareReport:
-        """FINN's folding of this policy for ``target_fps``, with ``priced`` (this policy or its bound) priced at it."""
-        if not (isinstance(target_fps, int | float) and math.isfinite(target_fps) and target_fps > 0):
-            raise SynthesisInputError(f"target throughput {target_fps} is not allowed; use a number > 0 (actions/s)")
+        check_target(target_fps)
 
         def build():
-            cycles = max(1, int(self.settings.clock_mhz * 1e6 / target_fps))
-            graph, notes = finn_adapter.fold_to_target(self.hardware, cycles, self.settings.mvau_wwidth_max)
-            return self._report(graph, target_fps, notes, priced)
+            graph, notes = finn_adapter.fold_to_target(self.hardware, self._target_cycles(target_fps), self.settings.mvau_wwidth_max)
+            return self._report(graph, target_fps, notes)
 
-        return self._cached({key: float(target_fps)}, build)
+        return self._cached({"target_fps": float(target_fps)}, build)
 
-    def bounds(self, targets: tuple[float, ...] = DEFAULT_TARGETS) -> list[HardwareReport]:
-        """``bound_at_target`` of each target, slowest first."""
-        return [self.bound_at_target(target) for target in sorted(targets)]
+    def folding_at(self, target_fps: float) -> list[tuple[int, int]]:
+        """(PE, SIMD) per layer of FINN's folding for ``target_fps``, without pricing it."""
+        check_target(target_fps)
+        folded, _ = finn_adapter.fold_to_target(self.hardware, self._target_cycles(target_fps), self.settings.mvau_wwidth_max)
+        return [(finn_adapter.layer_attribute(node, "PE"), finn_adapter.layer_attribute(node, "SIMD"))
+                for node in finn_adapter.mvau_nodes(folded)]  # fmt: skip
+
+    def _target_cycles(self, target_fps: float) -> int:
+        return max(1, int(self.settings.clock_mhz * 1e6 / target_fps))
 
     def with_folding(self, config: dict) -> HardwareReport:
         """The design with an explicit folding (FINN's folding JSON: layer -> PE, SIMD[, ram_style])."""
@@ -315,45 +228,26 @@ class Synthesizer:
         temporary.replace(path)
         return report
 
-    def _report(self, graph, target_fps: float | None, notes: list[str], priced: IntegerPolicy | None = None) -> HardwareReport:
-        """The design of ``graph`` (folded); the model prices ``priced`` at its folding (default: this policy)."""
+    def _report(self, graph, target_fps: float | None, notes: list[str]) -> HardwareReport:
+        """The design of ``graph`` (folded): this policy priced at its folding."""
         settings, part = self.settings, self.settings.part
         if settings.estimator == "finn":
             finn_adapter.set_weight_memory(
                 graph, settings.device, settings.weight_memory, lambda luts, bram18: luts / part.luts + bram18 / (2 * part.bram36)
             )
         graph = finn_adapter.finish(graph, settings.device)
-        cycles, performance = finn_adapter.cycle_estimates(graph)
-        if settings.estimator == "finn":
-            resources = finn_adapter.resource_estimates(graph, settings.device)
-            layers = [self._finn_layer(node, resources[node.name], int(cycles[node.name])) for node in graph.graph.node]
-            ffs, estimator, estimate_notes = None, "finn", (FF_NOTE, FIFO_NOTE)
+        if settings.estimator == "model":
+            resources = estimators.model_resources(self.policy, graph, settings)
         else:
-            mvaus = finn_adapter.mvau_nodes(graph)
-            folding = [(finn_adapter.layer_attribute(node, "PE"), finn_adapter.layer_attribute(node, "SIMD")) for node in mvaus]
-            styles = [finn_adapter.layer_attribute(node, "ram_style") for node in mvaus]  # "auto" unless a folding file set it
-            placed, price = model.estimate(priced or self.policy, folding, settings, weight_styles=styles)
-            layers = [self._model_layer(node, layer, priced, int(cycles[node.name]))
-                      for node, layer, priced in zip(mvaus, placed, price.layers)]  # fmt: skip
-            ffs, estimator = sum(layer.ffs for layer in layers), f"model ({settings.calibration})"
-            calibration = model.hardware_model().calibrations[settings.calibration]
-            estimate_notes = (
-                f"resources: synthesis.model, hardware model {devices.HARDWARE_MODEL_VERSION}, calibration "
-                f"{settings.calibration} (LUTs {calibration.lut_factor:.2f} x the fitted LUTs + {calibration.lut_per_ff:.2f} x "
-                f"the fitted FFs, FFs {calibration.ff_factor:.2f} x the fitted FFs: {calibration.source})",
-            )
+            resources = estimators.finn_resources(graph, settings)
+        layers, ffs, path = resources.layers, resources.ffs, resources.critical_path_ns
         luts = sum(layer.luts for layer in layers)
         bram36 = sum(layer.bram18 for layer in layers) / 2
         dsps = sum(layer.dsps for layer in layers)
-        over = tuple(
-            f"{name} {used:,g} > {available:,}"
-            for name, used, available in (
-                ("LUT", luts, part.luts), ("FF", ffs or 0, part.ffs), ("BRAM36", bram36, part.bram36), ("DSP", dsps, part.dsps),
-            )
-            if used > available
-        )  # fmt: skip
-        throughput = settings.clock_mhz * 1e6 / performance["max_cycles"]
-        power = part.static_w + part.dynamic_power_w(luts, bram36, dsps, settings.clock_mhz, settings.toggle_rate, ffs=ffs or 0)
+        over = part.over(luts, ffs or 0, bram36, dsps, path, settings.clock_mhz)
+        throughput = settings.clock_mhz * 1e6 / resources.interval_cycles
+        # FINN counts no FFs: its power takes as many as LUTs (the published designs have 0.8 to 1.3 FFs per LUT)
+        power = part.static_w + part.dynamic_power_w(luts, luts if ffs is None else ffs, settings.clock_mhz, settings.toggle_rate)
         if target_fps is not None and throughput < target_fps:
             notes = [f"target {target_fps:.0e}/s not met: the fastest folding found gives {throughput:,.0f}/s", *notes]
         elif target_fps is not None:
@@ -366,58 +260,18 @@ class Synthesizer:
             luts=luts,
             bram36=bram36,
             dsps=dsps,
-            latency_cycles=int(performance["critical_path_cycles"]),
+            latency_cycles=resources.latency_cycles,
             throughput_fps=throughput,
             fits=not over,
             over=over,
             power_w=power,
             energy_per_action_j=power / throughput,
             power_source=(
-                f"model: static {part.static_w} W + per-resource dynamic power at {settings.clock_mhz:g} MHz, "
+                f"model: static {part.static_w} W + dynamic power of the LUTs and FFs at {settings.clock_mhz:g} MHz, "
                 f"toggle {settings.toggle_rate:g} (synthesis/devices.py, synthesis/hardware_model.json)"
             ),
-            notes=tuple(dict.fromkeys(notes)) + estimate_notes + (vivado_note(),),
+            notes=tuple(dict.fromkeys(notes)) + resources.notes + (vivado_note(),),
             ffs=ffs,
-            estimator=estimator,
-        )
-
-    @staticmethod
-    def _finn_layer(node, used: dict, cycles: int) -> LayerEstimate:
-        is_mvau = node.op_type.startswith("MVAU")
-        return LayerEstimate(
-            name=node.name,
-            op_type=node.op_type,
-            cycles=cycles,
-            luts=int(used["LUT"]),
-            bram18=int(used["BRAM_18K"]),
-            dsps=int(used["DSP"]),
-            rows=finn_adapter.layer_attribute(node, "MH") if is_mvau else None,
-            columns=finn_adapter.layer_attribute(node, "MW") if is_mvau else None,
-            pe=finn_adapter.layer_attribute(node, "PE") if is_mvau else None,
-            simd=finn_adapter.layer_attribute(node, "SIMD") if is_mvau else None,
-            weight_memory=finn_adapter.layer_attribute(node, "ram_style") if is_mvau else None,
-        )
-
-    @staticmethod
-    def _model_layer(node, layer: rtl.FoldedLayer, priced: model.LayerPrice, cycles: int) -> LayerEstimate:
-        """An MVAU priced by the model; its memory and multiplier styles are those ``dse export --finn`` asks FINN for."""
-        threshold_bits = {style: 0 for style in ("block", "logic")}
-        for name, (words, width) in layer.roms.items():
-            if name != "weight_rom":
-                threshold_bits[layer.style(name)] += len(words) * width
-        return LayerEstimate(
-            name=node.name,
-            op_type=node.op_type,
-            cycles=cycles,
-            luts=round(priced.luts),
-            bram18=priced.bram18,
-            dsps=priced.dsps,
-            rows=layer.rows,
-            columns=layer.columns,
-            pe=layer.pe,
-            simd=layer.simd,
-            weight_memory="block" if "weight_rom" in layer.block_roms else "distributed",
-            threshold_memory="block" if threshold_bits["block"] > threshold_bits["logic"] else "distributed",
-            multipliers="dsp" if layer.dsp_products else "lut",
-            ffs=round(priced.ffs),
+            estimator=resources.estimator,
+            critical_path_ns=path,
         )

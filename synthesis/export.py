@@ -1,10 +1,12 @@
 """A FINN build folder: what a FINN user with Vivado needs to build the estimated design.
 
-The folder holds the integer network FINN mapped (``integer_policy.onnx``, FINN-ONNX
+The folder holds the integer network FINN maps (``integer_policy.onnx``, FINN-ONNX
 with integer input), the training's QONNX file for reference, the folding of the
 design (FINN's folding JSON, memory styles included), and a build config for FINN's
 builder that runs from hardware conversion through out-of-context synthesis and
-Vivado's power estimate, for the chosen part and clock.
+Vivado's power estimate, for the chosen part and clock. It is the build the ``vivado``
+calibration prices (``synthesis.finn_build``): the last layer streams its accumulators,
+and its requantization (``output_thresholds.json``) joins the tanh lookup on the host.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import shutil
 from pathlib import Path
 
 from synthesis.dataflow import finn_model
-from synthesis.estimate import HardwareReport, SynthesisSettings
+from synthesis.estimate import SynthesisSettings
+from synthesis.report import HardwareReport
 from synthesis.lowering import IntegerPolicy
 
 BUILD_STEPS = [
@@ -34,6 +37,7 @@ BUILD_STEPS = [
 ]
 
 MODEL_FILE = "integer_policy.onnx"
+OUTPUT_THRESHOLDS_FILE = "output_thresholds.json"
 QONNX_FILE = "policy.qonnx.onnx"
 FOLDING_FILE = "folding_config.json"
 CONFIG_FILE = "build_config.json"
@@ -60,6 +64,8 @@ def folding_config(report: HardwareReport) -> dict:
     The model's choices per layer (weights and thresholds in BRAM or LUTs, products on
     DSPs or in LUTs) become FINN's ``ram_style``, ``ram_style_thresholds`` and
     ``resType``; FINN's own estimate assumed thresholds in LUTRAM and products in LUTs.
+    A layer whose products the model put partly on DSPs (the device's ran out within it)
+    gets ``resType`` "auto": FINN has one style per layer, and Vivado fills the DSPs.
     """
     config = report.folding()
     layers = {layer.name: layer for layer in report.layers}
@@ -68,8 +74,9 @@ def folding_config(report: HardwareReport) -> dict:
             layer = layers[name]
             entry.update(
                 ram_style_thresholds=layer.threshold_memory or "distributed",
-                resType=layer.multipliers or "lut",
-                mem_mode="internal_decoupled",
+                resType={"dsp+lut": "auto"}.get(layer.multipliers, layer.multipliers or "lut"),
+                # weights in the MVAU itself, partitioned per PE: the memories the vivado calibration places
+                mem_mode="internal_embedded",
             )
     return config
 
@@ -79,7 +86,11 @@ def write_finn_build(
 ) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    finn_model(policy, settings.pad_multiple).save(str(out_dir / MODEL_FILE))
+    finn_model(policy, settings.pad_multiple, output_thresholds=False).save(str(out_dir / MODEL_FILE))
+    last = policy.layers[-1]
+    (out_dir / OUTPUT_THRESHOLDS_FILE).write_text(json.dumps(
+        {"out_min": last.out_min, "thresholds": last.thresholds.tolist(), "output_step": policy.output_step}
+    ))
     shutil.copyfile(qonnx_path, out_dir / QONNX_FILE)
     (out_dir / FOLDING_FILE).write_text(json.dumps(folding_config(report), indent=2))
     (out_dir / CONFIG_FILE).write_text(json.dumps(build_config(settings), indent=2))
@@ -104,7 +115,9 @@ and Vivado's power estimate; results land in `build/report/`.
 
 - `{MODEL_FILE}`: the integer network (FINN-ONNX): input INT{policy.input_bits} (the quantized,
   normalized observation, padded from {policy.obs_dim} to a multiple of {settings.pad_multiple}), MatMul with integer weights and
-  MultiThreshold requantization per layer; outputs are INT levels, action = tanh(level * {policy.output_step!r}).
+  MultiThreshold requantization per hidden layer; the last layer streams its accumulators.
+- `{OUTPUT_THRESHOLDS_FILE}`: the last layer's requantization, for the host: per action channel, the level is
+  `out_min` plus the number of `thresholds` its accumulator reaches, and action = tanh(level * `output_step`).
 - `{QONNX_FILE}`: the trained policy as Brevitas exported it (QONNX, float input).
 - `{FOLDING_FILE}`: PE/SIMD and memory styles of the estimated design.
 - `estimate.json`: what dse estimated for it: {report.luts:,} LUTs, {report.bram36:g} BRAM36,

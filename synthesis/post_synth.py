@@ -2,7 +2,7 @@
 
 A pipeline of named steps, each leaving its artifact in the design's folder:
 
-    generate_rtl  -> policy.v, placement.json (synthesis.model.design_record), README.md   (synthesis.rtl)
+    generate_rtl  -> policy.v, placement.json (synthesis.features.design_record), README.md   (synthesis.rtl, synthesis.verilog)
     synthesize    -> yosys/{synth.ys, yosys.log, stat.json, netlist.json}   (synthesis.yosys)
     simulate      -> sim/{testbench.cpp, inputs.txt, outputs.txt}   (synthesis.simulate)
     report        -> post_synth.json   (PostSynthReport)
@@ -22,14 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from synthesis import devices, model, rtl, simulate, yosys
+from synthesis import devices, features, model, rtl, simulate, timing, verilog, yosys
 from synthesis.errors import SynthesisInputError
 from synthesis.lowering import IntegerPolicy
-
-TIMING_NOTE = (
-    "timing not checked: no open tool times Artix-7; 100 MHz is an assumption "
-    "(lut_levels is the longest register-to-register path in LUTs, a hint)"
-)
 
 
 @dataclass(frozen=True)
@@ -48,9 +43,13 @@ class PostSynthReport:
     cells: dict
     """yosys's cell count by type"""
     lut_levels: int
+    critical_path_ns: float
+    """the longest register-to-register path of the netlist, estimated (``synthesis.timing.netlist_path``)"""
+    meets_timing: bool
+    """that path fits the clock period (10 ns at 100 MHz): the design is kept only if it does"""
     fits: bool
     over: tuple[str, ...]
-    """each resource the device lacks, with both figures"""
+    """each resource the device lacks, with both figures, and the path when it misses the clock"""
     layer_cycles: tuple[int, ...]
     """NF * SF per layer: what the estimate counts"""
     latency_cycles: int
@@ -71,7 +70,7 @@ class PostSynthReport:
     block_roms: int
     """ROMs the generator placed in block RAM"""
     dsp_layers: tuple[int, ...]
-    """layers whose products the generator put on DSPs"""
+    """layers with products the generator put on DSPs"""
     notes: tuple[str, ...]
     key: str
 
@@ -138,12 +137,12 @@ def post_synthesize(
 
 
 def generate_rtl(policy: IntegerPolicy, folding: list[tuple[int, int]], settings, rtl_dir: Path) -> list[rtl.FoldedLayer]:
-    """Step 1: fold, place within the device as yosys builds it, write ``policy.v``, ``placement.json`` and ``README.md``."""
-    layers = model.placed(policy, folding, settings, calibration="yosys")
+    """Step 1: fold, place within the device, write ``policy.v``, ``placement.json`` and ``README.md``."""
+    layers = model.placed(policy, folding, settings)
     rtl_dir.mkdir(parents=True, exist_ok=True)
-    (rtl_dir / "policy.v").write_text(rtl.verilog(policy, layers))
+    (rtl_dir / "policy.v").write_text(verilog.verilog(policy, layers))
     # every layer's shape, folding and bit widths, every ROM's size and placement: what synthesis.model prices
-    (rtl_dir / "placement.json").write_text(json.dumps(model.design_record(layers), indent=1))
+    (rtl_dir / "placement.json").write_text(json.dumps(features.design_record(layers), indent=1))
     (rtl_dir / "README.md").write_text(_readme(policy, layers, settings))
     return layers
 
@@ -163,11 +162,10 @@ def _report(policy, layers, settings, rtl_dir, netlist, simulation, levels, key)
     part = settings.part
     expected = policy.forward_int(levels)
     mismatches = int(np.any(simulation.outputs != expected, axis=1).sum()) if simulation.outputs.shape == expected.shape else len(levels)
-    over = resources_over(netlist, part)
+    period = 1000 / settings.clock_mhz
+    over = part.over(netlist.luts, netlist.ffs, netlist.bram36, netlist.dsps, netlist.timing.delay_ns, settings.clock_mhz)
     throughput = settings.clock_mhz * 1e6 / simulation.initiation_interval
-    power = part.static_w + part.dynamic_power_w(
-        netlist.luts, netlist.bram36, netlist.dsps, settings.clock_mhz, settings.toggle_rate, ffs=netlist.ffs
-    )
+    power = part.static_w + part.dynamic_power_w(netlist.luts, netlist.ffs, settings.clock_mhz, settings.toggle_rate)
     return PostSynthReport(
         device=settings.device,
         clock_mhz=settings.clock_mhz,
@@ -179,6 +177,8 @@ def _report(policy, layers, settings, rtl_dir, netlist, simulation, levels, key)
         dsps=netlist.dsps,
         cells=netlist.cells,
         lut_levels=netlist.lut_levels,
+        critical_path_ns=netlist.timing.delay_ns,
+        meets_timing=netlist.timing.delay_ns <= period,
         fits=not over,
         over=over,
         layer_cycles=tuple(layer.cycles for layer in layers),
@@ -191,28 +191,27 @@ def _report(policy, layers, settings, rtl_dir, netlist, simulation, levels, key)
         power_w=power,
         energy_per_action_j=power / throughput,
         power_source=(
-            f"model: static {part.static_w} W + per-resource dynamic power of the synthesized cells (FFs included) "
+            f"model: static {part.static_w} W + dynamic power of the synthesized LUTs and FFs "
             f"at {settings.clock_mhz:g} MHz, toggle {settings.toggle_rate:g} (synthesis/devices.py)"
         ),
         synthesis_seconds=netlist.seconds,
         tools=_tools(),
         block_roms=sum(len(layer.block_roms) for layer in layers),
-        dsp_layers=tuple(layer.index for layer in layers if layer.dsp_products),
-        notes=(TIMING_NOTE,),
+        dsp_layers=tuple(layer.index for layer in layers if layer.dsp_units),
+        notes=(timing_note(netlist.timing, settings.clock_mhz),),
         key=key,
     )
 
 
-def resources_over(netlist: yosys.Netlist, part: devices.Device) -> tuple[str, ...]:
-    """Each resource of ``part`` the synthesized design exceeds, e.g. ``"BRAM36 8 > 5"``; empty when it fits."""
-    return tuple(
-        f"{name} {used:,g} > {available:,}"
-        for name, used, available in (
-            ("LUT", netlist.luts, part.luts), ("FF", netlist.ffs, part.ffs),
-            ("BRAM36", netlist.bram36, part.bram36), ("DSP", netlist.dsps, part.dsps),
-        )
-        if used > available
-    )  # fmt: skip
+def timing_note(path: timing.TimingPath, clock_mhz: float) -> str:
+    period = 1000 / clock_mhz
+    verdict = "meets" if path.delay_ns <= period else "misses"
+    return (
+        f"timing estimated, not placed and routed: the longest register-to-register path of yosys's netlist, "
+        f"{path.start} to {path.end} through {path.cells} cells, {path.delay_ns:.2f} ns: {verdict} the {period:g} ns of "
+        f"{clock_mhz:g} MHz (synthesis.timing: Project X-Ray's Artix-7 -1 cell delays as yosys ships them, "
+        f"{timing.ROUTE_NS} ns assumed per routed net)"
+    )
 
 
 def _tools() -> dict:
@@ -243,7 +242,7 @@ def _key(policy: IntegerPolicy, folding, settings, levels: np.ndarray) -> str:
 def _readme(policy: IntegerPolicy, layers: list[rtl.FoldedLayer], settings) -> str:
     rows = "\n".join(
         f"| {layer.index} | {layer.rows} x {layer.columns} | {layer.pe} | {layer.simd} | {layer.cycles} | "
-        f"{layer.accumulator_bits} | {len(layer.block_roms)} | {'DSP48E1' if layer.dsp_products else 'LUTs'} |"
+        f"{layer.accumulator_bits} | {len(layer.block_roms)} | {len(layer.dsp_units)} of {len(layer.product_units)} |"
         for layer in layers
     )
     return f"""# Integer policy {policy.digest()} as RTL
@@ -255,7 +254,7 @@ levels, observation 0 in the low bits), `out_valid`/`out_ready`/`action` ({polic
 levels of {policy.layers[-1].output_bits} bits). `action = tanh(level * {policy.output_step!r})` is the
 table that stays outside the design, as the float input quantizer (step {policy.input_step!r}) does.
 
-| layer | rows x columns | PE | SIMD | cycles | accumulator bits | ROMs in BRAM | products |
+| layer | rows x columns | PE | SIMD | cycles | accumulator bits | ROMs in BRAM | products on DSP48E1s |
 |---|---|---|---|---|---|---|---|
 {rows}
 

@@ -3,9 +3,9 @@
 Out of context (``-noiopad``: no I/O buffers, as SPEC section 6 builds), flattened so
 one cell count covers the design. Cells are turned into the figures Vivado reports:
 LUTs (logic, and LUTs used as memory or shift registers), FFs, BRAM36 (a RAMB18
-counts half) and DSP48E1s. No open tool gives Artix-7 timing; the longest
-combinational path between registers, in LUTs (``logic_levels`` on the netlist yosys
-writes), is a hint.
+counts half) and DSP48E1s. The netlist yosys writes is timed by ``synthesis.timing``
+(an estimate: no open tool places and routes Artix-7), and ``logic_levels`` counts the
+LUTs on its longest combinational path.
 """
 
 from __future__ import annotations
@@ -17,11 +17,30 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from synthesis import timing
 from synthesis.errors import ToolFailure, console_script
 from synthesis.rtl import TOP
 
+#: synth_xilinx's own DSP mapping for 7-series (its map_dsp step), except that products of any width go to DSP48E1s:
+#: synth_xilinx keeps products narrower than 9 bits in LUTs, while the RTL writes ``*`` only for the products it placed
+#: on DSPs (the others are shift-and-add), as Vivado fills the device's DSPs before it builds multipliers in LUTs.
+MAP_DSP = """memory_dff
+alumacc -macc-only
+maccmap -unmap
+opt_clean
+techmap -map +/mul2dsp.v -map +/xilinx/xc7_dsp_map.v -D DSP_A_MAXWIDTH=25 -D DSP_B_MAXWIDTH=18 -D DSP_A_MAXWIDTH_PARTIAL=18 -D DSP_A_MINWIDTH=2 -D DSP_B_MINWIDTH=2 -D DSP_Y_MINWIDTH=2 -D DSP_SIGNEDONLY=1 -D DSP_NAME=$__MUL25X18
+select a:mul2dsp
+setattr -unset mul2dsp
+opt_expr -fine
+wreduce
+select -clear
+xilinx_dsp -family xc7
+chtype -set $mul t:$__soft_mul
+"""
+
 SCRIPT = f"""read_verilog {{rtl}}
-synth_xilinx -family xc7 -top {TOP} -flatten -noiopad
+synth_xilinx -family xc7 -top {TOP} -flatten -noiopad -run begin:map_dsp
+{MAP_DSP}synth_xilinx -family xc7 -top {TOP} -flatten -noiopad -run coarse:
 tee -q -o {{out}}/stat.json stat -json
 write_json {{out}}/netlist.json
 """
@@ -48,7 +67,9 @@ class Netlist:
     bram36: float
     dsps: int
     lut_levels: int
-    """LUTs on the longest path between registers, memories and DSPs: a timing hint, not a timing"""
+    """LUTs on the longest path between registers, memories and DSPs"""
+    timing: timing.TimingPath
+    """the longest register-to-register path, estimated (``synthesis.timing.netlist_path``)"""
     seconds: float
     """wall time of the yosys run"""
 
@@ -95,8 +116,8 @@ def synthesize(rtl_file: Path, folder_name: str = "yosys") -> Netlist:
         for name, number in json.loads((folder / "stat.json").read_text())["design"]["num_cells_by_type"].items()
     }
     luts, ffs, bram36, dsps = count(cells)
-    levels = logic_levels(json.loads((folder / "netlist.json").read_text())["modules"][TOP])
-    return Netlist(cells, luts, ffs, bram36, dsps, levels, seconds)
+    module = json.loads((folder / "netlist.json").read_text())["modules"][TOP]
+    return Netlist(cells, luts, ffs, bram36, dsps, logic_levels(module), timing.netlist_path(module), seconds)
 
 
 def _first_error(log: str) -> str | None:

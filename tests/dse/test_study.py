@@ -3,6 +3,7 @@ import pytest
 
 from dse.study import StudyInputError, StudySettings, make_sampler, open_study
 from search_spaces import SearchSpace
+from synthesis.devices import HARDWARE_MODEL_VERSION
 from training import SACConfig, TrainSpec
 
 
@@ -121,13 +122,14 @@ def test_a_study_of_another_dse_version_is_refused(tmp_path):
     assert StudySettings.from_dict(made_before).results_version == 1
     (tmp_path / "run.json").write_text(json.dumps({"settings": made_before, "storage": None, "study_name": "old"}))
     with pytest.raises(StudyInputError, match=r"holds a study scored by another version of dse \(results version 1, "
-                                              r"hardware model 1; this one: 2, 2\): its trials are not comparable"):
+                                              rf"hardware model 1; this one: 2, {HARDWARE_MODEL_VERSION}\): its trials are not comparable"):
         plan(tmp_path, current, budget=4)
-    # made under the FINN-estimate hardware model alone: refused the same way, naming both models
-    finn_era = current.to_dict() | {"hardware_model_version": 1}
-    (tmp_path / "run.json").write_text(json.dumps({"settings": finn_era, "storage": None, "study_name": "old"}))
-    with pytest.raises(StudyInputError, match=r"\(results version 2, hardware model 1; this one: 2, 2\)"):
-        plan(tmp_path, current, budget=4)
+    # made under the FINN-estimate hardware model alone, or the model before this one: refused the same way, naming both
+    for older in (1, HARDWARE_MODEL_VERSION - 1):
+        made_under = current.to_dict() | {"hardware_model_version": older}
+        (tmp_path / "run.json").write_text(json.dumps({"settings": made_under, "storage": None, "study_name": "old"}))
+        with pytest.raises(StudyInputError, match=rf"\(results version 2, hardware model {older}; this one: 2, {HARDWARE_MODEL_VERSION}\)"):
+            plan(tmp_path, current, budget=4)
 
 
 def test_a_study_db_that_is_no_database_is_a_one_line_error(tmp_path):

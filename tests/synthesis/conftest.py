@@ -76,4 +76,8 @@ def integer_network(seed: int, widths: list[int], weight_bits: int, input_bits: 
 NETWORKS = {
     "two-layer": integer_network(1, [7, 24, 3], weight_bits=4, input_bits=6, output_bits=[3, 5]),
     "three-layer": integer_network(2, [5, 16, 16, 2], weight_bits=3, input_bits=8, output_bits=[2, 4, 8]),
+    # 2-bit weights and odd output widths, folded to one neuron fold over several slices
+    "odd-bits": integer_network(4, [5, 12, 3], weight_bits=2, input_bits=5, output_bits=[3, 7]),
+    # input vectors over rtl.SLICE_SHIFTER_MAX_BITS (64 x 7 and 48 x 6 bits): slices read in two stages, last groups partial
+    "wide-input": integer_network(6, [40, 48, 3], weight_bits=3, input_bits=7, output_bits=[6, 5]),
 }

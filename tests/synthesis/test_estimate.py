@@ -37,7 +37,7 @@ def test_a_larger_target_never_gives_more_cycles(small):
     # a met target carries no folding warnings (SetFolding's first pass warns even when its second pass succeeds)
     met = [r for r in reports if r.throughput_fps >= r.target_fps]
     assert met and all(not any("not met" in note or "SetFolding" in note for note in r.notes) for r in met)
-    assert all(len(r.notes) == 2 and "calibration vivado" in r.notes[0] for r in met)
+    assert all(len(r.notes) == 3 and "calibration vivado" in r.notes[0] and "timing estimated" in r.notes[1] for r in met)
 
 
 @pytest.mark.parametrize("estimator", ["model", "finn"])
@@ -47,21 +47,24 @@ def test_report_figures_hold_together(small, estimator):
     assert [(layer.rows, layer.columns) for layer in mvaus] == [(16, 32), (16, 16), (32, 16)]
     assert report.luts == sum(layer.luts for layer in report.layers)
     assert report.bram36 == sum(layer.bram18 for layer in report.layers) / 2
-    assert report.throughput_fps == pytest.approx(100e6 / max(layer.cycles for layer in report.layers))
+    fastest = 100e6 / max(layer.cycles for layer in report.layers)
     assert report.latency_s == pytest.approx(report.latency_cycles / 100e6)
     assert report.energy_per_action_j == pytest.approx(report.power_w / report.throughput_fps)
     if estimator == "finn":
         assert report.estimator == "finn" and report.ffs is None and any("FF" in note for note in report.notes)
+        assert report.throughput_fps == pytest.approx(fastest) and report.critical_path_ns is None
+        assert any(note.startswith("timing not checked") for note in report.notes)
     else:
         assert report.estimator == "model (vivado)" and report.ffs == sum(layer.ffs for layer in report.layers) > 0
+        # the RTL drains each layer's pipeline before its next input: the interval is above NF * SF
+        assert report.throughput_fps < fastest and 0 < report.critical_path_ns < 10
 
 
-def test_power_is_static_plus_each_resources_dynamic_power_at_the_clock(small):
-    """The documented model (synthesis/devices.py), written out: W per MHz at 12.5% toggle per LUT, FF, BRAM36, DSP."""
+def test_power_is_static_plus_the_logics_dynamic_power_at_the_clock(small):
+    """The documented model (synthesis/devices.py), written out: W per MHz at 12.5% toggle per LUT or FF."""
     report = small.at_target(1e5)
     watts = devices.power_coefficients()
-    dynamic_per_mhz = report.luts * watts["lut"] + report.ffs * watts["ff"] + report.bram36 * watts["bram36"] + report.dsps * watts["dsp"]
-    assert report.power_w == pytest.approx(0.07 + 100 * dynamic_per_mhz, rel=1e-12)
+    assert report.power_w == pytest.approx(0.07 + 100 * (report.luts + report.ffs) * watts["logic"], rel=1e-12)
     faster = Synthesizer(small.policy, SynthesisSettings(clock_mhz=200)).with_folding(report.folding())
     assert (faster.luts, faster.ffs, faster.bram36, faster.dsps) == (report.luts, report.ffs, report.bram36, report.dsps)
     assert faster.power_w - 0.07 == pytest.approx(2 * (report.power_w - 0.07), rel=1e-12), "dynamic power scales with f"
@@ -193,7 +196,7 @@ def _other_coefficients():
     ("module", "name", "value"),
     [
         ("synthesis.devices", "HARDWARE_MODEL_VERSION", 999),
-        ("synthesis.devices", "power_coefficients", lambda: {"lut": 1e-7, "ff": 0, "bram36": 0, "dsp": 0}),
+        ("synthesis.devices", "power_coefficients", lambda: {"logic": 1e-7}),
         ("synthesis.model", "hardware_model", _other_coefficients),
     ],
 )

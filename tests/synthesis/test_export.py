@@ -22,8 +22,12 @@ def test_export_folder_holds_what_a_finn_user_needs(policy_onnx, tmp_path):
     x_int = policy.quantize_input(np.random.default_rng(0).normal(0, 2, (1, 11)))
     padded = np.zeros((1, 32), np.float32)
     padded[:, :11] = x_int
-    output = execute_onnx(model, {model.graph.input[0].name: padded})[model.graph.output[0].name]
-    assert np.array_equal(output[:, :3].astype(np.int64), policy.forward_int(x_int))
+    accumulators = execute_onnx(model, {model.graph.input[0].name: padded})[model.graph.output[0].name][:, :3]
+    # the last layer streams its accumulators; the host requantizes them with output_thresholds.json
+    output = json.loads((out / "output_thresholds.json").read_text())
+    levels = output["out_min"] + (accumulators[:, :, None] >= np.array(output["thresholds"])[None]).sum(axis=2)
+    assert np.array_equal(levels, policy.forward_int(x_int)) and output["output_step"] == policy.output_step
+    assert not model.get_nodes_by_op_type("MultiThreshold")[-1].output[0] == model.graph.output[0].name
     assert len(ModelWrapper(str(out / "policy.qonnx.onnx")).get_nodes_by_op_type("Quant")) == 7
 
     folding = json.loads((out / "folding_config.json").read_text())
@@ -34,7 +38,9 @@ def test_export_folder_holds_what_a_finn_user_needs(policy_onnx, tmp_path):
             # the memories and multipliers the model priced, as FINN's attributes
             assert folding[name]["ram_style"] == layers[name].weight_memory
             assert folding[name]["ram_style_thresholds"] == layers[name].threshold_memory
-            assert folding[name]["resType"] == layers[name].multipliers == "dsp"  # Vivado's placement (the calibration)
+            # products fill the DSPs widest first; a layer the DSPs ran out in is left to Vivado ("auto")
+            assert folding[name]["resType"] == {"dsp+lut": "auto"}.get(layers[name].multipliers, layers[name].multipliers)
+    assert [layer.multipliers for layer in report.layers if layer.pe][0] == "dsp"
     # FINN takes the folding file as it is, and its layers then carry those choices
     applied = finn_adapter.apply_folding(synthesizer.hardware, folding)
     for node in finn_adapter.mvau_nodes(applied):

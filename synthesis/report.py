@@ -1,0 +1,89 @@
+"""What an estimate of one design says: its layers, resources, latency, throughput, fit, power and timing."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class LayerEstimate:
+    """One hardware layer of a design (an MVAU or a data-width converter)."""
+
+    name: str
+    op_type: str
+    cycles: int
+    luts: int
+    bram18: int
+    dsps: int
+    rows: int | None = None
+    """MH: output channels (MVAU only)"""
+    columns: int | None = None
+    """MW: input channels (MVAU only)"""
+    pe: int | None = None
+    simd: int | None = None
+    weight_memory: str | None = None
+    """where the weights are: "block" (BRAM) or "distributed" (LUTs)"""
+    threshold_memory: str | None = None
+    """where most threshold bits are (the model only)"""
+    multipliers: str | None = None
+    """"dsp", "lut", or "dsp+lut" where the device's DSPs ran out within the layer (the model only; FINN's estimate
+    counts every product in LUTs)"""
+    ffs: int | None = None
+
+
+@dataclass(frozen=True)
+class HardwareReport:
+    """The estimate of one design: what the search optimizes and what `synth.json` holds."""
+
+    device: str
+    clock_mhz: float
+    target_fps: float | None
+    """the folding target, or None for an explicit folding"""
+    layers: tuple[LayerEstimate, ...]
+    luts: int
+    bram36: float
+    """RAMB36 tiles; a RAMB18 counts as half, as Vivado reports"""
+    dsps: int
+    latency_cycles: int
+    """first input to last output, through every layer"""
+    throughput_fps: float
+    """peak actions per second: clock / the slowest layer's cycles"""
+    fits: bool
+    over: tuple[str, ...]
+    """each resource the device lacks, with both figures"""
+    power_w: float
+    energy_per_action_j: float
+    power_source: str
+    notes: tuple[str, ...] = ()
+    ffs: int | None = None
+    """the model's FFs; None from FINN's estimate (FINN has no FF model)"""
+    estimator: str = "finn"
+    """what made the resource figures: "model (vivado)", "model (yosys)" or "finn" """
+    critical_path_ns: float | None = None
+    """the longest register-to-register path, estimated from the RTL's stages (the model); None: not checked (FINN)"""
+
+    @property
+    def latency_s(self) -> float:
+        return self.latency_cycles / (self.clock_mhz * 1e6)
+
+    def folding(self) -> dict:
+        """This design's folding in FINN's folding-config JSON format."""
+        config: dict = {"Defaults": {}}
+        for layer in self.layers:
+            if layer.pe is not None:
+                config[layer.name] = {"PE": layer.pe, "SIMD": layer.simd, "ram_style": layer.weight_memory}
+        return config
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["latency_s"] = self.latency_s
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> HardwareReport:
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        values["layers"] = tuple(LayerEstimate(**layer) for layer in data["layers"])
+        values["over"] = tuple(data["over"])
+        values["notes"] = tuple(data["notes"])
+        return cls(**values)
