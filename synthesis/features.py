@@ -128,7 +128,7 @@ def layer_features(record: dict, without_thresholds: frozenset[int] = frozenset(
             if rom["name"].startswith("threshold") and not thresholds:
                 continue
             if rom["layer"] == index and not rom["block"] and rom["live_words"]:
-                counts["rom_logic"] += rom["live_bits"] * math.ceil(rom["live_words"] / 64)
+                counts["rom_logic"] += placement.logic_luts(rom["live_bits"], rom["live_words"])
                 if not rtl.FoldedLayer.read_within_stage(rom["name"]):
                     counts["rom_registers"] += rom["live_bits"]
         weight_word = next((rom["live_bits"] for rom in record["roms"] if rom["layer"] == index and rom["name"] == "weight_rom"), 0)

@@ -38,7 +38,6 @@ RTL's, priced by the yosys-fitted terms: the fabric is the same.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,7 +63,7 @@ class Memory:
     @property
     def logic_luts(self) -> int:
         """The ``rom_logic`` count of the memory as LUTs (``synthesis.features``)."""
-        return self.live_bits * math.ceil(self.live_words / 64) if self.live_words else 0
+        return placement.logic_luts(self.live_bits, self.live_words)
 
     @property
     def ramb18(self) -> int:

@@ -46,9 +46,14 @@ def live_words(words: list[int]) -> int:
     return len(words) - max(Counter(words).values())
 
 
-def rom_luts(words: list[int], width: int) -> int:
+def logic_luts(varying_bits: int, uncommon_words: int) -> int:
     """About the LUTs a ROM takes as logic: a LUT6 per varying bit per 64 of its words other than the most common."""
-    return live_bits(words, width) * math.ceil(live_words(words) / 64)
+    return varying_bits * math.ceil(uncommon_words / 64)
+
+
+def rom_luts(words: list[int], width: int) -> int:
+    """``logic_luts`` of a ROM's words."""
+    return logic_luts(live_bits(words, width), live_words(words))
 
 
 #: How ``place`` may treat weight memories and products: by its rule within the budget ("auto") or forced.

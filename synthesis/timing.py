@@ -85,14 +85,10 @@ def rom_ns(depth: int) -> float:
     return logic_levels_ns(max(math.ceil(math.log2(max(depth, 2))) - 5, 1))
 
 
-def slice_ns(bits: int) -> float:
-    """The input slice of several slices, ``x[sf * w +: w]`` of a vector of ``bits`` bits: yosys builds a shifter by a
-    multiple of ``w``, one 2:1 multiplexer level per bit of the shift, two levels to a LUT6."""
-    return logic_levels_ns(math.ceil(math.ceil(math.log2(max(bits, 2))) / 2))
-
-
 def mux_ns(inputs: int) -> float:
-    """A multiplexer of ``inputs`` words by a binary index (a ``case``): a LUT6 chooses among four, a level per four."""
+    """A choice among ``inputs`` words, a LUT6 level per four: a multiplexer by a binary index (a ``case``), or the
+    shifter yosys builds for an input slice ``x[sf * w +: w]`` of a vector of ``inputs`` bits (one 2:1 level per bit
+    of the shift, two to a LUT6: the same count)."""
     return logic_levels_ns(max(math.ceil(math.log2(max(inputs, 2)) / 2), 1))
 
 
@@ -306,7 +302,7 @@ def stage_paths(layers: list[rtl.FoldedLayer]) -> dict[str, float]:
             keep("input slice", _register_path(clock_q, hop + mux_ns(-(-layer.synapse_folds // layer.slice_group))))
             keep("input slice", _register_path(clock_q, hop + mux_ns(layer.slice_group), operand_setup))
         elif layer.synapse_folds > 1:
-            keep("input slice", _register_path(clock_q, hop + slice_ns(layer.columns * layer.input_bits), operand_setup))
+            keep("input slice", _register_path(clock_q, hop + mux_ns(layer.columns * layer.input_bits), operand_setup))
         levels = [constant_levels(weight) for _, weight, _ in layer.product_units if weight is not None]
         lut_levels = max(levels, default=math.ceil(math.log2(layer.weight_bits)))
         lut_product = _register_path(clock_q, lut_levels * (hop + adder_ns(layer.product_bits)))
