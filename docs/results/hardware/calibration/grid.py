@@ -20,8 +20,7 @@ says), generated as RTL and synthesized (``synthesis.yosys``; no simulation: the
 check exactness). One JSON record per design goes to ``OUT/records/``: the design
 (``synthesis.features.design_record``), yosys's cells and the estimated longest path
 (``synthesis.timing``). Records carry the RTL generator's version; a record of another
-version is synthesized again (a record of generator 2 whose RTL generator 3 writes unchanged keeps its
-synthesis: ``same_rtl``). Resumable: a design whose record exists, in OUT/records/
+version is synthesized again. Resumable: a design whose record exists, in OUT/records/
 or in the committed ``grid.jsonl.gz`` beside this script, is skipped. ``--refresh``
 rewrites every record's design from its network without synthesis (after a change to
 ``design_record`` that leaves the RTL alone).
@@ -177,15 +176,6 @@ def synthesize(folder: Path, policy: IntegerPolicy, layers: list[rtl.FoldedLayer
             "timing_end": netlist.timing.end, "seconds": time.monotonic() - started, "yosys": yosys.version()}  # fmt: skip
 
 
-def same_rtl(known: dict, record: dict) -> bool:
-    """Whether ``known``, a record of RTL generator 2, synthesized the RTL that generator 3 writes for ``record``: the
-    same placed design, and no layer whose input slice generator 3 reads in two stages (the only RTL it changed)."""
-    if known.get("generator") != 2 or any(layer["slice_group"] > 1 for layer in record["layers"]):
-        return False
-    layers = [{key: value for key, value in layer.items() if key != "slice_group"} for layer in record["layers"]]
-    return (layers, record["roms"], record["folding"]) == (known["layers"], known["roms"], known["folding"])
-
-
 def write(path: Path, record: dict) -> None:
     """Written whole or not at all: a grid stopped mid-write resumes at this design."""
     temporary = path.with_suffix(".tmp")
@@ -219,9 +209,8 @@ def run(out: Path, refresh: bool, shard: tuple[int, int] = (0, 1)) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         policy, folding, layers = placed(design, folder)
         record = design | {"name": name, "generator": rtl.GENERATOR_VERSION, "folding": folding, **features.design_record(layers)}
-        record = json.loads(json.dumps(record))  # as written: tuples as lists
-        if known and (known.get("generator") == rtl.GENERATOR_VERSION or same_rtl(known, record)):
-            outcome = {key: value for key, value in known.items() if key not in record}  # keep the synthesis
+        if known and known.get("generator") == rtl.GENERATOR_VERSION:
+            outcome = {key: value for key, value in known.items() if key not in record}  # --refresh: keep the synthesis
         else:
             reason = skip_reason(layers)
             outcome = {"skipped": reason} if reason else synthesize(folder, policy, layers)
