@@ -83,6 +83,12 @@ class _Active:
         return [self.outcomes[seed] for seed in range(len(self.specs))]
 
 
+def _rung_accounts(attrs: dict) -> dict[str, list]:
+    """The env steps and CPU seconds of the rungs a trial reached: one entry per rung return recorded."""
+    reached = len(attrs.get("rung_returns", []))
+    return {name: list(attrs.get(name, []))[:reached] for name in ("rung_env_steps", "rung_cpu_seconds")}
+
+
 def _rungs_spent(active: _Active, attrs: dict) -> dict:
     """A candidate's compute attributes for the rungs it reached (``attrs``: its trial's, with the rung accounting)."""
     return {
@@ -372,8 +378,12 @@ class Driver:
         candidate = candidate_of(frozen)
         specs = [self.settings.spec(candidate, seed) for seed in range(self.settings.seeds)]
         rung = len(frozen.user_attrs["rung_returns"]) - 1
-        self._paused[frozen.number] = _Active(optuna.Trial(self.study, frozen._trial_id), candidate, specs, rung=rung)
-        self.spent_env_steps += frozen.user_attrs["rung_env_steps"][-1]
+        trial = optuna.Trial(self.study, frozen._trial_id)
+        accounts = _rung_accounts(frozen.user_attrs)
+        for name, values in accounts.items():  # a driver killed while recording a rung may have left one more
+            trial.set_user_attr(name, values)
+        self._paused[frozen.number] = _Active(trial, candidate, specs, rung=rung)
+        self.spent_env_steps += accounts["rung_env_steps"][-1]
 
     def _reach_rung(self, active: _Active) -> None:
         """A candidate's seeds all paused at its rung: recorded on its trial, then paused until promoted or pruned."""
@@ -383,14 +393,16 @@ class Driver:
         returns = self._rung_returns.setdefault(trial.number, [])
         returns.append(mean_return)
         self._rung_candidates[trial.number] = active.candidate
-        env_steps = list(attrs.get("rung_env_steps", [])) + [steps]
+        accounts = _rung_accounts(attrs)
+        env_steps = accounts["rung_env_steps"] + [steps]
         self.spent_env_steps += steps - (env_steps[-2] if len(env_steps) > 1 else 0)
         cpu = round(sum(outcome.wall_seconds for outcome in outcomes) * self.executor.threads, 3)
-        trial.set_user_attr("rung_returns", returns)
+        # rung_returns last: a trial that has it has the rest (a restarted driver takes it back from these)
         trial.set_user_attr("rung_env_steps", env_steps)
-        trial.set_user_attr("rung_cpu_seconds", list(attrs.get("rung_cpu_seconds", [])) + [cpu])
+        trial.set_user_attr("rung_cpu_seconds", accounts["rung_cpu_seconds"] + [cpu])
         trial.set_user_attr("trained_on", sorted(set(attrs.get("trained_on", []))
                                                  | {outcome.node for outcome in outcomes}))  # fmt: skip
+        trial.set_user_attr("rung_returns", returns)
         active.outcomes = {}
         self._paused[trial.number] = active
         self.log(f"#{trial.number} {active.candidate.label}: rung {active.rung + 1} of {len(self.rungs)} "
