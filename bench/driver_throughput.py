@@ -92,11 +92,13 @@ def instant_design(policy) -> InstantDesign:
 
 
 def driver_rate(url: str, sampler: str, trials: int, run_dir: Path) -> float:
-    import dse.scoring
-    from dse.baseline import Baseline
-    from dse.driver import Driver
-    from dse.executor import TrainingOutcome
-    from dse.study import StudySettings, make_sampler, open_study
+    import dse.study.scoring
+    from dse.storage.settings import StudySettings
+    from dse.storage.studies import open_study
+    from dse.strategies.samplers import make_sampler
+    from dse.study.baseline import Baseline
+    from dse.study.driver import Driver
+    from dse.study.tasks import TrainingOutcome
     from objectives import Fp32Band
     from search_spaces import SearchSpace
     from synthesis.estimate import SynthesisSettings
@@ -114,7 +116,7 @@ def driver_rate(url: str, sampler: str, trials: int, run_dir: Path) -> float:
         design = instant_design(executor.policies[str(policy_dir)])
         return [design], design
 
-    dse.scoring.designs = designs
+    dse.study.scoring.designs = designs
     driver.fp32 = Baseline(Fp32Band(95.0, 10.0, 2), (), None)
     started = time.perf_counter()
     driver.run(trials)
@@ -122,7 +124,9 @@ def driver_rate(url: str, sampler: str, trials: int, run_dir: Path) -> float:
 
 
 def bare_optuna_rate(url: str, sampler: str, trials: int) -> float:
-    from dse.study import StudySettings, make_sampler, open_study
+    from dse.storage.settings import StudySettings
+    from dse.storage.studies import open_study
+    from dse.strategies.samplers import make_sampler
     from search_spaces import SearchSpace
     from training import TrainSpec
 

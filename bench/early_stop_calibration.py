@@ -20,8 +20,8 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from dse.report import load_run
-from dse.study import candidate_of_row
+from dse.reports.run_data import load_run
+from dse.storage.trials import candidate_of_row
 from objectives import Fp32Band, parity
 from objectives.early_stop import RULES, EarlyStopper, EarlyStopRule, Fp32Curve
 

@@ -5,7 +5,7 @@
 FOLDER: run folders, or folders holding them (a study's ``cache/train``). For each
 quantized run: the same episodes (the same entropy: env resets and all) acted once
 by training's float32 forward (``load_policy``: what scored policies before) and
-once by the integer-only network the FPGA computes (``dse.deploy.integer_actor``,
+once by the integer-only network the FPGA computes (``dse.study.deploy.integer_actor``,
 what scores them now); the mean returns, their difference, and the share of the
 float episodes' actions whose output level the integer network computes differently.
 """
@@ -30,7 +30,7 @@ def run_folders(folders: list[str]) -> list[Path]:
 def compare(run_dir: Path, episodes: int, seed: int) -> dict | None:
     import torch
 
-    from dse.deploy import integer_actor
+    from dse.study.deploy import integer_actor
     from synthesis import lower_qonnx
     from training import evaluate, load_policy, read_run
 

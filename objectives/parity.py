@@ -1,4 +1,4 @@
-"""FP32 parity (SPEC section 4): the band a quantized configuration must reach."""
+"""FP32 parity (the paper; docs/search.md): the band a quantized configuration must reach."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""From a trained QONNX policy to hardware numbers (SPEC sections 3 and 6).
+"""From a trained QONNX policy to hardware numbers (the paper's method, docs/hardware.md).
 
 - ``synthesis.lowering``: the integer-only network (integer weights, per-channel
   integer thresholds) and its integer forward pass.

@@ -3,8 +3,8 @@
 Each layer is a ``MatMul`` with integer weights followed by a ``MultiThreshold`` with
 the layer's integer thresholds, on an integer input (the quantized observation), so
 FINN sees exactly the integer network of ``synthesis.lowering`` and nothing of the
-float input quantizer or the tanh lookup (SPEC section 6 counts only the integer part).
-The observation and action dimensions are zero-padded to a multiple (32 in the SPEC):
+float input quantizer or the tanh lookup (the paper counts only the integer part).
+The observation and action dimensions are zero-padded to a multiple (32 in the paper):
 padded inputs meet zero weights, padded outputs are constant and ignored.
 """
 

@@ -85,7 +85,7 @@ class Device:
 DEVICES: dict[str, Device] = {
     device.part: device
     for device in (
-        # SPEC section 6's target; the XC7A15T shares its die with the XC7A35T.
+        # the paper's target (docs/hardware.md); the XC7A15T shares its die with the XC7A35T.
         Device("xc7a15tfgg484-1", luts=10_400, ffs=20_800, bram36=25, dsps=45, static_w=0.07),
         # the smallest 7-series part (DS180), for controllers that must be tinier still
         Device("xc7s6cpga196-1", luts=3_752, ffs=7_504, bram36=5, dsps=10, static_w=0.03, boards="Spartan-7"),

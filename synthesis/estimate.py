@@ -1,6 +1,6 @@
 """Hardware estimates of an integer policy: resources, latency, throughput, fit, power, energy.
 
-The pipeline, each step a function of the model before it (SPEC section 6):
+The pipeline, each step a function of the model before it (the paper; docs/hardware.md):
 
     IntegerPolicy -> finn_model (padded FINN-ONNX) -> to_hardware_layers (MVAU, PE = SIMD = 1)
       -> fold_to_target(target fps) | apply_folding(config)   # PE/SIMD per layer
@@ -48,7 +48,7 @@ class SynthesisSettings:
     device: str = DEFAULT_DEVICE
     """FPGA part (see ``synthesis.devices.DEVICES``)"""
     clock_mhz: float = 100.0
-    """clock frequency; SPEC section 6 fixes 100 MHz"""
+    """clock frequency; the paper fixes 100 MHz"""
     pad_multiple: int = 32
     """observation and action dimensions are zero-padded to a multiple of this (1: no padding)"""
     weight_memory: str = "cheaper"
@@ -166,7 +166,7 @@ class Synthesizer:
         )
 
     def sweep(self, targets: tuple[float, ...] = DEFAULT_TARGETS) -> tuple[list[HardwareReport], HardwareReport | None]:
-        """SPEC section 6: a design per target; the chosen one is the highest target's that fits."""
+        """The paper's throughput sweep (docs/hardware.md): a design per target; the chosen one is the highest target's that fits."""
         reports = [self.at_target(target) for target in sorted(targets)]
         fitting = [report for report in reports if report.fits]
         return reports, (fitting[-1] if fitting else None)

@@ -122,48 +122,90 @@ def layer_features(record: dict, without_thresholds: frozenset[int] = frozenset(
     """
     per_layer = []
     for index, layer in enumerate(record["layers"]):
-        counts = dict.fromkeys((*LUT_TERMS, *FF_TERMS), 0.0)
         thresholds = index not in without_thresholds
-        for rom in record["roms"]:
-            if rom["name"].startswith("threshold") and not thresholds:
-                continue
-            if rom["layer"] == index and not rom["block"] and rom["live_words"]:
-                counts["rom_logic"] += placement.logic_luts(rom["live_bits"], rom["live_words"])
-                if not rtl.FoldedLayer.read_within_stage(rom["name"]):
-                    counts["rom_registers"] += rom["live_bits"]
-        weight_word = next((rom["live_bits"] for rom in record["roms"] if rom["layer"] == index and rom["name"] == "weight_rom"), 0)
-        lanes, simd, acc = layer["live_lanes"], layer["live_simd"], layer["accumulator_bits"]
-        input_bits, output_bits, weight_bits = layer["input_bits"], layer["output_bits"], layer["weight_bits"]
-        product_bits = weight_bits + input_bits + (0 if layer["input_signed"] else 1)
-        lut_products = layer["live_products"] - layer["dsp_products"]
-        synapse_folds = layer["columns"] // layer["simd"]
-        accumulates = synapse_folds > 1
-        if layer["cycles"] > 1:
-            counts["product"] += lut_products * weight_bits * (product_bits - weight_bits)
-        counts["constant_product"] += layer["constant_product_adders"] * product_bits
-        counts["adder"] += sum(max(count - 1, 0) * (product_bits + rtl.tree_levels(count)) for count in layer["lane_products"])
-        counts["adder"] += lanes * acc * accumulates
-        counts["comparator"] += lanes * layer["search_comparators"] * acc * thresholds
-        group = layer.get("slice_group", 1)  # records of RTL generator 2 and before read every slice in one stage
-        if accumulates:
-            # slices of padding (the trailing columns) are constant zero: only slices with a live column are chosen from
-            live_slices = min(synapse_folds, math.ceil(layer["live_columns"] / layer["simd"]))
-            if group == 1:
-                counts["input_mux"] += simd * input_bits * live_slices
-            else:  # the group of the slice among the live groups, then the slice among the group's
-                counts["input_mux"] += simd * input_bits * group * (math.ceil(live_slices / group) + 1)
+        roms = [rom for rom in record["roms"] if rom["layer"] == index]
+        counts = dict.fromkeys((*LUT_TERMS, *FF_TERMS), 0.0)
+        counts["rom_logic"], counts["rom_registers"] = _rom_counts(roms, thresholds)
+        weight_word = next((rom["live_bits"] for rom in roms if rom["name"] == "weight_rom"), 0)
+        terms = {**_logic_counts(layer, thresholds), **_register_counts(layer, weight_word, thresholds)}
+        for term, value in terms.items():
+            counts[term] += value
         counts["layers"] += 1
-        counts["vector_registers"] += layer["live_columns"] * input_bits + layer["live_rows"] * output_bits
-        counts["pipeline_registers"] += (
-            ((group + 1) * simd * input_bits + (group.bit_length() - 1) + weight_word) * (layer["cycles"] > 1)
-            + layer["dsp_products"] * weight_bits * (layer["cycles"] == 1)  # a constant weight held for its DSP
-            + lut_products * product_bits
-            + _tree_register_bits(layer["lane_products"], product_bits, acc, layer["tree_stages"])
-            + lanes * acc * accumulates
-            + lanes * _search_register_bits(layer) * thresholds
-        )
         per_layer.append(counts)
     return per_layer
+
+
+def _rom_counts(roms: list[dict], thresholds: bool) -> tuple[float, float]:
+    """A layer's ROMs in logic: their LUTs (rom_logic) and the bits of their read registers (rom_registers).
+
+    Without thresholds (``layer_features``) the threshold ROMs are not built; ROMs in block RAM
+    cost neither (they have their own register), and a ROM read within its stage has no register.
+    """
+    logic, registers = 0.0, 0.0
+    for rom in roms:
+        if rom["name"].startswith("threshold") and not thresholds:
+            continue
+        if not rom["block"] and rom["live_words"]:
+            logic += placement.logic_luts(rom["live_bits"], rom["live_words"])
+            if not rtl.FoldedLayer.read_within_stage(rom["name"]):
+                registers += rom["live_bits"]
+    return logic, registers
+
+
+def _product_bits(layer: dict) -> int:
+    """Bits of a layer's products: weight bits plus input bits, and one more for an unsigned input (signed in the product)."""
+    return layer["weight_bits"] + layer["input_bits"] + (0 if layer["input_signed"] else 1)
+
+
+def _accumulates(layer: dict) -> bool:
+    """Whether a layer sums each output over several input slices (SF > 1), which takes an accumulator and an input mux."""
+    return layer["columns"] // layer["simd"] > 1
+
+
+def _logic_counts(layer: dict, thresholds: bool) -> dict[str, int]:
+    """A layer's LUT terms but its ROMs' and its own (``layer_features`` says what each counts)."""
+    lanes, acc, weight_bits = layer["live_lanes"], layer["accumulator_bits"], layer["weight_bits"]
+    product_bits = _product_bits(layer)
+    lut_products = layer["live_products"] - layer["dsp_products"]
+    tree = sum(max(count - 1, 0) * (product_bits + rtl.tree_levels(count)) for count in layer["lane_products"])
+    return {
+        "product": lut_products * weight_bits * (product_bits - weight_bits) if layer["cycles"] > 1 else 0,
+        "constant_product": layer["constant_product_adders"] * product_bits,
+        "adder": tree + lanes * acc * _accumulates(layer),
+        "comparator": lanes * layer["search_comparators"] * acc * thresholds,
+        "input_mux": _input_mux_bits(layer),
+    }
+
+
+def _input_mux_bits(layer: dict) -> int:
+    """The input_mux term of a layer that accumulates (none otherwise): input-slice bits times the slices chosen from."""
+    if not _accumulates(layer):
+        return 0
+    simd_bits = layer["live_simd"] * layer["input_bits"]
+    group = layer.get("slice_group", 1)  # records of RTL generator 2 and before read every slice in one stage
+    # slices of padding (the trailing columns) are constant zero: only slices with a live column are chosen from
+    live_slices = min(layer["columns"] // layer["simd"], math.ceil(layer["live_columns"] / layer["simd"]))
+    if group == 1:
+        return simd_bits * live_slices
+    return simd_bits * group * (math.ceil(live_slices / group) + 1)  # the slice's group among the live groups, then the slice
+
+
+def _register_counts(layer: dict, weight_word: int, thresholds: bool) -> dict[str, int]:
+    """A layer's FF terms but its ROMs' and its own; ``weight_word``: the live bits of its weight ROM's word."""
+    lanes, acc, input_bits = layer["live_lanes"], layer["accumulator_bits"], layer["input_bits"]
+    product_bits = _product_bits(layer)
+    group = layer.get("slice_group", 1)
+    return {
+        "vector_registers": layer["live_columns"] * input_bits + layer["live_rows"] * layer["output_bits"],
+        "pipeline_registers": (
+            ((group + 1) * layer["live_simd"] * input_bits + (group.bit_length() - 1) + weight_word) * (layer["cycles"] > 1)
+            + layer["dsp_products"] * layer["weight_bits"] * (layer["cycles"] == 1)  # a constant weight held for its DSP
+            + (layer["live_products"] - layer["dsp_products"]) * product_bits
+            + _tree_register_bits(layer["lane_products"], product_bits, acc, layer["tree_stages"])
+            + lanes * acc * _accumulates(layer)
+            + lanes * _search_register_bits(layer) * thresholds
+        ),
+    }
 
 
 def features(record: dict) -> dict[str, float]:

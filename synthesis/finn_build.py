@@ -12,7 +12,7 @@ with where it comes from:
   ``NF`` accumulator-wide words and ``2^b - 1`` comparators (this RTL: ``b`` of each,
   a binary search).
 - **No thresholds on the last layer.** Its accumulator streams out, and the output
-  quantizer joins the tanh lookup outside the counted part (SPEC section 6 counts
+  quantizer joins the tanh lookup outside the counted part (the paper counts
   neither). The published figures leave no room for them: walker2d-128-2-3-8's last
   layer would take 255 memories of 32 words and 255 comparators of 11 bits, at least
   2.8k LUTs, where the whole design was built in 1.9k; and its 2 BRAM36 are its

@@ -1,4 +1,4 @@
-"""Integer-only lowering of a QONNX policy (SPEC section 3).
+"""Integer-only lowering of a QONNX policy (the paper; docs/hardware.md).
 
 The QONNX file Brevitas writes is a chain
 

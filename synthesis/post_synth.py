@@ -276,7 +276,7 @@ table that stays outside the design, as the float input quantizer (step {policy.
 
 
 def highest_fitting(designs: list, synthesize) -> tuple[list[PostSynthReport], PostSynthReport | None]:
-    """SPEC section 6's choice judged on synthesized designs: of ``designs`` (ascending targets), the highest that fits.
+    """The paper's choice (docs/hardware.md) judged on synthesized designs: of ``designs`` (ascending targets), the highest that fits.
 
     A design grows with its target, so a binary search synthesizes about log2(n) of
     them, not all. ``synthesize(design)`` gives a ``PostSynthReport``; returns the

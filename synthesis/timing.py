@@ -28,7 +28,7 @@ from synthesis import rtl
 #: Assumed routing delay of a net with one load, and what each doubling of its fanout adds (ns).
 ROUTE_NS = 0.6
 ROUTE_PER_FANOUT_DOUBLING_NS = 0.1
-#: The clock period at 100 MHz (SPEC section 6).
+#: The clock period at 100 MHz (the paper; docs/hardware.md).
 PERIOD_NS = 10.0
 
 #: Clock to output (ns): FDRE/FDSE/FDCE/FDPE 0.303; a block RAM without its output register 2.454.
@@ -282,55 +282,104 @@ def stage_paths(layers: list[rtl.FoldedLayer]) -> dict[str, float]:
     - search: a threshold pair's register or block RAM output, the 2:1 select and the comparison, and the read of the
       next stage's pair; or, for constant thresholds, the table read as logic, three comparisons and their count
     """
-    clock_q = CLOCK_TO_OUT_NS["FDRE"]
-    hop = route_ns(1)
     worst: dict[str, float] = {}
-
-    def keep(stage: str, delay: float) -> None:
-        worst[stage] = max(worst.get(stage, 0.0), delay)
-
     for layer in layers:
-        # synthesis takes the weight and input registers into a DSP48E1's own A and B registers
-        operand_setup = DSP_SETUP_NS["input"] if layer.dsp_units else 0.0
-        if not layer.constant_weights:
-            if "weight_rom" in layer.block_roms:
-                keep("weight read", _register_path(clock_q, 0.0, BRAM_SETUP_NS))
-                keep("weight read", _register_path(CLOCK_TO_OUT_NS["RAMB18E1"], 0.0))
-            else:
-                keep("weight read", _register_path(clock_q, hop + rom_ns(len(layer.roms["weight_rom"][0])), operand_setup))
-        if layer.slice_group > 1:  # the slice's group, then the slice: the second stage's register may be a DSP's
-            keep("input slice", _register_path(clock_q, hop + mux_ns(-(-layer.synapse_folds // layer.slice_group))))
-            keep("input slice", _register_path(clock_q, hop + mux_ns(layer.slice_group), operand_setup))
-        elif layer.synapse_folds > 1:
-            keep("input slice", _register_path(clock_q, hop + mux_ns(layer.columns * layer.input_bits), operand_setup))
-        levels = [constant_levels(weight) for _, weight, _ in layer.product_units if weight is not None]
-        lut_levels = max(levels, default=math.ceil(math.log2(layer.weight_bits)))
-        lut_product = _register_path(clock_q, lut_levels * (hop + adder_ns(layer.product_bits)))
-        # a product on a DSP48E1 is registered in its multiplier (M) register: later out than a flip-flop's
-        dsp_product = _register_path(clock_q, 0.0, DSP_SETUP_NS["M"])
-        keep("product", max(lut_product if len(layer.dsp_units) < len(layer.product_units) else 0.0,
-                            dsp_product if layer.dsp_units else 0.0))  # fmt: skip
-        product_out = DSP_CLOCK_TO_P_NS["M"] if layer.dsp_units else clock_q
-        if layer.tree_depth:
-            width = min(layer.accumulator_bits, layer.product_bits + rtl.ADDER_LEVELS_PER_STAGE * layer.tree_depth)
-            keep("adder tree", _register_path(product_out, rtl.ADDER_LEVELS_PER_STAGE * (hop + adder_ns(width))))
-        # the value the accumulator or the search takes first: a tree register, or the product register itself
-        summed = clock_q if layer.tree_depth else product_out
-        if layer.synapse_folds > 1:
-            keep("accumulate", _register_path(summed, hop + adder_ns(layer.accumulator_bits)))
-            summed = clock_q
-        compare = hop + adder_ns(layer.accumulator_bits)
-        for name, (words, _) in layer.roms.items():
-            if name.startswith("threshold_table"):  # read as logic within the stage, three comparisons counted to two bits
-                table = hop + rom_ns(len(words)) if len(words) > 1 else 0.0
-                keep("search", _register_path(clock_q, table + compare + hop + LUT_PIN_NS[6][0]))
-                keep("search", _register_path(summed, compare + hop + LUT_PIN_NS[6][0]))
-            elif name.startswith("threshold_rom"):
-                block = name in layer.block_roms
-                source = CLOCK_TO_OUT_NS["RAMB18E1"] if block else clock_q
-                select = 0.0 if name.startswith("threshold_rom0_") else hop + LUT_PIN_NS[6][0]
-                keep("search", _register_path(source, select + compare))
-                keep("search", _register_path(summed, compare))
-                read = _register_path(clock_q, 0.0, BRAM_SETUP_NS) if block else _register_path(clock_q, hop + rom_ns(len(words)))
-                keep("search", read)
+        for stage, delay in _layer_paths(layer):
+            worst[stage] = max(worst.get(stage, 0.0), delay)
     return worst
+
+
+def _layer_paths(layer: rtl.FoldedLayer) -> list[tuple[str, float]]:
+    """Every stage path of one layer (``stage_paths``), as (stage, ns), in the order the data flows."""
+    # synthesis takes the weight and input registers into a DSP48E1's own A and B registers
+    operand_setup = DSP_SETUP_NS["input"] if layer.dsp_units else 0.0
+    product_out = DSP_CLOCK_TO_P_NS["M"] if layer.dsp_units else CLOCK_TO_OUT_NS["FDRE"]
+    return [
+        *_weight_read_paths(layer, operand_setup),
+        *_input_slice_paths(layer, operand_setup),
+        ("product", _product_path(layer)),
+        *_sum_paths(layer, product_out),
+        *_search_paths(layer, _search_operand_ns(layer, product_out)),
+    ]
+
+
+def _weight_read_paths(layer: rtl.FoldedLayer, operand_setup: float) -> list[tuple[str, float]]:
+    """A layer of several folds reads its weight word each cycle: from a block RAM (its address setup, then its
+    second register), or from a ROM in logic into the operand register (a DSP's own, ``operand_setup``)."""
+    clock_q = CLOCK_TO_OUT_NS["FDRE"]
+    if layer.constant_weights:
+        return []
+    if "weight_rom" in layer.block_roms:
+        return [("weight read", _register_path(clock_q, 0.0, BRAM_SETUP_NS)),
+                ("weight read", _register_path(CLOCK_TO_OUT_NS["RAMB18E1"], 0.0))]  # fmt: skip
+    return [("weight read", _register_path(clock_q, route_ns(1) + rom_ns(len(layer.roms["weight_rom"][0])), operand_setup))]
+
+
+def _input_slice_paths(layer: rtl.FoldedLayer, operand_setup: float) -> list[tuple[str, float]]:
+    """A layer of several slices takes the SF-th slice of its input vector: in one shifter, or its group and then the
+    slice (``FoldedLayer.slice_group``), where the second stage's register may be a DSP's."""
+    clock_q, hop = CLOCK_TO_OUT_NS["FDRE"], route_ns(1)
+    if layer.slice_group > 1:
+        return [("input slice", _register_path(clock_q, hop + mux_ns(-(-layer.synapse_folds // layer.slice_group)))),
+                ("input slice", _register_path(clock_q, hop + mux_ns(layer.slice_group), operand_setup))]  # fmt: skip
+    if layer.synapse_folds > 1:
+        return [("input slice", _register_path(clock_q, hop + mux_ns(layer.columns * layer.input_bits), operand_setup))]
+    return []
+
+
+def _product_path(layer: rtl.FoldedLayer) -> float:
+    """The slower of a layer's products: shift-and-add in LUTs (a tree of the weight's bits, or of a constant's signed
+    digits), or a DSP48E1's multiplier."""
+    clock_q = CLOCK_TO_OUT_NS["FDRE"]
+    levels = [constant_levels(weight) for _, weight, _ in layer.product_units if weight is not None]
+    lut_levels = max(levels, default=math.ceil(math.log2(layer.weight_bits)))
+    lut_product = _register_path(clock_q, lut_levels * (route_ns(1) + adder_ns(layer.product_bits)))
+    # a product on a DSP48E1 is registered in its multiplier (M) register: later out than a flip-flop's
+    dsp_product = _register_path(clock_q, 0.0, DSP_SETUP_NS["M"])
+    return max(lut_product if len(layer.dsp_units) < len(layer.product_units) else 0.0,
+               dsp_product if layer.dsp_units else 0.0)  # fmt: skip
+
+
+def _sum_paths(layer: rtl.FoldedLayer, product_out: float) -> list[tuple[str, float]]:
+    """A layer's adder tree (``rtl.ADDER_LEVELS_PER_STAGE`` adders of the stage's width, from the product registers,
+    ``product_out`` after the clock) and, over several slices, its accumulator (one adder of its width)."""
+    hop, paths = route_ns(1), []
+    if layer.tree_depth:
+        width = min(layer.accumulator_bits, layer.product_bits + rtl.ADDER_LEVELS_PER_STAGE * layer.tree_depth)
+        paths.append(("adder tree", _register_path(product_out, rtl.ADDER_LEVELS_PER_STAGE * (hop + adder_ns(width)))))
+    if layer.synapse_folds > 1:
+        # the value the accumulator takes: a tree register, or the product register itself
+        summed = CLOCK_TO_OUT_NS["FDRE"] if layer.tree_depth else product_out
+        paths.append(("accumulate", _register_path(summed, hop + adder_ns(layer.accumulator_bits))))
+    return paths
+
+
+def _search_operand_ns(layer: rtl.FoldedLayer, product_out: float) -> float:
+    """When the sum the search compares is out after the clock: a tree or accumulator register's, or the product's."""
+    return CLOCK_TO_OUT_NS["FDRE"] if layer.tree_depth or layer.synapse_folds > 1 else product_out
+
+
+def _search_paths(layer: rtl.FoldedLayer, summed: float) -> list[tuple[str, float]]:
+    """A layer's threshold search, from its threshold reads and from its sum (``summed`` after the clock).
+
+    A threshold pair's register or block RAM output, the 2:1 select and the comparison, and the read of the next
+    stage's pair; or, for constant thresholds, the table read as logic within the stage and three comparisons
+    counted to two bits.
+    """
+    clock_q, hop = CLOCK_TO_OUT_NS["FDRE"], route_ns(1)
+    compare = hop + adder_ns(layer.accumulator_bits)
+    paths = []
+    for name, (words, _) in layer.roms.items():
+        if name.startswith("threshold_table"):
+            table = hop + rom_ns(len(words)) if len(words) > 1 else 0.0
+            paths.append(("search", _register_path(clock_q, table + compare + hop + LUT_PIN_NS[6][0])))
+            paths.append(("search", _register_path(summed, compare + hop + LUT_PIN_NS[6][0])))
+        elif name.startswith("threshold_rom"):
+            block = name in layer.block_roms
+            source = CLOCK_TO_OUT_NS["RAMB18E1"] if block else clock_q
+            select = 0.0 if name.startswith("threshold_rom0_") else hop + LUT_PIN_NS[6][0]
+            paths.append(("search", _register_path(source, select + compare)))
+            paths.append(("search", _register_path(summed, compare)))
+            read = _register_path(clock_q, 0.0, BRAM_SETUP_NS) if block else _register_path(clock_q, hop + rom_ns(len(words)))
+            paths.append(("search", read))
+    return paths

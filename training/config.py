@@ -28,7 +28,7 @@ returns); part of ``TrainSpec.key``, so a cache never hands out a run trained be
 
 @dataclass(frozen=True)
 class SACConfig:
-    """Soft Actor-Critic, CleanRL's ``sac_continuous_action.py`` defaults (SPEC section 1)."""
+    """Soft Actor-Critic, CleanRL's ``sac_continuous_action.py`` defaults (the paper; docs/training.md)."""
 
     buffer_size: int = 1_000_000
     """replay memory size (transitions)"""
@@ -87,7 +87,7 @@ ALGO_CONFIGS: dict[str, type] = {"sac": SACConfig, "ddpg": DDPGConfig}
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    """The deployed policy: an MLP obs -> width -> width -> actions, quantized per SPEC section 2."""
+    """The deployed policy: an MLP obs -> width -> width -> actions, quantized as in the paper (docs/training.md)."""
 
     width: int = 256
     """hidden width of both hidden layers"""

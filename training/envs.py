@@ -39,3 +39,11 @@ def make_env(env_id: str) -> gym.Env:
         env.close()
         raise TrainingInputError(f"env {env_id!r} has an unbounded action space: tanh policies need finite bounds")
     return env
+
+
+def env_spaces(env_id: str) -> tuple[int, np.ndarray, np.ndarray]:
+    """The observation size and the action bounds (float64) of ``env_id``'s env, read from one made and closed."""
+    env = make_env(env_id)
+    spaces = env.observation_space.shape[0], env.action_space.low.astype(np.float64), env.action_space.high.astype(np.float64)
+    env.close()
+    return spaces

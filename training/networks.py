@@ -152,6 +152,14 @@ class PolicyNet(nn.Module):
         single.parameters_written()
         return single
 
+    def finite_members(self) -> torch.Tensor:
+        """Per member, whether every float weight and buffer of its own is finite (NaN or infinity: it diverged)."""
+        finite = torch.ones(self.members, dtype=torch.bool)
+        for tensor in [*self.parameters(), *self.buffers()]:
+            if tensor.is_floating_point() and tensor.dim() > 0 and tensor.shape[0] == self.members:
+                finite &= torch.isfinite(tensor.detach()).reshape(self.members, -1).all(dim=1)
+        return finite
+
     def member_state_dict(self, index: int = 0) -> dict[str, torch.Tensor]:
         return {name: tensor[index].clone() for name, tensor in self.state_dict().items()}
 

@@ -1,4 +1,4 @@
-"""Running per-dimension observation normalization (SPEC section 1)."""
+"""Running per-dimension observation normalization (the paper; docs/training.md)."""
 
 from __future__ import annotations
 

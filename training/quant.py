@@ -1,4 +1,4 @@
-"""The quantizer of SPEC section 2, written once.
+"""The paper's quantizer (docs/training.md), written once.
 
     Q_b(x; s)   = clip(round(x * q_s / s), q_min, q_max)
     QDQ_b(x; s) = (s / q_s) * Q_b(x; s)

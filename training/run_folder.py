@@ -1,4 +1,5 @@
-"""A training run's folder read back, checked, and given evaluations: no torch here, so readers of studies stay light.
+"""A training run's folder written, read back, checked, and given evaluations: no torch here, so readers of studies
+stay light.
 
 A finished run folder holds:
     config.json      the TrainSpec, its cache key, env spaces, library versions
@@ -19,11 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
+from training.config import TrainSpec
 from training.errors import TrainingInputError
 
 RUN_KIND = "dse-train-run"
@@ -31,6 +35,70 @@ FINAL_EVAL = "eval.json"
 COMPLETE = "complete.json"
 FLOAT_FORWARD = "float32 (training's forward)"
 """the ``forward`` of evaluations run by training's own float32 forward (FP32 policies; QAT ones when no deploy is given)"""
+
+
+def prepare_run_dir(out_dir: Path, overwrite: bool) -> None:
+    """An empty folder at ``out_dir`` for a run; ``overwrite`` empties a run folder there, never another folder."""
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not overwrite:
+            raise TrainingInputError(f"run folder {out_dir} already exists and is not empty (pass --overwrite)")
+        if not (out_dir / "config.json").exists():
+            raise TrainingInputError(f"refusing to overwrite {out_dir}: it is not a run folder")
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _versions() -> dict[str, str]:
+    names = ("torch", "brevitas", "gymnasium", "mujoco", "qonnx", "numpy")
+    return {name: metadata.version(name) for name in names}
+
+
+def write_config(spec: TrainSpec, out_dir: Path, obs_dim: int, low: np.ndarray, high: np.ndarray) -> None:
+    """``config.json``, written first: the spec and its key, the env's spaces, the export's output and the library
+    versions, so a run folder says what made it even before it is finished."""
+    (out_dir / "config.json").write_text(
+        json.dumps(
+            {
+                "kind": RUN_KIND,
+                "spec": spec.to_dict(),
+                "key": spec.key(),
+                "obs_dim": obs_dim,
+                "action_low": low.tolist(),
+                "action_high": high.tolist(),
+                "onnx_output": "pre_tanh: action = tanh(output), then scaled to the action bounds",
+                "versions": _versions(),
+            },
+            indent=2,
+        )
+    )
+
+
+def write_complete(
+    run_dir: Path,
+    *,
+    env_steps: int,
+    wall_seconds: float,
+    seeds_trained_together: int,
+    resumed_at: Sequence[int],
+    stopped_early: dict | None,
+) -> None:
+    """``complete.json``, the mark of a finished run: written last, with the hashes of every other file (``verify_run``).
+
+    ``resumed_at`` and ``stopped_early`` are recorded only when the training was resumed or stopped early.
+    """
+    (run_dir / COMPLETE).write_text(
+        json.dumps(
+            {
+                "env_steps": env_steps,
+                "wall_seconds": round(wall_seconds, 3),
+                "seeds_trained_together": seeds_trained_together,
+                **({"resumed_at": resumed_at} if resumed_at else {}),
+                **({"stopped_early": stopped_early} if stopped_early else {}),
+                "sha256": file_hashes(run_dir),
+            },
+            indent=2,
+        )
+    )
 
 
 def evaluation_file(episodes: int, seed: int, noise_sigma: float) -> str:

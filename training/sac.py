@@ -2,7 +2,7 @@
 
 Differences from CleanRL, each deliberate:
 - the mean branch is the (quantized) ``PolicyNet`` and log sigma comes from a
-  separate FP32 ``SigmaNet`` (SPEC section 1); the deployed action is tanh(mean);
+  separate FP32 ``SigmaNet`` (the paper; docs/training.md); the deployed action is tanh(mean);
 - the policy is in training mode only for the actor-loss forward, so the
   activation-scale warm-up counts policy gradient steps, not rollouts or targets;
 - the two critics are one ``CriticEnsemble`` and do not accumulate weight

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from dse.acquisition import HypervolumeSearch, Observed, predict_returns
+from dse.strategies.hypervolume import HypervolumeSearch, Observed, predict_returns
 from objectives import Fp32Band
 from objectives.pareto import losses
 from search_spaces import Candidate, SearchSpace

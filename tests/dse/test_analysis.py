@@ -8,10 +8,11 @@ import optuna
 import pandas as pd
 import pytest
 
-from dse.analysis import NOISE_SEED
 from dse.cli import main
-from dse.deploy import INTEGER_FORWARD
-from dse.report import load_run, open_run_study
+from dse.reports.analysis import NOISE_SEED
+from dse.reports.run_data import load_run
+from dse.storage.run_folder import open_run_study
+from dse.study.deploy import INTEGER_FORWARD
 from tests.dse.tiny import TINY_STUDY
 from training import FLOAT_FORWARD, evaluation_file
 

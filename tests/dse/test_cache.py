@@ -5,8 +5,8 @@ import json
 import pytest
 
 from dse.cli import main
-from dse.deploy import INTEGER_FORWARD
-from dse.executor import cached_outcome, install_runs, run_dir_for, train_task
+from dse.study.deploy import INTEGER_FORWARD
+from dse.study.tasks import cached_outcome, install_runs, run_dir_for, train_task
 from tests.conftest import tiny_spec
 from training import PolicyConfig, read_eval, train
 

@@ -23,7 +23,7 @@ def run_cli(args, capsys):
 
 def test_train_then_eval_with_noise(tmp_path, capsys):
     """The final evaluation and dse eval act through the deployed integer network; dse eval keeps its own file."""
-    from dse.deploy import INTEGER_FORWARD, integer_actor
+    from dse.study.deploy import INTEGER_FORWARD, integer_actor
     from training import evaluate, load_policy, verify_run
 
     out = tmp_path / "run"

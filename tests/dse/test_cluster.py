@@ -23,7 +23,7 @@ import optuna
 import psutil
 import pytest
 
-from dse.study import open_study
+from dse.storage.studies import open_study
 from tests.dse.postgres import free_port, postgres_server
 from tests.dse.tiny import TINY_STUDY
 from training import verify_run

@@ -17,8 +17,8 @@ import optuna
 import pytest
 from sqlalchemy.engine import make_url
 
-from dse import credentials
-from dse.report import MANIFEST, open_run_study
+from dse.storage import credentials
+from dse.storage.run_folder import MANIFEST, open_run_study
 from tests.dse.postgres import postgres_server
 from tests.dse.tiny import TINY_STUDY
 

@@ -7,8 +7,8 @@ import optuna
 import pytest
 
 from dse.cli import main
-from dse.executor import cached_outcome, install_runs, run_dir_for, train_task
-from dse.report import open_run_study
+from dse.storage.run_folder import open_run_study
+from dse.study.tasks import cached_outcome, install_runs, run_dir_for, train_task
 from objectives.early_stop import EarlyStopper, Fp32Curve, early_stop_rule
 from tests.conftest import tiny_spec
 from tests.dse.tiny import TINY_STUDY
@@ -49,7 +49,7 @@ def ray_session():
 
 
 def test_a_study_records_stopped_candidates_as_infeasible_with_the_compute_saved(tmp_path, monkeypatch, capsys, ray_session):
-    monkeypatch.setattr("dse.baseline.Fp32Curve.from_run_dirs", lambda run_dirs: UNREACHABLE)
+    monkeypatch.setattr("dse.study.baseline.Fp32Curve.from_run_dirs", lambda run_dirs: UNREACHABLE)
     run = tmp_path / "study"
     args = ["run", *TINY_STUDY, "--eval-every", "200", "--early-stop", "aggressive", "--budget", "2", "--out", str(run)]
     assert main(args) == 0

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from dse.executor import task_groups
+from dse.study.tasks import task_groups
 from training import TrainSpec
 
 SPECS = [dataclasses.replace(TrainSpec("Pendulum-v1"), seed=seed) for seed in range(5)]
@@ -29,7 +29,7 @@ def test_nothing_to_train_is_no_task():
 
 
 def test_a_run_folder_travels_packed_and_a_damaged_package_fails_its_task(tmp_path):
-    from dse.executor import TaskFailed, TrainedRun, install_runs, pack_run, unpack_run
+    from dse.study.tasks import TaskFailed, TrainedRun, install_runs, pack_run, unpack_run
 
     source = tmp_path / "node" / "run"
     source.mkdir(parents=True)

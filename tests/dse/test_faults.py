@@ -13,8 +13,8 @@ import optuna
 import pytest
 
 from dse.cli import main
-from dse.executor import RayExecutor
-from dse.report import open_run_study
+from dse.storage.run_folder import open_run_study
+from dse.study.executor import RayExecutor
 from synthesis import FinnFailure
 from tests.dse.tiny import TINY_STUDY
 from training import verify_run
@@ -39,9 +39,9 @@ def diverge_input_bits_6(monkeypatch):
 
 def finn_fails_on_input_bits_6(monkeypatch):
     """FINN raises on the design of the candidate with 6 input bits."""
-    import dse.scoring
+    import dse.study.scoring
 
-    lower = dse.scoring.lower_qonnx
+    lower = dse.study.scoring.lower_qonnx
 
     def failing(path):
         config = json.loads((Path(path).parent / "config.json").read_text())
@@ -49,7 +49,7 @@ def finn_fails_on_input_bits_6(monkeypatch):
             raise FinnFailure("FINN failed: InferShapes could not infer a shape (injected)")
         return lower(path)
 
-    monkeypatch.setattr(dse.scoring, "lower_qonnx", failing)
+    monkeypatch.setattr(dse.study.scoring, "lower_qonnx", failing)
     return "FINN failed: InferShapes could not infer a shape (injected)"
 
 

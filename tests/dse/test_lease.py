@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from dse.lease import DRIVER_ATTR, LEASE_SECONDS, DriverLease
-from dse.study import StudyInputError, open_study, storage_url
+from dse.storage.lease import DRIVER_ATTR, LEASE_SECONDS, DriverLease
+from dse.storage.settings import StudyInputError
+from dse.storage.studies import open_study, storage_url
 
 
 @pytest.fixture

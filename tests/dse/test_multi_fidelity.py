@@ -13,9 +13,10 @@ import optuna
 import pytest
 
 from dse.cli import main
-from dse.compare import comparison
-from dse.report import load_run, open_run_study
-from dse.study import StudyInputError
+from dse.reports.compare import comparison
+from dse.reports.run_data import load_run
+from dse.storage.run_folder import open_run_study
+from dse.storage.settings import StudyInputError
 from tests.dse.tiny import TINY_STUDY
 
 COMPLETE, PRUNED, RUNNING = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING

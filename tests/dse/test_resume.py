@@ -11,8 +11,8 @@ from pathlib import Path
 import optuna
 
 from dse.cli import main
-from dse.report import open_run_study
-from dse.study import StudyInputError
+from dse.storage.run_folder import open_run_study
+from dse.storage.settings import StudyInputError
 from tests.dse.tiny import TINY_STUDY
 
 COMPLETE, FAIL, RUNNING = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING)

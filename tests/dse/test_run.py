@@ -15,12 +15,14 @@ import pandas as pd
 import pytest
 
 from dse.cli import main
-from dse.compare import comparison, pick_row
-from dse.report import OBJECTIVE_NAMES, load_run, open_run_study
-from dse.strategies import StagedRule
-from dse.study import candidate_of, make_storage, storage_url, stored_settings
-from tests.dse.tiny import TINY_STUDY
+from dse.reports.compare import comparison, pick_row
+from dse.reports.run_data import OBJECTIVE_NAMES, load_run
+from dse.storage.run_folder import open_run_study
+from dse.storage.studies import make_storage, storage_url, stored_settings
+from dse.storage.trials import candidate_of
+from dse.strategies.staged import StagedRule
 from synthesis.devices import HARDWARE_MODEL_VERSION
+from tests.dse.tiny import TINY_STUDY
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -74,7 +76,7 @@ def test_search_study_reads_back_with_optuna(studies):
         assert trial.values[0] == pytest.approx(np.mean(attrs["seed_returns"]))
         assert attrs["seed_returns"][attrs["deployed_seed"]] == pytest.approx(eval_mean(attrs["policy_dir"]))
         assert trial.values[1] > 0 and trial.values[2] > 0 and trial.values[3] > 0
-        # every distinct folding is a design; Optuna is told SPEC 6's: the highest target that fits
+        # every distinct folding is a design; Optuna is told the paper's choice: the highest target that fits
         designs = attrs["designs"]
         assert len({json.dumps(d["folding"]) for d in designs}) == len(designs) > 1
         fitting = [d for d in designs if d["fits"]]

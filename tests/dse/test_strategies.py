@@ -1,6 +1,6 @@
-"""The staged rule asks for exactly the sweeps of SPEC section 5 (verdicts from a stub scorer, nothing trained)."""
+"""The staged rule asks for exactly the sweeps of the paper's rule, docs/search.md (verdicts from a stub scorer, nothing trained)."""
 
-from dse.strategies import StagedRule
+from dse.strategies.staged import StagedRule
 from search_spaces import Candidate, SearchSpace
 
 

@@ -1,7 +1,9 @@
 import optuna
 import pytest
 
-from dse.study import StudyInputError, StudySettings, make_sampler, open_study
+from dse.storage.settings import StudyInputError, StudySettings
+from dse.storage.studies import open_study
+from dse.strategies.samplers import make_sampler
 from search_spaces import SearchSpace
 from synthesis.devices import HARDWARE_MODEL_VERSION
 from training import SACConfig, TrainSpec
@@ -59,7 +61,7 @@ def test_a_run_folder_keeps_optunas_journal_file_and_still_opens_an_older_relati
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    from dse.study import METRIC_NAMES, storage_url
+    from dse.storage.studies import METRIC_NAMES, storage_url
 
     fresh, older = tmp_path / "fresh", tmp_path / "older"
     fresh.mkdir()
@@ -83,7 +85,7 @@ def test_a_run_folder_of_an_older_dse_moves_its_sqlite_journal_to_a_journal_file
     import json
     import sqlite3
 
-    from dse.study import storage_url
+    from dse.storage.studies import storage_url
 
     source = tmp_path / "records.log"
     made = optuna.create_study(storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(source))),
@@ -115,7 +117,7 @@ def test_a_study_of_another_dse_version_is_refused(tmp_path):
     """Trials trained, evaluated or estimated by another version would share a front with new ones."""
     import json
 
-    from dse.run import plan
+    from dse.study.run import plan
 
     current = settings()
     made_before = {k: v for k, v in current.to_dict().items() if k not in ("results_version", "hardware_model_version")}
@@ -133,7 +135,7 @@ def test_a_study_of_another_dse_version_is_refused(tmp_path):
 
 
 def test_a_study_db_that_is_no_database_is_a_one_line_error(tmp_path):
-    from dse.study import storage_url
+    from dse.storage.studies import storage_url
 
     (tmp_path / "study.db").write_bytes(b"not a database at all" * 100)
     with pytest.raises(StudyInputError, match=r"study.db cannot be opened as a study: file is not a database"):
@@ -144,9 +146,10 @@ def test_a_study_made_when_folding_was_an_axis_is_refused_by_run_and_read_by_rep
     """Search version 1: folding among the parameters and the space, one design per trial, no designs attribute."""
     import json
 
-    from dse.report import load_run
-    from dse.run import plan
-    from dse.study import SETTINGS_ATTR, storage_url
+    from dse.reports.run_data import load_run
+    from dse.storage.settings import SETTINGS_ATTR
+    from dse.storage.studies import storage_url
+    from dse.study.run import plan
 
     old = settings().to_dict()
     old.pop("search_version")

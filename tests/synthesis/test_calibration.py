@@ -122,7 +122,7 @@ def published_sweeps(policy_onnx):
     return sweeps
 
 
-#: SPEC section 6's reference design: width 256, 4-bit core, 8-bit input and output (on each published task)
+#: the paper's reference design (docs/hardware.md): width 256, 4-bit core, 8-bit input and output (on each published task)
 REFERENCE = [name for name, design in calibration.PUBLISHED.items()
              if (design["width"], design["core_bits"], design["input_bits"], design["output_bits"]) == (256, 4, 8, 8)]  # fmt: skip
 

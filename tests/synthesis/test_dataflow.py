@@ -1,4 +1,4 @@
-"""The FINN-ONNX graph FINN maps computes the integer network, padded as SPEC section 6 says."""
+"""The FINN-ONNX graph FINN maps computes the integer network, padded as the paper does (docs/hardware.md)."""
 
 import numpy as np
 import pytest

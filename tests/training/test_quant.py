@@ -1,4 +1,4 @@
-"""The quantizer (SPEC section 2) and its Brevitas twin."""
+"""The quantizer (the paper; docs/training.md) and its Brevitas twin."""
 
 import numpy as np
 import pytest

@@ -4,7 +4,7 @@
 
 ``RUNS`` holds one folder per env (``run.sh``), each with ``full-SEED`` and
 ``rungs-SEED`` studies. Per env, every study's designs are normalized once
-(``dse.report.normalization_for`` over all of that env's studies). For each seed:
+(``dse.reports.figures.normalization_for`` over all of that env's studies). For each seed:
 the full-fidelity search's final hypervolume and env steps; the multi-fidelity
 search's final hypervolume and env steps (every rung of every candidate, pruned ones
 included), and its hypervolume once it had spent 40% of the full search's env steps
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from dse.report import hypervolume_curve, load_run, markdown_table, normalization_for
+from dse.reports.figures import hypervolume_curve, markdown_table, normalization_for
+from dse.reports.run_data import load_run
 
 SHARE = 0.4
 """of the full-fidelity search's env steps, within which the multi-fidelity search should reach 95% of its hypervolume"""

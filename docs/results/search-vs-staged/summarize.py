@@ -5,7 +5,7 @@
 
 ``RUNS`` holds one folder per env (``run.sh``), each with an ``every-candidate``
 study (the whole space), a ``staged`` study and ``CONFIG-SEED`` studies. Per env,
-every study's designs are normalized once (``dse.report.normalization_for`` over all
+every study's designs are normalized once (``dse.reports.figures.normalization_for`` over all
 of that env's studies), and each study's hypervolume is read off its curve against
 its own trainings: at the staged rule's trainings (a) and at half of them (b), the
 hypervolume of the front of the designs of the candidates whose trainings fit in
@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dse.report import hypervolume_curve, load_run, markdown_table, normalization_for, summary
+from dse.reports.figures import hypervolume_curve, markdown_table, normalization_for
+from dse.reports.report import summary
+from dse.reports.run_data import load_run
 
 SPACE = "every-candidate"
 """the study that trained every candidate of the space: the most any strategy can find"""

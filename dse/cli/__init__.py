@@ -1,0 +1,53 @@
+"""The ``dse`` command line: the parser of every subcommand and one-line errors with exit codes.
+
+One module per kind of work (``train``, ``hardware``, ``study``, ``analysis``); each module's ``register`` adds its parsers.
+
+Importing it loads neither torch, Ray nor FINN: each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from dse.cli import analysis, hardware, study, train
+from dse.cli.options import CliError, Parser
+from dse.storage.settings import StudyInputError
+from dse.study.tasks import TaskFailed
+from objectives.parity import ObjectivesInputError
+from search_spaces import SearchSpaceError
+from synthesis import FinnFailure, SynthesisInputError
+from synthesis.errors import ToolFailure
+from training import TrainingDiverged, TrainingInputError
+
+GROUPS = (train, hardware, study, analysis)
+"""in the order ``dse --help`` lists them"""
+
+USER_ERRORS = (CliError, TrainingInputError, ObjectivesInputError, SynthesisInputError, SearchSpaceError, StudyInputError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="dse", description="Design-space exploration of integer-only RL policies for FPGAs.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for group in GROUPS:
+        group.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except USER_ERRORS as error:
+        print(f"dse: error: {error}", file=sys.stderr)
+        return 2
+    except (FinnFailure, ToolFailure, TrainingDiverged) as error:
+        print(f"dse: {error}", file=sys.stderr)
+        return 1
+    except TaskFailed as error:
+        print(f"dse: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dse: interrupted", file=sys.stderr)
+        return 130
+

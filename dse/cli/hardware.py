@@ -1,0 +1,179 @@
+"""``dse synth`` and ``dse export``: a run's integer policy as an FPGA dataflow, estimated or written as a FINN build."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from dse.cli.options import CliError, add_device_options, positive_int, synthesis_settings
+from synthesis import lower_qonnx
+from training import read_run
+
+
+def _synthesizer(args: argparse.Namespace):
+    """The run's integer policy and a Synthesizer with the command's settings (imports FINN)."""
+    from synthesis.estimate import Synthesizer
+
+    run_dir = Path(args.run)
+    config = read_run(run_dir)
+    if config["spec"]["policy"]["fp32"]:
+        raise CliError(f"{run_dir} holds an FP32 policy; synthesis needs a quantized one (train without --fp32)")
+    policy = lower_qonnx(run_dir / "policy.onnx")
+    return policy, Synthesizer(policy, synthesis_settings(args), cache_dir=run_dir / "synth-cache")
+
+
+def _designs(args: argparse.Namespace, synthesizer) -> tuple[list, object]:
+    """(every design estimated, the chosen one or None): one folding, one target, or the sweep."""
+    from synthesis.estimate import read_folding
+
+    if args.folding:
+        report = synthesizer.with_folding(read_folding(args.folding))
+        return [report], report
+    if args.target_fps is not None:
+        report = synthesizer.at_target(args.target_fps)
+        return [report], report
+    return synthesizer.sweep()
+
+
+def _latency_fit_mark(report, chosen) -> tuple[str, str, str]:
+    """A design row's latency, fit verdict and chosen mark, alike for estimates and synthesized designs."""
+    fits = "yes" if report.fits else "no: " + "; ".join(report.over)
+    return f"{report.latency_cycles} cy {report.latency_s * 1e6:.2f}us", fits, "  <- chosen" if report is chosen else ""
+
+
+def _print_designs(designs: list, chosen) -> None:
+    if designs:
+        print(f"estimate: {designs[0].estimator}")
+    print(f"{'target/s':>9} {'LUT':>8} {'FF':>8} {'BRAM36':>6} {'DSP':>4} {'latency':>14} {'actions/s':>12} {'energy':>9}  fits")
+    for report in designs:
+        target = "folding" if report.target_fps is None else f"{report.target_fps:.0e}"
+        latency, fits, mark = _latency_fit_mark(report, chosen)
+        ffs = "-" if report.ffs is None else f"{report.ffs:,}"
+        print(
+            f"{target:>9} {report.luts:>8,} {ffs:>8} {report.bram36:>6g} {report.dsps:>4} {latency:>14} "
+            f"{report.throughput_fps:>12,.0f} {report.energy_per_action_j * 1e9:>6.1f} nJ  {fits}{mark}"
+        )
+
+
+def _post_synthesis(args: argparse.Namespace, policy, synthesizer, designs: list, chosen):
+    """(post-synthesis reports made, the chosen one or None): the one design asked for, or the sweep's highest that fits."""
+    from dse.study.deploy import rollout_observations
+    from synthesis.errors import ToolFailure
+    from synthesis.post_synth import design_name, folding_of, highest_fitting, post_synthesize
+
+    run_dir = Path(args.run)
+    levels = policy.quantize_input(rollout_observations(run_dir, args.observations))
+
+    def synthesize(report):
+        folding = folding_of(report)
+        name = design_name(folding)
+        print(f"post-synthesis of design {name} (RTL, yosys, Verilator on {len(levels):,} observations) ...", flush=True)
+        try:
+            return post_synthesize(policy, folding, synthesizer.settings, run_dir / "rtl" / name, levels)
+        except ToolFailure as error:
+            raise CliError(f"design {name} of {run_dir}: {error}") from None
+
+    if args.folding or args.target_fps is not None:
+        report = synthesize(chosen)
+        return [report], report
+    # targets past the fastest folding repeat the same design: each folding is synthesized once, for its highest target
+    distinct = list({tuple(folding_of(report)): report for report in designs}.values())
+    return highest_fitting(distinct, synthesize)
+
+
+def _print_post_synthesis(reports: list, chosen) -> None:
+    from synthesis.post_synth import design_name
+
+    print(f"{'design':>16} {'LUT':>7} {'FF':>7} {'BRAM36':>6} {'DSP':>4} {'latency':>16} {'interval':>9} {'energy':>9} {'exact':>11}  fits")
+    for report in reports:
+        latency, fits, mark = _latency_fit_mark(report, chosen)
+        exact = f"{report.observations - report.mismatches}/{report.observations}"
+        name = design_name(report.folding)
+        print(
+            f"{name:>16} {report.luts:>7,} {report.ffs:>7,} {report.bram36:>6g} {report.dsps:>4} {latency:>16} "
+            f"{report.initiation_interval:>9,.0f} {report.energy_per_action_j * 1e9:>6.1f} nJ {exact:>11}  {fits}{mark}"
+        )
+
+
+def _record(path: Path, kind: str, policy, designs: list, chosen, **extra) -> None:
+    summary = {"kind": kind, "policy_digest": policy.digest(), **extra, "chosen": chosen.to_dict() if chosen else None}
+    path.write_text(json.dumps(summary | {"designs": [report.to_dict() for report in designs]}, indent=2))
+
+
+def _conclude(chosen, nothing_fits: str, written: str) -> int:
+    print(nothing_fits if chosen is None else "\n".join([*(f"note: {note}" for note in chosen.notes), written]))
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    policy, synthesizer = _synthesizer(args)
+    designs, chosen = _designs(args, synthesizer)
+    run_dir, device = Path(args.run), synthesizer.settings.device
+    settings = dataclasses.asdict(synthesizer.settings)
+    _record(run_dir / "synth.json", "dse-synth", policy, designs, chosen, settings=settings)
+    _print_designs(designs, chosen)
+    if chosen is not None:
+        (run_dir / "folding.json").write_text(json.dumps(chosen.folding(), indent=2))
+    if not args.post_synth:
+        return _conclude(
+            chosen,
+            f"no design fits {device}; every target's design is in {run_dir / 'synth.json'}",
+            f"-> {run_dir / 'synth.json'}, folding in {run_dir / 'folding.json'}",
+        )
+    reports, chosen = _post_synthesis(args, policy, synthesizer, designs, chosen)
+    print("after synthesis (yosys synth_xilinx; latency and interval measured by Verilator):")
+    _print_post_synthesis(reports, chosen)
+    _record(run_dir / "post_synth.json", "dse-post-synth", policy, reports, chosen, settings=settings)
+    _conclude(
+        chosen,
+        f"no synthesized design fits {device}; the designs tried are in {run_dir / 'post_synth.json'}",
+        f"-> {run_dir / 'post_synth.json'}, RTL in {getattr(chosen, 'rtl_dir', None)}",
+    )
+    wrong = [report for report in reports if not report.bit_exact]
+    for report in wrong:  # a generator bug: the RTL must compute the integer forward exactly
+        print(f"dse: the RTL of design {Path(report.rtl_dir).name} differs from the integer forward on "
+              f"{report.mismatches} of {report.observations} observations (see {report.rtl_dir}/sim)", file=sys.stderr)
+    return 1 if wrong else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from synthesis.export import write_finn_build
+
+    policy, synthesizer = _synthesizer(args)
+    _, chosen = _designs(args, synthesizer)
+    if chosen is None:
+        raise CliError(f"no design of the throughput sweep fits {synthesizer.settings.device}; "
+                       "pass --target-fps or --folding to export one anyway")
+    out = write_finn_build(policy, chosen, synthesizer.settings, Path(args.run) / "policy.onnx", Path(args.finn))
+    print(f"FINN build folder -> {out} (see its README.md)")
+    return 0
+
+
+def _add_synthesis_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", help="a finished run folder with a quantized policy")
+    design = parser.add_mutually_exclusive_group()
+    design.add_argument("--target-fps", type=float, help="one throughput target, actions/s (default: sweep 1e2..1e9)")
+    design.add_argument("--folding", help="explicit PE/SIMD per layer: a FINN folding JSON file")
+    add_device_options(parser)
+
+
+def register(commands) -> None:
+    p = commands.add_parser("synth", help="FINN dataflow estimate of a run's integer policy -> synth.json")
+    _add_synthesis_options(p)
+    p.add_argument(
+        "--post-synth",
+        action="store_true",
+        help="also generate the design's RTL, synthesize it (yosys) and simulate it (Verilator) -> post_synth.json, rtl/",
+    )
+    p.add_argument(
+        "--observations", type=positive_int, default=1000, help="rollout observations the simulation checks (default 1000)"
+    )
+    p.set_defaults(func=cmd_synth)
+
+    p = commands.add_parser("export", help="write a FINN build folder (model, folding, build config) for Vivado")
+    _add_synthesis_options(p)
+    p.add_argument("--finn", required=True, metavar="OUT", help="folder to write the FINN build into")
+    p.set_defaults(func=cmd_export)

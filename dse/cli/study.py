@@ -1,0 +1,167 @@
+"""``dse run``, ``dse sweep``, ``dse report``, ``dse dashboard`` and ``dse compare``: studies and what reads them.
+
+``report``, ``dashboard`` and ``compare`` read a study without loading torch or FINN.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dse.cli.options import (
+    CliError,
+    add_early_stop_option,
+    add_execution_options,
+    add_fidelity_options,
+    add_search_options,
+    env_name,
+    positive_int,
+    space_from_args,
+    study_settings,
+)
+from training import SCOPES
+
+EARLY_STOP_DEFAULTS = {"search": "conservative", "random": "conservative", "staged": "off", "sweep": "off"}
+"""the staged rule and sweeps are published without early stopping: a stopped candidate would count as not at parity"""
+
+
+def _run(args: argparse.Namespace, settings, out: Path, budget: int) -> Path | None:
+    """The study to ``budget`` (its report's path), or with --dry-run only its plan (None)."""
+    from dse.reports.report import write_report
+    from dse.storage.credentials import warn_if_on_command_line
+    from dse.study.run import plan, run_study
+
+    warn_if_on_command_line(args.storage)
+    if args.dry_run:
+        print(plan(out, settings, budget=budget, storage=args.storage, study_name=args.study_name, cache=args.cache,
+                   workers=args.workers, task_per_seed=args.task_per_seed).describe())
+        return None
+    import torch
+
+    torch.set_num_threads(1)
+    run_study(
+        out, settings, budget=budget, storage=args.storage, study_name=args.study_name, cache=args.cache,
+        workers=args.workers, cpus_per_task=args.cpus_per_task, threads=args.threads, ray_address=args.ray_address,
+        task_per_seed=args.task_per_seed, checkpoint_steps=args.checkpoint_steps,
+        checkpoint_minutes=args.checkpoint_minutes, command=sys.argv,
+    )
+    return write_report(out)
+
+
+def _early_stop(args: argparse.Namespace, strategy: str) -> str:
+    if getattr(args, "fidelity_rungs", 1) > 1:
+        return args.early_stop or "off"  # promotion between rungs replaces early stopping
+    return args.early_stop or EARLY_STOP_DEFAULTS[strategy]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.budget < 1:
+        raise CliError(f"budget {args.budget} is invalid: it must be at least 1 trial")
+    settings = study_settings(args, args.strategy, space_from_args(args), _early_stop(args, args.strategy))
+    name = env_name(args.env) if args.strategy == "search" else f"{env_name(args.env)}-{args.strategy}"
+    report = _run(args, settings, Path(args.out or Path("runs") / name), args.budget)
+    if report is not None:
+        print(f"report -> {report}")
+    return 0
+
+
+def _sweep_candidates(args: argparse.Namespace) -> tuple[tuple, str]:
+    from dse.strategies.sweep import scope_candidates, width_candidates
+    from search_spaces import parse_values
+
+    widths = parse_values("widths", args.width)
+    if args.scope is not None:
+        if args.bits is None:
+            raise CliError("--scope needs --bits LIST (e.g. 2..8)")
+        if len(widths) != 1:
+            raise CliError(f"--scope sweeps bits at one width; got --width {args.width}")
+        if any(value is not None for value in (args.core_bits, args.input_bits, args.output_bits)):
+            raise CliError("--scope sets the bits itself: drop --core-bits, --input-bits and --output-bits")
+        return scope_candidates(args.scope, parse_values("bits", args.bits), widths[0]), f"{env_name(args.env)}-sweep-{args.scope}"
+    if args.bits is not None:
+        raise CliError("--bits needs --scope all|input|output|core")
+    if len(widths) < 2:
+        raise CliError(f"a width sweep needs at least two widths, got --width {args.width} (or pass --scope and --bits)")
+    bits = [8 if value is None else value for value in (args.core_bits, args.input_bits, args.output_bits)]
+    return width_candidates(widths, *bits), f"{env_name(args.env)}-sweep-width"
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from dse.reports.sweep import write_sweep_report
+    from dse.strategies.sweep import covering_space
+
+    candidates, name = _sweep_candidates(args)
+    settings = study_settings(args, "sweep", covering_space(candidates), _early_stop(args, "sweep"), sweep=candidates)
+    out = Path(args.out or Path("runs") / name)
+    if _run(args, settings, out, len(candidates)) is not None:
+        print(f"sweep -> {write_sweep_report(out)}, {out / 'reports' / 'sweep.csv'}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from dse.reports.report import write_report
+
+    print(f"report -> {write_report(args.run, post_synth=args.post_synth, top=args.top)}")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from optuna_dashboard import run_server
+
+    from dse.storage.run_folder import read_manifest
+    from dse.storage.studies import make_storage, storage_url
+
+    storage = make_storage(storage_url(Path(args.run), read_manifest(args.run)["storage"]))
+    print(f"optuna-dashboard of {args.run} on http://{args.host}:{args.port} (Ctrl-C stops it)")
+    run_server(storage, host=args.host, port=args.port)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from dse.reports.compare import write_comparison
+
+    out = Path(args.out) if args.out else Path(args.runs[0]).parent / ("compare-" + "-".join(Path(r).name for r in args.runs))
+    html, markdown = write_comparison(args.runs, out)
+    print(markdown.read_text())
+    print(f"-> {html}, {markdown}")
+    return 0
+
+
+def register(commands) -> None:
+    p = commands.add_parser("run", help="search the design space (or run the staged rule): a resumable, Ray-parallel study")
+    add_fidelity_options(p)
+    add_search_options(p)
+    add_execution_options(p)
+    add_early_stop_option(p, "conservative for search and random, off for staged")
+    p.set_defaults(func=cmd_run)
+
+    p = commands.add_parser("sweep", help="return against bits of one quantization scope, or against width (Figure-1 style)")
+    add_fidelity_options(p)
+    p.add_argument("--scope", choices=SCOPES, help="the part whose bits vary; the others stay at 8 bits")
+    p.add_argument("--bits", metavar="LIST", help="bits of --scope, e.g. 2..8")
+    p.add_argument("--width", metavar="LIST", default="256", help="one width for --scope, or the widths to sweep (e.g. 256,128,64)")
+    p.add_argument("--core-bits", type=int, help="b_core of a width sweep (default 8)")
+    p.add_argument("--input-bits", type=int, help="b_in of a width sweep (default 8)")
+    p.add_argument("--output-bits", type=int, help="b_out of a width sweep (default 8)")
+    add_execution_options(p)
+    add_early_stop_option(p, "off: a sweep measures every point to the end")
+    p.set_defaults(func=cmd_sweep)
+
+    p = commands.add_parser("report", help="HTML Pareto plots, trials.csv/.parquet and a Markdown summary of a study")
+    p.add_argument("run", help="a study folder made by dse run")
+    p.add_argument("--post-synth", action="store_true",
+                   help="synthesize (yosys) and simulate (Verilator) the Pareto front's designs into the report")
+    p.add_argument("--top", type=positive_int, help="with --post-synth: only the K front designs of best return")
+    p.set_defaults(func=cmd_report)
+
+    p = commands.add_parser("dashboard", help="serve Optuna's dashboard on a study folder's storage")
+    p.add_argument("run", help="a study folder made by dse run")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(func=cmd_dashboard)
+
+    p = commands.add_parser("compare", help="studies side by side: hypervolume per trial and per training, fronts, staged pick")
+    p.add_argument("runs", nargs="+", help="study folders made by dse run (the same env)")
+    p.add_argument("--out", help="folder for compare.html and compare.md (default: next to the first study)")
+    p.set_defaults(func=cmd_compare)

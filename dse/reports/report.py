@@ -1,0 +1,204 @@
+"""A study's report: trials and designs as tables (CSV, Parquet), Pareto plots and hypervolume (HTML), a Markdown summary.
+
+Everything is read back from the study's storage and the run folder (``run_data``), so a report can be written at any
+time, also while the study runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from dse.reports.figures import html_page, hypervolume_figure, markdown_table, normalization_for, pareto_figure
+from dse.reports.run_data import RunData, load_run
+from dse.storage.run_folder import open_run_study
+
+FRONT_COLUMNS = ["number", "width", "core_bits", "input_bits", "output_bits", "target_fps", "folding", "mean_return",
+                 "parity_margin", "luts", "ffs", "bram36", "latency_s", "throughput_fps", "energy_j", "power_w"]
+
+
+def front_table(run: RunData) -> pd.DataFrame:
+    front = run.front.sort_values("luts")[FRONT_COLUMNS].copy()
+    front["folding"] = front["folding"].map(lambda folding: " ".join(f"{pe}x{simd}" for pe, simd in folding))
+    front["latency_us"] = front.pop("latency_s") * 1e6
+    front["energy_nJ"] = front.pop("energy_j") * 1e9
+    return front
+
+
+def hardware_description(settings) -> str:
+    """The device and the estimate a study's designs were scored with, e.g. "xc7a15tfgg484-1 at 100 MHz, ..."."""
+    synthesis = settings.synthesis
+    estimator = synthesis.get("estimator", "finn")
+    if estimator == "model":
+        how = (f"the hardware model, {synthesis.get('calibration', 'vivado')} calibration; timing estimated from the RTL's "
+               "stages (Project X-Ray's cell delays, 0.6 ns assumed per net), designs missing the clock kept out")
+    else:
+        how = "FINN's estimate; timing not checked"
+    return (f"{synthesis['device']} at {synthesis['clock_mhz']:g} MHz, resources from {how} "
+            f"(hardware model version {settings.hardware_model_version})")
+
+
+def summary(run: RunData) -> dict:
+    trials = run.trials
+    trained = trials[(trials["outcome"] == "trained") & trials["state"].isin(["COMPLETE", "FAIL"])]
+    scored = run.scored
+    return {
+        "env": run.settings.env_id,
+        "strategy": run.settings.strategy if run.settings.strategy != "search" else f"search ({run.settings.sampler})",
+        "trials": len(trained),
+        "failed": int((trained["state"] == "FAIL").sum()),
+        "repeats": int(trials["outcome"].str.startswith("repeat").sum()),
+        "fits_nowhere": int(scored["fits_any"].eq(False).sum()),
+        "feasible": len(run.feasible),
+        "designs": len(run.designs),
+        "feasible_designs": int(run.designs["feasible"].sum()),
+        "front": len(run.front),
+        "trainings": run.trainings,
+        "new_trainings": run.new_trainings,
+        "cpu_hours": run.cpu_hours,
+        "env_steps": run.env_steps,
+        "baseline_trainings": run.baseline.get("trainings", 0),
+        "early_stop": run.settings.early_stop,
+        **rung_summary(run),
+    }
+
+
+def rung_summary(run: RunData) -> dict:
+    """Under rungs: how many candidates reached each rung and the env steps spent on each rung's leg; else nothing."""
+    if run.settings.fidelity_rungs == 1:
+        return {}
+    rungs = run.settings.rung_steps()
+    reached, legs = [0] * len(rungs), [0] * len(rungs)
+    for steps in run.trials["rung_env_steps"].dropna():
+        for rung, (before, after) in enumerate(zip((0, *steps), steps)):
+            reached[rung] += 1
+            legs[rung] += after - before
+    return {"rungs": rungs, "reached": reached, "rung_env_steps": legs}
+
+
+POST_SYNTH_COLUMNS = ["number", "width", "core_bits", "input_bits", "output_bits", "mean_return", "design",
+                      "luts_estimate", "luts", "ffs", "bram36", "dsps", "latency_cycles_estimate", "latency_cycles",
+                      "initiation_interval", "energy_nJ", "critical_path_ns", "meets_timing", "fits", "bit_exact", "error"]
+
+
+def post_synth_table(run: RunData, top: int | None, observations: int = 1000) -> pd.DataFrame:
+    """The front's designs after synthesis (yosys) and simulation (Verilator), best return first, ``top`` of them.
+
+    Each design is the trial's deployed policy at that design's folding,
+    built in that policy's folder under ``rtl/``; a design whose tools fail gets its
+    error in the row and the others go on.
+    """
+    from dse.study.deploy import rollout_observations
+    from synthesis import lower_qonnx
+    from synthesis.errors import ToolFailure
+    from synthesis.estimate import SynthesisSettings
+    from synthesis.post_synth import design_name, post_synthesize
+
+    trials = {trial.number: trial for trial in open_run_study(run.run_dir).get_trials(deepcopy=False)}
+    settings = SynthesisSettings(**run.settings.synthesis)
+    front = run.front.sort_values("mean_return", ascending=False)
+    rows = []
+    for _, row in (front if top is None else front.head(top)).iterrows():
+        policy_dir = Path(trials[int(row["number"])].user_attrs["policy_dir"])
+        folding = [(pe, simd) for pe, simd in row["folding"]]
+        record = {name: row[name] for name in ("number", "width", "core_bits", "input_bits", "output_bits", "mean_return")}
+        record |= {"design": design_name(folding), "luts_estimate": row["luts"], "latency_cycles_estimate": row["latency_cycles"]}
+        print(f"post-synthesis of trial {record['number']} ({record['design']}) ...", flush=True)
+        try:
+            policy = lower_qonnx(policy_dir / "policy.onnx")
+            levels = policy.quantize_input(rollout_observations(policy_dir, observations))
+            report = post_synthesize(policy, folding, settings, policy_dir / "rtl" / record["design"], levels)
+        except ToolFailure as error:
+            rows.append(record | {"error": f"design {record['design']}: {error}"})
+            continue
+        rows.append(record | {
+            "luts": report.luts, "ffs": report.ffs, "bram36": report.bram36, "dsps": report.dsps,
+            "latency_cycles": report.latency_cycles, "initiation_interval": report.initiation_interval,
+            "energy_nJ": report.energy_per_action_j * 1e9, "critical_path_ns": report.critical_path_ns,
+            "meets_timing": report.meets_timing, "fits": report.fits, "bit_exact": report.bit_exact, "error": "",
+        })
+    return pd.DataFrame.from_records(rows, columns=POST_SYNTH_COLUMNS)
+
+
+def _write_tables(run: RunData, out: Path) -> None:
+    """trials and designs as CSV and Parquet; list-valued columns as JSON text, so both hold the same thing."""
+    table = run.trials.assign(**{
+        name: run.trials[name].map(lambda value: json.dumps(value) if value is not None else None)
+        for name in ("seed_returns", "policy_dirs", "resumed_at", "rung_returns", "rung_env_steps", "rung_cpu_seconds")
+    })
+    table.to_csv(out / "trials.csv", index=False)
+    table.to_parquet(out / "trials.parquet", index=False)
+    designs = run.designs.assign(folding=run.designs["folding"].map(json.dumps))
+    designs.to_csv(out / "designs.csv", index=False)
+    designs.to_parquet(out / "designs.parquet", index=False)
+
+
+def _summary_lines(run: RunData, facts: dict) -> list[str]:
+    """The Markdown summary's title and its paragraph of facts, one line each."""
+    markdown = [f"# {run.name}: {facts['env']}, {facts['strategy']}", ""]
+    if run.band is not None:
+        markdown.append(f"FP32 band: {run.band.mean:.1f} +- {run.band.std:.1f} over {run.band.seeds} seeds, "
+                        f"{run.baseline.get('spread', 'population std over seeds (ddof 0)')} "
+                        f"({facts['baseline_trainings']} baseline trainings, not counted below).")
+    markdown.append(f"Early stopping: {facts['early_stop']}"
+                    + (" (the staged rule as published)." if facts["early_stop"] == "off" and run.settings.strategy == "staged"
+                       else "."))
+    markdown.append(f"Hardware: {hardware_description(run.settings)}.")
+    trained = "Candidates trained to the last rung" if "rungs" in facts else "Candidates trained"
+    markdown.append(f"{trained}: {facts['trials']} ({facts['failed']} failed), feasible {facts['feasible']}; "
+                    f"trained but fitting at no folding {facts['fits_nowhere']}; repeated asks answered from the "
+                    f"study {facts['repeats']}.")
+    if "rungs" in facts:
+        rungs = "; ".join(f"rung {rung + 1} ({steps:,} env steps): {count} reached, {spent:,} env steps spent"
+                          for rung, (steps, count, spent) in enumerate(zip(facts["rungs"], facts["reached"],
+                                                                            facts["rung_env_steps"])))
+        markdown.append(f"Successive halving, factor {run.settings.fidelity_factor}: {rungs}. Only candidates trained "
+                        "to the last rung are scored and on the front; the others are PRUNED trials.")
+    markdown.append(f"Designs (one per distinct folding of each trained candidate): {facts['designs']}, feasible "
+                    f"{facts['feasible_designs']}, Pareto front {facts['front']}.")
+    markdown.append(f"Trainings spent {facts['trainings']} ({facts['new_trainings']} trained by this study, the rest "
+                    f"from the cache), {facts['cpu_hours']:.2f} CPU-hours trained here, {facts['env_steps']:,} env steps.")
+    if run.staged_pick is not None:
+        markdown.append(f"Staged rule's pick: {run.staged_pick.label}.")
+    return markdown
+
+
+def write_report(run_dir: Path | str, post_synth: bool = False, top: int | None = None) -> Path:
+    """reports/index.html, trials.csv, trials.parquet and summary.md of one study; returns the HTML's path.
+
+    With ``post_synth``, the front's designs (the ``top`` best by return, or all) are
+    also synthesized and simulated, and the report gets their table (post_synth.csv too).
+    """
+    run = load_run(run_dir)
+    out = run.run_dir / "reports"
+    out.mkdir(exist_ok=True)
+    _write_tables(run, out)
+    facts = summary(run)
+    normalization = normalization_for([run])
+    figures = [pareto_figure(run)]
+    if normalization is not None:
+        figures.append(hypervolume_figure([run], normalization))
+    front = front_table(run)
+    markdown = _summary_lines(run, facts)
+    markdown += ["", "## Pareto set (feasible, non-dominated designs)", "",
+                 markdown_table(front) if len(front) else "(no feasible design yet)", ""]
+    tables = [
+        ("Summary", "<p>" + "<br>".join(markdown[2:-4]) + "</p>"),
+        ("Pareto set", front.to_html(index=False, float_format=lambda v: f"{v:.4g}")),
+    ]
+    if post_synth:
+        synthesized = post_synth_table(run, top)
+        synthesized.to_csv(out / "post_synth.csv", index=False)
+        note = ("Synthesized by yosys (synth_xilinx, out of context), latency and interval measured by Verilator "
+                "on rollout observations; timing estimated, not placed and routed: the longest register-to-register "
+                "path of yosys's netlist with Project X-Ray's Artix-7 -1 cell delays and 0.6 ns assumed per routed net "
+                f"(synthesis.timing). The estimate columns are the study's ({hardware_description(run.settings)}).")
+        markdown += ["## Front after synthesis", "", note, "",
+                     markdown_table(synthesized) if len(synthesized) else "(no front yet)", ""]
+        tables.append(("Front after synthesis", f"<p>{note}</p>" + synthesized.to_html(index=False, float_format=lambda v: f"{v:.4g}")))
+    (out / "summary.md").write_text("\n".join(markdown))
+    html = html_page(f"{run.name}: {facts['env']}", figures, tables)
+    (out / "index.html").write_text(html)
+    return out / "index.html"

@@ -1,0 +1,57 @@
+"""What a candidate's designs cost before it trains: an untrained policy of its shape priced at every throughput target.
+
+The hardware-aware search ranks every candidate of the space by these designs, and
+the rungs of a multi-fidelity study rank paused candidates by them; both read one
+cache here (the synthesis cache on disk keeps them across runs).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dse.study import scoring
+from search_spaces import Candidate
+from synthesis.estimate import SynthesisSettings
+from training.envs import make_env
+
+
+class HardwarePricer:
+    """Designs of candidates of one env's policies, priced once per candidate."""
+
+    def __init__(self, env_id: str, synthesis: SynthesisSettings, synth_cache: Path):
+        self.env_id = env_id
+        self.synthesis = synthesis
+        self.synth_cache = synth_cache
+        self._dims: tuple[int, int] | None = None
+        self._designs: dict[Candidate, list] = {}
+
+    def dims(self) -> tuple[int, int]:
+        """The env's observation and action sizes, which a policy of a candidate's shape needs."""
+        if self._dims is None:
+            env = make_env(self.env_id)
+            self._dims = (env.observation_space.shape[0], env.action_space.shape[0])
+            env.close()
+        return self._dims
+
+    def designs(self, candidate: Candidate) -> list:
+        """The candidate's designs (``synthesis`` reports), one per distinct folding."""
+        if candidate not in self._designs:
+            self._designs[candidate] = scoring.predicted_designs(candidate, self.dims(), self.synthesis, self.synth_cache)
+        return self._designs[candidate]
+
+    def fitting(self, candidate: Candidate) -> np.ndarray:
+        """LUTs, latency and energy of the designs that fit the device (n x 3; none: 0 x 3)."""
+        rows = [_objectives(design) for design in self.designs(candidate) if design.fits]
+        return np.array(rows, dtype=float).reshape(-1, 3)
+
+    def ranked(self, candidate: Candidate) -> np.ndarray:
+        """LUTs, latency and energy of the designs that fit, or of all when none does: what a rung ranks it by."""
+        designs = self.designs(candidate)
+        return np.array([_objectives(design) for design in [design for design in designs if design.fits] or designs],
+                        dtype=float)  # fmt: skip
+
+
+def _objectives(design) -> list[float]:
+    return [design.luts, design.latency_s, design.energy_per_action_j]
