@@ -1,4 +1,5 @@
-"""Imports point one way: the command line -> reports -> the study loop -> strategies -> storage -> the four packages.
+"""Imports point one way: the command line -> tabular benchmarks -> reports -> the study loop -> strategies -> storage
+-> the four packages.
 
 Every import counts, also one inside a function (those keep ``dse --help`` light, but are dependencies all the
 same). The four packages below ``dse`` import none of each other, and none of ``dse``.
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ("dse.cli", "dse.reports", "dse.study", "dse.strategies", "dse.storage")
+LAYERS = ("dse.cli", "dse.tabular", "dse.reports", "dse.study", "dse.strategies", "dse.storage")
 """top to bottom: a layer imports only from the layers after it (and from itself)"""
 PACKAGES = ("training", "synthesis", "objectives", "search_spaces")
 

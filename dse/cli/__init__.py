@@ -1,6 +1,6 @@
 """The ``dse`` command line: the parser of every subcommand and one-line errors with exit codes.
 
-One module per kind of work (``train``, ``hardware``, ``study``, ``analysis``); each module's ``register`` adds its parsers.
+One module per kind of work (``train``, ``hardware``, ``study``, ``analysis``, ``tabular``); each module's ``register`` adds its parsers.
 
 Importing it loads neither torch, Ray nor FINN: each command imports what it needs when it runs.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dse.cli import analysis, hardware, study, train
+from dse.cli import analysis, hardware, study, tabular, train
 from dse.cli.options import CliError, Parser
 from dse.storage.settings import StudyInputError
 from dse.study.tasks import TaskFailed
@@ -20,7 +20,7 @@ from synthesis import FinnFailure, SynthesisInputError
 from synthesis.errors import ToolFailure
 from training import TrainingDiverged, TrainingInputError
 
-GROUPS = (train, hardware, study, analysis)
+GROUPS = (train, hardware, study, analysis, tabular)
 """in the order ``dse --help`` lists them"""
 
 USER_ERRORS = (CliError, TrainingInputError, ObjectivesInputError, SynthesisInputError, SearchSpaceError, StudyInputError)

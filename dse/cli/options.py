@@ -83,8 +83,8 @@ def hyper_from_args(args: argparse.Namespace):
     return config_cls(**overrides)
 
 
-def add_fidelity_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--env", required=True, help="gymnasium env id, e.g. Hopper-v4")
+def add_fidelity_options(parser: argparse.ArgumentParser, env_required: bool = True) -> None:
+    parser.add_argument("--env", required=env_required, help="gymnasium env id, e.g. Hopper-v4")
     parser.add_argument("--algo", choices=sorted(ALGO_CONFIGS), default="sac")
     parser.add_argument("--steps", type=int, default=1_000_000, help="env steps per training")
     parser.add_argument("--no-normalize", action="store_true", help="turn observation normalization off")
@@ -190,7 +190,8 @@ def add_early_stop_option(parser: argparse.ArgumentParser, default: str) -> None
     )
 
 
-def add_search_options(parser: argparse.ArgumentParser) -> None:
+def add_strategy_options(parser: argparse.ArgumentParser) -> None:
+    """How a study chooses its candidates, and how many (dse run and dse replay)."""
     from dse.storage.settings import SAMPLERS, STARTUPS
     from dse.strategies.staged import STRATEGIES
 
@@ -212,6 +213,9 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
                              "of return and hardware resumes to the next rung, up to --steps; only the last rung's "
                              "results enter the front (default 1: every candidate trains to --steps)")
     parser.add_argument("--fidelity-factor", type=int, default=3, help="reduction factor between rungs (default 3)")
+
+
+def add_space_options(parser: argparse.ArgumentParser) -> None:
     space = parser.add_argument_group("search space (default: the paper's grids; LIST is 16,32 or 2..8)")
     space.add_argument("--space", metavar="YAML", help="a YAML mapping of widths, core_bits, input_bits, output_bits")
     space.add_argument("--widths", metavar="LIST", help="hidden widths (default 16,32,64,128,256)")
@@ -219,6 +223,11 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     space.add_argument("--input-bits", metavar="LIST", help="b_in values (default 2..8)")
     space.add_argument("--output-bits", metavar="LIST", help="b_out values (default 8)")
     space.add_argument("--foldings", help=argparse.SUPPRESS)  # gone: a one-line error says why
+
+
+def add_search_options(parser: argparse.ArgumentParser) -> None:
+    add_strategy_options(parser)
+    add_space_options(parser)
 
 
 def space_from_args(args: argparse.Namespace):

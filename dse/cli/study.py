@@ -26,7 +26,7 @@ EARLY_STOP_DEFAULTS = {"search": "conservative", "random": "conservative", "stag
 """the staged rule and sweeps are published without early stopping: a stopped candidate would count as not at parity"""
 
 
-def _run(args: argparse.Namespace, settings, out: Path, budget: int) -> Path | None:
+def run_or_plan(args: argparse.Namespace, settings, out: Path, budget: int) -> Path | None:
     """The study to ``budget`` (its report's path), or with --dry-run only its plan (None)."""
     from dse.reports.report import write_report
     from dse.storage.credentials import warn_if_on_command_line
@@ -49,7 +49,7 @@ def _run(args: argparse.Namespace, settings, out: Path, budget: int) -> Path | N
     return write_report(out)
 
 
-def _early_stop(args: argparse.Namespace, strategy: str) -> str:
+def early_stop_of(args: argparse.Namespace, strategy: str) -> str:
     if getattr(args, "fidelity_rungs", 1) > 1:
         return args.early_stop or "off"  # promotion between rungs replaces early stopping
     return args.early_stop or EARLY_STOP_DEFAULTS[strategy]
@@ -58,9 +58,9 @@ def _early_stop(args: argparse.Namespace, strategy: str) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     if args.budget < 1:
         raise CliError(f"budget {args.budget} is invalid: it must be at least 1 trial")
-    settings = study_settings(args, args.strategy, space_from_args(args), _early_stop(args, args.strategy))
+    settings = study_settings(args, args.strategy, space_from_args(args), early_stop_of(args, args.strategy))
     name = env_name(args.env) if args.strategy == "search" else f"{env_name(args.env)}-{args.strategy}"
-    report = _run(args, settings, Path(args.out or Path("runs") / name), args.budget)
+    report = run_or_plan(args, settings, Path(args.out or Path("runs") / name), args.budget)
     if report is not None:
         print(f"report -> {report}")
     return 0
@@ -92,9 +92,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from dse.strategies.sweep import covering_space
 
     candidates, name = _sweep_candidates(args)
-    settings = study_settings(args, "sweep", covering_space(candidates), _early_stop(args, "sweep"), sweep=candidates)
+    settings = study_settings(args, "sweep", covering_space(candidates), early_stop_of(args, "sweep"), sweep=candidates)
     out = Path(args.out or Path("runs") / name)
-    if _run(args, settings, out, len(candidates)) is not None:
+    if run_or_plan(args, settings, out, len(candidates)) is not None:
         print(f"sweep -> {write_sweep_report(out)}, {out / 'reports' / 'sweep.csv'}")
     return 0
 

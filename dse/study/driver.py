@@ -50,6 +50,7 @@ class Driver:
         cache_dir: Path,
         log: Callable[[str], None] = print,
         lease: DriverLease | None = None,
+        designs: Callable | None = None,
     ):
         self.run_dir = Path(run_dir)
         self.settings = settings
@@ -60,6 +61,8 @@ class Driver:
         self.synthesis = SynthesisSettings(**settings.synthesis)
         self.log = log
         self.lease = lease
+        self.designs = designs
+        """a trained policy's designs (``scoring.designs``'s signature); None: ``scoring.designs``"""
         self.pricer = HardwarePricer(settings.env_id, self.synthesis, self.synth_cache)
         self.progress = StudyProgress(log)
         self.fp32: Baseline | None = None
@@ -95,7 +98,7 @@ class Driver:
         self.proposer = proposer_for(self.settings, self.study, self.fp32.band, self.pricer.fitting, self.log)
         self.asker = Asker(self.settings, self.study, self.proposer, self.state, self._launch, self.log)
         self.recorder = TrialRecorder(self.study, self.synthesis, self.synth_cache, self.fp32.band, self.pool, self.rungs,
-                                      self.progress)  # fmt: skip
+                                      self.progress, self.designs)  # fmt: skip
 
     def _restore(self) -> None:
         """The state of a study the storage holds: counts, candidates told, env steps spent, candidates paused at a rung."""

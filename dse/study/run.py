@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import optuna
+
 from dse.storage import credentials
 from dse.storage.lease import DriverLease
 from dse.storage.run_folder import MANIFEST, read_manifest, record_command
@@ -107,6 +109,15 @@ def _open(run_dir: Path, settings: StudySettings, storage: str | None, study_nam
     return study, existing
 
 
+def _recover(study: optuna.Study, settings: StudySettings, log: Callable[[str], None]) -> int:
+    """The study's sampler set, the trials a stopped driver left running marked failed; the trials finished."""
+    study.sampler = make_sampler(settings, trials_so_far=len(study.get_trials(deepcopy=False)))
+    interrupted = recover_interrupted(study, ask_again=settings.strategy not in PLANNED)
+    if interrupted:
+        log(f"{interrupted} trial(s) left running by a stopped driver: marked failed (interrupted) and asked again")
+    return finished_count(study)
+
+
 def run_study(
     run_dir: Path,
     settings: StudySettings,
@@ -124,11 +135,15 @@ def run_study(
     checkpoint_minutes: float = DEFAULT_SECONDS / 60,
     command: list[str] | None = None,
     log: Callable[[str], None] = print,
+    executor=None,
+    designs: Callable | None = None,
 ) -> None:
     """Run (or continue) the study in ``run_dir`` until ``budget`` trials have finished (``dse.reports`` reports it).
 
     Trainings save themselves every ``checkpoint_steps`` env steps or ``checkpoint_minutes`` (0: by steps only;
     neither: only where they pause at a rung) into ``cache/resume/``, and resume from there (``dse.study.executor``).
+    ``executor`` and ``designs`` replace Ray and the hardware pricing of trained policies (``dse.tabular`` serves
+    both from a table).
     """
     run_dir = Path(run_dir)
     manifest, storage, study_name = _resolve(run_dir, settings, storage, study_name)
@@ -144,19 +159,16 @@ def run_study(
             for candidate in startup_candidates(settings):
                 study.enqueue_trial(candidate.params())
         record_command(run_dir, manifest, settings.to_dict(), storage, study_name, budget, command)
-        study.sampler = make_sampler(settings, trials_so_far=len(study.get_trials(deepcopy=False)))
-        interrupted = recover_interrupted(study, ask_again=settings.strategy not in PLANNED)
-        if interrupted:
-            log(f"{interrupted} trial(s) left running by a stopped driver: marked failed (interrupted) and asked again")
-        finished = finished_count(study)
+        finished = _recover(study, settings, log)
         if finished >= budget:
             log(f"budget of {budget} candidates already reached ({finished} trained); raise --budget to continue")
             return
         log(plan_study(settings, budget, finished, workers, _baseline_cached(settings, cache_dir), task_per_seed).describe())
-        # with neither interval a training still saves where it pauses at a rung
-        checkpoints = CheckpointSettings(cache_dir / "resume", checkpoint_steps, checkpoint_minutes * 60 or None)
-        executor = RayExecutor(ray_address, workers, cpus_per_task, threads, task_per_seed, checkpoints)
-        driver = Driver(run_dir, settings, study, executor, cache_dir, log=log, lease=lease)
+        if executor is None:
+            # with neither interval a training still saves where it pauses at a rung
+            checkpoints = CheckpointSettings(cache_dir / "resume", checkpoint_steps, checkpoint_minutes * 60 or None)
+            executor = RayExecutor(ray_address, workers, cpus_per_task, threads, task_per_seed, checkpoints)
+        driver = Driver(run_dir, settings, study, executor, cache_dir, log=log, lease=lease, designs=designs)
         driver.baseline()
         log(f"study {study_name}: {finished}/{budget} trials finished; {settings.strategy} strategy, "
             f"early stopping {settings.early_stop}, {workers} workers")
