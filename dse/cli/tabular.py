@@ -61,7 +61,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         )
 
     out = replay(args.table, args.out, settings_of, budget=args.budget, replicate=args.replicate, workers=args.workers,
-                 command=sys.argv)  # fmt: skip
+                 cache=args.cache, command=sys.argv)  # fmt: skip
     print(f"report -> {write_report(out)}")
     return 0
 
@@ -90,6 +90,8 @@ def register(commands) -> None:
                    help="which of the table's seeds play seeds 0..S-1: 0 the first S in order, else a draw (default 0)")
     p.add_argument("--workers", type=positive_int, default=2,
                    help="trainings at once on the replay's clock, which orders them by their recorded wall time (default 2)")
+    p.add_argument("--cache", help="where designs priced before training are kept (default OUT/cache): share one between "
+                                   "replicates")
     add_early_stop_option(p, "as dse run: conservative for search and random, off for staged")
     # a replicate draws the strategy's own randomness too, unless --seed fixes it
     p.set_defaults(func=cmd_replay, seed=None)

@@ -161,8 +161,12 @@ def table_designs(table: Table) -> Callable:
 
 
 def replay(table_path: Path | str, out: Path | str, settings_of: Callable[[Table], StudySettings], *, budget: int,
-           replicate: int, workers: int, log: Callable[[str], None] = print, command: list[str] | None = None) -> Path:  # fmt: skip
-    """Replay a study of ``settings_of(table)`` against the table at ``table_path`` into the new run folder ``out``."""
+           replicate: int, workers: int, cache: Path | str | None = None, log: Callable[[str], None] = print,
+           command: list[str] | None = None) -> Path:  # fmt: skip
+    """Replay a study of ``settings_of(table)`` against the table at ``table_path`` into the new run folder ``out``.
+
+    ``cache``: where the hardware pricing of untrained policies is kept (default ``out/cache``); replicates that share
+    one skip pricing the space again."""
     table = Table.load(table_path)
     if table.hardware_model_version != HARDWARE_MODEL_VERSION:
         raise StudyInputError(f"table {table_path} was priced with hardware model {table.hardware_model_version}, this "
@@ -183,6 +187,6 @@ def replay(table_path: Path | str, out: Path | str, settings_of: Callable[[Table
         f"0..{settings.seeds - 1}, baseline seeds {list(baseline_seeds)}")
     executor = TableExecutor(table, candidate_seeds, baseline_seeds, workers)
     # the run folder's own journal: a replay never joins a shared storage ($DSE_STORAGE) or another study
-    run_study(out, settings, budget=budget, storage=str(out.resolve() / "study.log"), workers=workers, executor=executor,
-              designs=table_designs(table), command=command, log=log)  # fmt: skip
+    run_study(out, settings, budget=budget, storage=str(out.resolve() / "study.log"), cache=cache, workers=workers,
+              executor=executor, designs=table_designs(table), command=command, log=log)  # fmt: skip
     return out

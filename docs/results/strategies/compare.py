@@ -1,0 +1,143 @@
+"""Strategies against the staged rule on tabular benchmarks, with confidence intervals (README.md here).
+
+For each table and each replicate R (which of the table's seeds play the studies' seeds, and the samplers' seed):
+the staged rule, then every other strategy at the staged rule's number of candidates trained and at half of it, all
+replayed on the same seeds (paired). Per strategy and budget: the hypervolume of its feasible front over the staged
+rule's of the same replicate, its mean over replicates with a bootstrap 95% interval; the fraction of the table's
+true front (the candidates on the front when every candidate is scored with all of the table's seeds) it trained;
+and how often the staged rule's pick is the pick it makes with all of the table's seeds.
+
+    .venv/bin/python docs/results/strategies/compare.py TABLE.json.gz... [--replicates 30] [--seeds 2] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dse.cli import main as dse
+from dse.reports.figures import hypervolume_curve, markdown_table, normalization_for
+from dse.reports.run_data import RunData, load_run
+from dse.tabular.table import Table
+
+STRATEGIES = {
+    "search (default)": ["--strategy", "search"],
+    "search (tpe)": ["--strategy", "search", "--sampler", "tpe"],
+    "random": ["--strategy", "random"],
+}
+"""each at its dse run defaults (early stopping included), against the staged rule"""
+BOOTSTRAP = 10_000
+
+
+def replay(table: Path, out: Path, options: list[str], cache: Path) -> RunData:
+    code = dse(["replay", str(table), "--out", str(out), "--cache", str(cache), *options])
+    if code != 0:
+        raise SystemExit(f"replay into {out} failed (exit {code})")
+    return load_run(out)
+
+
+def candidates_trained(run: RunData) -> int:
+    return int((run.trials["outcome"] == "trained").sum())
+
+
+def front_candidates(run: RunData) -> set[str]:
+    return {f"w{row.width}-c{row.core_bits}-i{row.input_bits}-o{row.output_bits}" for row in run.front.itertuples()}
+
+
+def trained_candidates(run: RunData) -> set[str]:
+    scored = run.trials[run.trials["outcome"] == "trained"]
+    return {f"w{row.width}-c{row.core_bits}-i{row.input_bits}-o{row.output_bits}" for row in scored.itertuples()}
+
+
+def interval(values: np.ndarray, seed: int = 0) -> tuple[float, float]:
+    """A bootstrap 95% interval of the mean (percentile, resampling the replicates)."""
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(len(values), size=(BOOTSTRAP, len(values)))].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def table_rows(table_path: Path, replicates: int, seeds: int, work: Path) -> tuple[list[dict], dict]:
+    """Every replicate's replays of one table: one row per (replicate, strategy, budget); and the table's facts."""
+    table = Table.load(table_path)
+    cache = work / "cache"
+    every_seed = ["--seeds", str(table.seeds), "--replicate", "0"]
+    truth = replay(table_path, work / "truth", ["--strategy", "random", "--budget", "1000", *every_seed], cache)
+    staged_all = replay(table_path, work / "staged-all", ["--strategy", "staged", "--budget", "1000", *every_seed], cache)
+    rows, runs = [], {}
+    started = time.perf_counter()
+    for replicate in range(1, replicates + 1):
+        common = ["--seeds", str(seeds), "--replicate", str(replicate)]
+        staged = replay(table_path, work / f"staged-{replicate}", ["--strategy", "staged", "--budget", "1000", *common], cache)
+        budget = candidates_trained(staged)
+        runs[(replicate, "staged", "equal")] = staged
+        for name, options in STRATEGIES.items():
+            for label, size in (("equal", budget), ("half", max(1, budget // 2))):
+                folder = work / f"{name.replace(' ', '-').strip('()')}-{label}-{replicate}"
+                runs[(replicate, name, label)] = replay(table_path, folder, [*options, "--budget", str(size), *common], cache)
+    seconds = time.perf_counter() - started
+    normalization = normalization_for([truth, *runs.values()])
+    true_front = front_candidates(truth)
+    for (replicate, name, label), run in runs.items():
+        staged = runs[(replicate, "staged", "equal")]
+        hv, staged_hv = (hypervolume_curve(one, normalization)[-1] if len(one.scored) else 0.0 for one in (run, staged))
+        rows.append({
+            "env": table.env_id, "replicate": replicate, "strategy": name, "budget": label,
+            "candidates": candidates_trained(run), "hypervolume": hv, "ratio": hv / staged_hv if staged_hv else np.nan,
+            "true_front_recovered": len(true_front & trained_candidates(run)) / len(true_front) if true_front else np.nan,
+            "staged_pick_as_all_seeds": None if name != "staged" else run.staged_pick == staged_all.staged_pick,
+        })
+    facts = {"env": table.env_id, "seeds": table.seeds, "candidates": len(table.candidates), "true_front": len(true_front),
+             "staged_pick_all_seeds": staged_all.staged_pick.label if staged_all.staged_pick else None,
+             "replay_seconds": seconds, "replays": len(runs)}
+    return rows, facts
+
+
+def summarize(rows: pd.DataFrame) -> pd.DataFrame:
+    out = []
+    for (env, name, label), group in rows.groupby(["env", "strategy", "budget"], sort=False):
+        ratios = group["ratio"].dropna().to_numpy(dtype=float)
+        low, high = interval(ratios) if len(ratios) else (np.nan, np.nan)
+        picks = group["staged_pick_as_all_seeds"].dropna()
+        out.append({"env": env, "strategy": name, "budget": label, "replicates": len(group),
+                    "hv ratio to staged": ratios.mean() if len(ratios) else np.nan, "95% low": low, "95% high": high,
+                    "true front recovered": group["true_front_recovered"].mean(),
+                    "staged pick = all-seed pick": picks.astype(bool).mean() if len(picks) else np.nan})  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def run(argv: list[str] | None = None) -> pd.DataFrame:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("tables", nargs="+", type=Path)
+    parser.add_argument("--replicates", type=int, default=30)
+    parser.add_argument("--seeds", type=int, default=2, help="training seeds of each replayed study (default 2)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent)
+    parser.add_argument("--work", type=Path, help="where the replayed run folders go (default: a temporary folder)")
+    args = parser.parse_args(argv)
+    work = args.work or Path(tempfile.mkdtemp(prefix="dse-strategies-"))
+    rows, facts = [], []
+    for table in args.tables:
+        table_rows_, table_facts = table_rows(table, args.replicates, args.seeds, work / table.name.split(".")[0])
+        rows += table_rows_
+        facts.append(table_facts)
+    frame = pd.DataFrame(rows)
+    summary = summarize(frame)
+    args.out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(args.out / "replicates.csv", index=False)
+    summary.to_csv(args.out / "results.csv", index=False)
+    (args.out / "results.md").write_text(
+        f"# Strategies against the staged rule ({args.replicates} replicates, {args.seeds} seeds per study)\n\n"
+        + markdown_table(pd.DataFrame(facts)) + "\n\n" + markdown_table(summary) + "\n")
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
+    print(markdown_table(summary))
+    return summary
+
+
+if __name__ == "__main__":
+    run()
