@@ -192,7 +192,7 @@ def add_early_stop_option(parser: argparse.ArgumentParser, default: str) -> None
 
 def add_strategy_options(parser: argparse.ArgumentParser) -> None:
     """How a study chooses its candidates, and how many (dse run and dse replay)."""
-    from dse.storage.settings import SAMPLERS, STARTUPS
+    from dse.storage.settings import NO_MATCH, SAMPLERS, SCANS, STARTUPS
     from dse.strategies.staged import STRATEGIES
 
     parser.add_argument("--budget", type=int, default=200,
@@ -213,6 +213,13 @@ def add_strategy_options(parser: argparse.ArgumentParser) -> None:
                              "of return and hardware resumes to the next rung, up to --steps; only the last rung's "
                              "results enter the front (default 1: every candidate trains to --steps)")
     parser.add_argument("--fidelity-factor", type=int, default=3, help="reduction factor between rungs (default 3)")
+    parser.add_argument("--staged-scan", choices=SCANS, default="anywhere",
+                        help="the staged rule's 'smallest value that matches', where the paper is silent: the smallest "
+                             "of the whole sweep (default), or scanning down from the most precise value to the first "
+                             "that fails (one candidate at a time)")
+    parser.add_argument("--staged-no-match", choices=NO_MATCH, default="most-precise",
+                        help="the staged rule at a stage where no value matches: keep the most precise value (default) "
+                             "or stop with no pick")
 
 
 def add_space_options(parser: argparse.ArgumentParser) -> None:
@@ -272,6 +279,7 @@ def study_settings(args: argparse.Namespace, strategy: str, space, early_stop: s
         synthesis=dataclasses.asdict(synthesis_settings(args)), baseline_width=args.baseline_width, sweep=sweep,
         early_stop=early_stop, startup=getattr(args, "startup", "staged"),
         fidelity_rungs=getattr(args, "fidelity_rungs", 1), fidelity_factor=getattr(args, "fidelity_factor", 3),
+        staged_scan=getattr(args, "staged_scan", "anywhere"), staged_no_match=getattr(args, "staged_no_match", "most-precise"),
     )
     make_env(args.env).close()
     PolicyConfig(width=args.baseline_width, fp32=True)

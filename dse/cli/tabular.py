@@ -57,7 +57,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
             sampler_seed=args.replicate if args.seed is None else args.seed, seeds=args.seeds,
             template=TrainSpec.from_dict(table.template), space=table.search_space, synthesis=table.synthesis,
             baseline_width=table.baseline_width, early_stop=early_stop_of(args, args.strategy), startup=args.startup,
-            fidelity_rungs=args.fidelity_rungs, fidelity_factor=args.fidelity_factor,
+            fidelity_rungs=args.fidelity_rungs, fidelity_factor=args.fidelity_factor, staged_scan=args.staged_scan,
+            staged_no_match=args.staged_no_match,
         )
 
     out = replay(args.table, args.out, settings_of, budget=args.budget, replicate=args.replicate, workers=args.workers,

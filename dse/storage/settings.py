@@ -21,6 +21,11 @@ SAMPLED = ("search", "random")
 """strategies whose candidates an Optuna sampler draws"""
 PLANNED = ("staged", "sweep")
 """strategies whose candidates a plan (``dse.strategies.staged``) fixes; their trials are enqueued"""
+SCANS = ("anywhere", "down")
+"""where the paper is silent, "the smallest value that matches": the smallest of the whole sweep that matches
+(anywhere), or scanning down from the most precise value until the first that fails (down: one candidate at a time)"""
+NO_MATCH = ("most-precise", "stop")
+"""where the paper is silent, a stage where no value matches: keep its most precise value and go on, or stop with no pick"""
 SETTINGS_ATTR = "dse_settings"
 STAGED_PICK_ATTR = "staged_pick"
 BASELINE_FILE = "baseline.json"
@@ -66,6 +71,10 @@ class StudySettings:
     of each rung (by non-dominated rank) resumes to the next; 1 trains every candidate to the end"""
     fidelity_factor: int = 3
     """the reduction factor between rungs: of env steps, and of the candidates promoted"""
+    staged_scan: str = "anywhere"
+    """the staged rule's "smallest value that matches": anywhere in the sweep, or scanning down to the first failure"""
+    staged_no_match: str = "most-precise"
+    """the staged rule at a stage where nothing matches: keep the most precise value, or stop with no pick"""
     results_version: int = RESULTS_VERSION
     """``training.RESULTS_VERSION`` the study's trials were trained and scored under"""
     hardware_model_version: int = HARDWARE_MODEL_VERSION
@@ -80,6 +89,10 @@ class StudySettings:
             raise StudyInputError("a sweep study needs its candidates, and only a sweep study has them")
         if self.sampler not in SAMPLERS:
             raise StudyInputError(f"sampler {self.sampler!r} is unknown: choose one of {', '.join(SAMPLERS)}")
+        if self.staged_scan not in SCANS:
+            raise StudyInputError(f"staged scan {self.staged_scan!r} is unknown: choose one of {', '.join(SCANS)}")
+        if self.staged_no_match not in NO_MATCH:
+            raise StudyInputError(f"staged no-match {self.staged_no_match!r} is unknown: choose one of {', '.join(NO_MATCH)}")
         if self.startup not in STARTUPS:
             raise StudyInputError(f"startup {self.startup!r} is unknown: choose one of {', '.join(STARTUPS)}")
         if self.seeds < 1:
@@ -143,6 +156,8 @@ class StudySettings:
             "startup": self.startup,
             "fidelity_rungs": self.fidelity_rungs,
             "fidelity_factor": self.fidelity_factor,
+            "staged_scan": self.staged_scan,
+            "staged_no_match": self.staged_no_match,
             "results_version": self.results_version,
             "hardware_model_version": self.hardware_model_version,
             "search_version": self.search_version,

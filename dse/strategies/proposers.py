@@ -134,7 +134,7 @@ def proposer_for(settings: StudySettings, study: optuna.Study, band: Fp32Band,
                  price: Callable[[Candidate], np.ndarray], log: Callable[[str], None]) -> Proposer:  # fmt: skip
     """The study's proposer, by its strategy (and, for a search, its sampler)."""
     if settings.strategy == "staged":
-        return PlanProposer(StagedRule(settings.space), study)
+        return PlanProposer(StagedRule.of(settings), study)
     if settings.strategy == "sweep":
         return PlanProposer(Sweep(settings.sweep), study)
     if settings.strategy == "random":

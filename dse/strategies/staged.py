@@ -30,7 +30,7 @@ class Plan:
     pick: Candidate | None
     """the rule's final configuration once every stage has its verdicts"""
     notes: tuple[str, ...]
-    """stages where no value reached parity (the rule then keeps the most precise value)"""
+    """stages where no value reached parity (the rule then keeps the most precise value, or stops)"""
 
 
 class StagedRule:
@@ -40,17 +40,31 @@ class StagedRule:
     2. with that b_core, widths from widest to narrowest: the smallest that matches;
     3. with both fixed, the smallest b_in that matches.
 
-    Each stage sweeps its whole grid, as the paper's sensitivity sweeps do. Each
-    trained candidate is mapped at every throughput target like a search's, and its
-    verdict (FP32 parity) is all the rule reads; the pick's design is the paper's choice (docs/hardware.md):
-    the highest target that fits.
+    Where the paper is silent (``dse.storage.settings.SCANS``, ``NO_MATCH``): "the smallest that matches" is by
+    default the smallest of the whole sweep (``scan="anywhere"``), or the last before the
+    first failure scanning down from the most precise value (``"down"``); a stage where
+    nothing matches keeps its most precise value (``no_match="most-precise"``) or ends
+    the rule with no pick (``"stop"``).
+
+    Scanning anywhere, each stage sweeps its whole grid at once, as the paper's sensitivity
+    sweeps do; scanning down, it asks one candidate at a time. Each trained candidate is
+    mapped at every throughput target like a search's, and its verdict (FP32 parity) is
+    all the rule reads; the pick's design is the paper's choice (docs/hardware.md): the
+    highest target that fits.
     """
 
-    def __init__(self, space: SearchSpace):
+    def __init__(self, space: SearchSpace, scan: str = "anywhere", no_match: str = "most-precise"):
         self.space = space
+        self.scan = scan
+        self.no_match = no_match
         self.width = max(space.widths)
         self.input_bits = _closest(space.input_bits, REFERENCE_BITS)
         self.output_bits = _closest(space.output_bits, REFERENCE_BITS)
+
+    @classmethod
+    def of(cls, settings) -> StagedRule:
+        """The rule as a study's settings interpret it (``StudySettings.staged_scan``, ``staged_no_match``)."""
+        return cls(settings.space, settings.staged_scan, settings.staged_no_match)
 
     @property
     def most_trials(self) -> int:
@@ -76,6 +90,8 @@ class StagedRule:
         names = ("core bits", "width", "input bits")
         for stage in range(3):
             sweep = self.stages(*chosen)[stage]
+            if self.scan == "down":
+                sweep = _scanned_down(sweep, stage, verdicts)
             missing = tuple(candidate for candidate in sweep if candidate not in verdicts)
             if missing:
                 return Plan(stage + 1, missing, None, tuple(notes))
@@ -83,12 +99,25 @@ class StagedRule:
             matching = [value for value, candidate in zip(values, sweep) if verdicts[candidate]]
             if matching:
                 chosen.append(min(matching))
+            elif self.no_match == "stop":
+                notes.append(f"stage {stage + 1}: no {names[stage]} value reached FP32 parity; the rule stops without a pick")
+                return Plan(4, (), None, tuple(notes))
             else:
                 most_precise = max(values)
                 notes.append(f"stage {stage + 1}: no {names[stage]} value reached FP32 parity; kept {most_precise}")
                 chosen.append(most_precise)
         core_bits, width, input_bits = chosen
         return Plan(4, (), self._candidate(width, core_bits, input_bits), tuple(notes))
+
+
+def _scanned_down(sweep: list[Candidate], stage: int, verdicts: Mapping[Candidate, bool]) -> list[Candidate]:
+    """The part of a sweep a scan down reaches: most precise first, up to the first value that fails or has no verdict."""
+    reached = []
+    for candidate in sorted(sweep, key=lambda candidate: _axis_value(candidate, stage), reverse=True):
+        reached.append(candidate)
+        if not verdicts.get(candidate, False):
+            break
+    return reached
 
 
 def _axis_value(candidate: Candidate, stage: int) -> int:

@@ -169,8 +169,11 @@ class Driver:
         plan = self.proposer.planner.plan(verdicts(self.study))
         for note in plan.notes:
             self.log(f"staged rule: {note}")
-        if plan.pick is None:
+        if plan.pick is None and plan.stage <= 3:
             self.log(f"staged rule unfinished: stage {plan.stage} still needs {len(plan.wanted)} candidate(s); raise --budget")
+            return
+        if plan.pick is None:
+            self.log("staged rule ended without a pick")
             return
         self.study.set_user_attr(STAGED_PICK_ATTR, plan.pick.params())
         self.log(f"staged rule's pick: {plan.pick.label}")

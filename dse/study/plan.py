@@ -88,7 +88,7 @@ def plan_study(
     from dse.strategies.staged import StagedRule
     from dse.strategies.sweep import Sweep
 
-    most = {"staged": StagedRule(settings.space).most_trials, "sweep": Sweep(settings.sweep).most_trials}
+    most = {"staged": StagedRule.of(settings).most_trials, "sweep": Sweep(settings.sweep).most_trials}
     trials = max(0, min(budget, most.get(settings.strategy, settings.space.size)) - finished)
     hyper, steps = settings.template.hyper, settings.template.total_steps
     baseline = 0 if baseline_cached else settings.seeds

@@ -10,7 +10,7 @@ def run_rule(rule: StagedRule, matches) -> tuple[list[list[Candidate]], object]:
     batches = []
     while True:
         plan = rule.plan(verdicts)
-        if plan.pick is not None:
+        if plan.stage == 4:
             return batches, plan
         assert plan.wanted and not set(plan.wanted) & set(verdicts)
         batches.append(list(plan.wanted))
@@ -49,3 +49,19 @@ def test_grids_without_8_bits_use_the_nearest():
     rule = StagedRule(space)
     first = rule.plan({}).wanted[0]
     assert (first.input_bits, first.output_bits) == (6, 6)
+
+
+def test_scanning_down_stops_each_stage_at_its_first_failure():
+    space = SearchSpace.from_mapping({"widths": "16,32,64", "core_bits": "2..4", "input_bits": "4..6"})
+    rule = StagedRule(space, scan="down")
+    batches, plan = run_rule(rule, lambda c: c.core_bits != 3 and c.width in (64, 16) and c.input_bits != 5)
+    assert batches == [[Candidate(64, 4, 6, 8)], [Candidate(64, 3, 6, 8)], [Candidate(32, 4, 6, 8)], [Candidate(64, 4, 5, 8)]]
+    assert plan.pick == Candidate(64, 4, 6, 8)  # scanning anywhere picks w16-c2-i4 on the same verdicts
+
+
+def test_a_stage_without_a_match_can_stop_the_rule_without_a_pick():
+    space = SearchSpace.from_mapping({"widths": "32,64", "core_bits": "2..3", "input_bits": "6..8"})
+    batches, plan = run_rule(StagedRule(space, no_match="stop"), lambda c: False)
+    assert plan.pick is None and plan.wanted == () and batches == [[Candidate(64, 2, 8, 8), Candidate(64, 3, 8, 8)]]
+    assert "no core bits value reached FP32 parity; the rule stops without a pick" in plan.notes[0]
+
