@@ -59,6 +59,11 @@ class RunningFront:
     def __len__(self) -> int:
         return len(self._front)
 
+    def covers(self, values) -> bool:
+        """Some point of the front dominates ``values`` (or equals it): adding it would not grow the front."""
+        point = losses(values, self.directions)[0]
+        return any(dominates(other, point) or np.array_equal(other, point) for other in self._front)
+
 
 @dataclass(frozen=True)
 class Normalization:

@@ -75,6 +75,9 @@ class StudySettings:
     """the staged rule's "smallest value that matches": anywhere in the sweep, or scanning down to the first failure"""
     staged_no_match: str = "most-precise"
     """the staged rule at a stage where nothing matches: keep the most precise value, or stop with no pick"""
+    seed_racing: int = 0
+    """seed racing: a candidate trains this many seeds first, the rest only while its parity or place on the front is
+    uncertain (``dse.study.racing``); 0: every seed at once"""
     results_version: int = RESULTS_VERSION
     """``training.RESULTS_VERSION`` the study's trials were trained and scored under"""
     hardware_model_version: int = HARDWARE_MODEL_VERSION
@@ -98,6 +101,12 @@ class StudySettings:
         if self.seeds < 1:
             raise StudyInputError(f"seeds {self.seeds} is invalid: a candidate needs at least 1 seed")
         early_stop_rule(self.early_stop)  # an unknown mode is a one-line error
+        if self.seed_racing and not 1 <= self.seed_racing < self.seeds:
+            raise StudyInputError(f"seed-racing {self.seed_racing} is invalid: it must be 1..{self.seeds - 1} (fewer than "
+                                  f"--seeds {self.seeds}), or 0 for off")
+        if self.seed_racing and (self.strategy not in SAMPLED or self.fidelity_rungs > 1):
+            raise StudyInputError(f"seed-racing {self.seed_racing} is for the search and random strategies without "
+                                  "fidelity rungs: the staged rule reads every seed's verdict, as published")
         if self.fidelity_rungs < 1:
             raise StudyInputError(f"fidelity-rungs {self.fidelity_rungs} is invalid: it must be at least 1 (1: no rungs)")
         if self.fidelity_factor < 2:
@@ -158,6 +167,7 @@ class StudySettings:
             "fidelity_factor": self.fidelity_factor,
             "staged_scan": self.staged_scan,
             "staged_no_match": self.staged_no_match,
+            "seed_racing": self.seed_racing,
             "results_version": self.results_version,
             "hardware_model_version": self.hardware_model_version,
             "search_version": self.search_version,

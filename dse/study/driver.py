@@ -33,6 +33,7 @@ from dse.study.executor import RayExecutor
 from dse.study.pool import ActiveTrial, TrainingPool
 from dse.study.pricing import HardwarePricer
 from dse.study.progress import StudyProgress
+from dse.study.racing import SeedRace
 from dse.study.recording import TrialRecorder
 from dse.study.rungs import Rungs
 from synthesis.estimate import SynthesisSettings
@@ -94,9 +95,10 @@ class Driver:
         """The loop's parts, once the FP32 band (and with it the early-stop rule) is known."""
         self.pool = TrainingPool(self.executor, self.train_cache, self.fp32.early_stop, self.log)
         self.rungs = Rungs(self.settings, self.study, self.pool, self.pricer, self.log)
+        self.race = SeedRace(self.settings, self.study, self.fp32.band, self.pricer)
         self.state = StudyState(self.progress, self.rungs)
         self.proposer = proposer_for(self.settings, self.study, self.fp32.band, self.pricer.fitting, self.log)
-        self.asker = Asker(self.settings, self.study, self.proposer, self.state, self._launch, self.log)
+        self.asker = Asker(self.settings, self.study, self.proposer, self.state, self._start, self.log)
         self.recorder = TrialRecorder(self.study, self.synthesis, self.synth_cache, self.fp32.band, self.pool, self.rungs,
                                       self.progress, self.designs)  # fmt: skip
 
@@ -124,8 +126,14 @@ class Driver:
             self.rungs.promote(promoted)
             self._launch(promoted)
 
+    def _start(self, active: ActiveTrial) -> None:
+        """A trial the asker admitted: under seed racing it trains its first seeds only."""
+        self.race.start(active)
+        self._launch(active)
+
     def _launch(self, active: ActiveTrial) -> None:
-        """Start (or join) the trainings ``active`` lacks for its rung; a trial the cache settles at once is recorded."""
+        """Start (or join) the trainings ``active`` lacks for its rung and seeds; a trial the cache settles at once is
+        recorded."""
         self.state.active[active.trial.number] = active
         self.pool.submit(active, self.rungs.until(active.rung))
         if active.settled:
@@ -149,6 +157,13 @@ class Driver:
         if active.failure is None and not self.rungs.is_last(active.rung):
             self.rungs.reach(active, self.executor.threads)
             return
+        if active.failure is None and self.race.racing(active):
+            reason = self.race.verdict(active, self.progress.front)
+            if reason is None:  # uncertain: its other seeds are trained too
+                self._launch(active)
+                return
+            active.trial.set_user_attr("raced_out", reason)
+            self.log(f"#{active.trial.number} {active.candidate.label}: {reason}")
         self.recorder.record(active, self._budget)
         if active.repeat_of is None:
             self.state.told[active.candidate] = active.trial.number

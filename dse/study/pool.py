@@ -36,13 +36,20 @@ class ActiveTrial:
     """the trial already training this candidate: this one waits on its trainings and spends nothing"""
     rung: int = 0
     """the rung its trainings are under way to (multi-fidelity), or the rung it paused at"""
+    seeds_now: int | None = None
+    """under seed racing, the seeds it trains for now (its first ones); None: all of them"""
+
+    @property
+    def wanted(self) -> int:
+        """The seeds whose trainings it waits for."""
+        return len(self.specs) if self.seeds_now is None else self.seeds_now
 
     @property
     def settled(self) -> bool:
-        return self.failure is not None or len(self.outcomes) == len(self.specs)
+        return self.failure is not None or len(self.outcomes) == self.wanted
 
     def ordered(self) -> list[TrainingOutcome]:
-        return [self.outcomes[seed] for seed in range(len(self.specs))]
+        return [self.outcomes[seed] for seed in range(self.wanted)]
 
 
 class TrainingPool:
@@ -78,7 +85,9 @@ class TrainingPool:
         step ``until`` (a lower rung) on Ray (paused trainings are not cached: their saves at the driver are)."""
         identity = self.early_stop.identity if self.early_stop else None
         missing = []
-        for seed, spec in enumerate(active.specs):
+        for seed, spec in enumerate(active.specs[:active.wanted]):
+            if seed in active.outcomes:  # a raced candidate's first seeds, when the rest are asked for
+                continue
             cached = cached_outcome(spec, self.cache_dir, identity, log=self.log) if until is None else None
             if cached is not None:
                 active.outcomes[seed] = cached

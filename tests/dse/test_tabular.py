@@ -57,15 +57,16 @@ def test_a_study_replayed_against_a_table_gives_the_live_studys_trials(table_run
 
 
 @pytest.mark.parametrize("options", [
-    ["--early-stop", "conservative"],
-    ["--fidelity-rungs", "2", "--fidelity-factor", "2", "--early-stop", "off"],
+    ["--seeds", "1", "--early-stop", "conservative"],
+    ["--seeds", "1", "--fidelity-rungs", "2", "--fidelity-factor", "2", "--early-stop", "off"],
+    ["--seeds", "2", "--seed-racing", "1", "--early-stop", "off"],
 ])
-def test_a_search_with_early_stopping_or_rungs_replays_to_its_budget(table_run, tmp_path, options):
+def test_a_search_with_early_stopping_rungs_or_racing_replays_to_its_budget(table_run, tmp_path, options):
     replayed = tmp_path / "replay"
-    command = ["replay", str(table_run / "table.json.gz"), "--budget", "5", "--replicate", "1", "--seeds", "1", *options]
+    command = ["replay", str(table_run / "table.json.gz"), "--budget", "5", "--replicate", "1", *options]
     assert main([*command, "--out", str(replayed)]) == 0
     run = load_run(replayed)
-    assert run.settings.seeds == 1 and run.settings.sampler_seed == 1  # the replicate seeds the sampler too
+    assert run.settings.sampler_seed == 1  # the replicate seeds the sampler too
     assert len(run.trials[run.trials["outcome"].isin(["trained"]) | run.trials["state"].eq("PRUNED")]) == 5
     assert (replayed / "reports" / "index.html").exists()
 

@@ -1,0 +1,83 @@
+"""Seed racing (``--seed-racing K``): a candidate trains K of its seeds first, and the rest only while its parity
+verdict or its place on the front is uncertain.
+
+After the first K seeds, with their mean return m and the spread of one seed's mean
+return pooled over the candidates scored so far (s; the FP32 baseline's spread until
+two candidates have several seeds), the return the candidate would score with all its
+seeds is bounded one-sidedly by m + z s / sqrt(K) (z = 1.645: 95%). The candidate
+stops at K seeds ("raced out") when that bound is
+- below the FP32 band's lower edge: it cannot reach parity; or
+- no better than the return of a feasible design already found that matches or beats
+  every design it fits at (LUTs, latency, energy, as priced before training): none of
+  its designs could join the front.
+Otherwise it trains every seed. A candidate on the final front therefore always has all
+its seeds; the only error racing can make is a candidate raced out that more seeds
+would have brought to parity or onto the front. A raced-out candidate is scored as
+any trial with the seeds it trained (``raced_out`` says why).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import optuna
+
+from dse.storage.settings import StudySettings
+from dse.storage.trials import counts_toward_budget
+from dse.study.pool import ActiveTrial
+from dse.study.pricing import HardwarePricer
+from objectives import Fp32Band
+from objectives.parity import seed_std
+from objectives.pareto import RunningFront
+
+Z = 1.645
+"""one-sided 95% normal quantile of the bound on a candidate's all-seed mean return"""
+
+
+class SeedRace:
+    """Decides, for a candidate whose first seeds are trained, whether its other seeds are worth training."""
+
+    def __init__(self, settings: StudySettings, study: optuna.Study, band: Fp32Band, pricer: HardwarePricer):
+        self.first = settings.seed_racing
+        self.study = study
+        self.band = band
+        self.pricer = pricer
+
+    @property
+    def on(self) -> bool:
+        return self.first > 0
+
+    def start(self, active: ActiveTrial) -> None:
+        """A new candidate trains its first seeds only."""
+        if self.on and active.repeat_of is None:
+            active.seeds_now = self.first
+
+    def racing(self, active: ActiveTrial) -> bool:
+        """Its first seeds are trained and the rest not yet asked for."""
+        return active.seeds_now is not None and active.seeds_now < len(active.specs)
+
+    def verdict(self, active: ActiveTrial, front: RunningFront) -> str | None:
+        """Why the candidate stops at its first seeds, or None: it trains every seed (``active.seeds_now`` cleared)."""
+        returns = [outcome.mean_return for outcome in active.ordered()]
+        bound = float(np.mean(returns)) + Z * self._spread() / math.sqrt(len(returns))
+        designs = self.pricer.fitting(active.candidate)
+        if bound < self.band.lower:
+            reason = (f"raced out after {len(returns)} seeds: the bound on its return, {bound:.1f}, is below the FP32 "
+                      f"band's lower edge {self.band.lower:.1f}")  # fmt: skip
+        elif all(front.covers((bound, *design)) for design in designs):
+            reason = (f"raced out after {len(returns)} seeds: at the bound on its return, {bound:.1f}, no design of it "
+                      "would join the front")  # fmt: skip
+        else:
+            active.seeds_now = None
+            return None
+        return reason
+
+    def _spread(self) -> float:
+        """One seed's spread pooled over the candidates scored with several seeds (root mean variance), else FP32's."""
+        variances = []
+        for trial in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+            seed_returns = trial.user_attrs.get("seed_returns", [])
+            if counts_toward_budget(trial) and len(seed_returns) > 1:
+                variances.append(seed_std(seed_returns) ** 2)
+        return math.sqrt(float(np.mean(variances))) if len(variances) >= 2 else self.band.std

@@ -1,0 +1,54 @@
+"""Seed racing's verdict after a candidate's first seeds: out below parity, out when the front covers it, else on."""
+
+import optuna
+
+from dse.storage.settings import StudySettings
+from dse.study.pool import ActiveTrial
+from dse.study.pricing import HardwarePricer
+from dse.study.racing import SeedRace
+from dse.study.tasks import TrainingOutcome
+from objectives import Fp32Band
+from objectives.pareto import RunningFront
+from search_spaces import Candidate, SearchSpace
+from synthesis.estimate import SynthesisSettings
+from training import TrainSpec
+
+CANDIDATE = Candidate(16, 2, 6, 8)
+
+
+def _race(tmp_path, front_points=()) -> tuple[SeedRace, RunningFront]:
+    settings = StudySettings(env_id="Pendulum-v1", strategy="search", sampler="tpe", sampler_seed=0, seeds=3,
+                             template=TrainSpec("Pendulum-v1"), space=SearchSpace(), synthesis={}, seed_racing=1)
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize", "minimize"])
+    pricer = HardwarePricer("Pendulum-v1", SynthesisSettings(), tmp_path / "synth")
+    front = RunningFront()
+    for point in front_points:
+        front.add(point)
+    return SeedRace(settings, study, Fp32Band(100.0, 10.0, 3), pricer), front
+
+
+def _after_first_seed(mean_return: float) -> ActiveTrial:
+    specs = [TrainSpec("Pendulum-v1", seed=seed) for seed in range(3)]
+    active = ActiveTrial(None, CANDIDATE, specs, seeds_now=1)
+    active.outcomes[0] = TrainingOutcome("k", "run", (mean_return,), 1.0, 100, True)
+    return active
+
+
+def test_a_candidate_that_cannot_reach_parity_is_raced_out(tmp_path):
+    race, front = _race(tmp_path)
+    active = _after_first_seed(20.0)  # bound 20 + 1.645 x 10 = 36.5, below the band's lower edge 90
+    reason = race.verdict(active, front)
+    assert reason is not None and "below the FP32 band's lower edge 90.0" in reason and active.seeds_now == 1
+
+
+def test_an_uncertain_candidate_trains_every_seed(tmp_path):
+    race, front = _race(tmp_path)
+    active = _after_first_seed(85.0)  # bound 101.5: parity is possible
+    assert race.verdict(active, front) is None and active.seeds_now is None and active.wanted == 3
+
+
+def test_a_candidate_the_front_covers_at_its_bound_is_raced_out(tmp_path):
+    race, front = _race(tmp_path, front_points=[(500.0, 1.0, 1e-9, 1e-12)])
+    active = _after_first_seed(95.0)  # at parity maybe, but a found design is better on every objective
+    reason = race.verdict(active, front)
+    assert reason is not None and "no design of it would join the front" in reason
