@@ -51,7 +51,7 @@ ATTRIBUTES = (
     "return_std", "parity_margin", "parity_feasible", "fits", "fits_any", "feasible", "over", "ffs", "bram36", "dsps",
     "throughput_fps", "latency_cycles", "power_w", "design_target_fps", "hardware_estimator", "deployed_seed", "seed_returns",
     "trainings", "env_steps", "new_trainings", "train_cpu_seconds", "train_env_steps", "trained_on", "env_steps_saved",
-    "resumed_at", "rung_reached", "rung_returns", "rung_env_steps", "rung_cpu_seconds", "spent_env_steps", "stopped_early", "stopped_at_step", "repeat_of", "fail_reason", "policy_dirs",
+    "resumed_at", "raced_out", "rung_reached", "rung_returns", "rung_env_steps", "rung_cpu_seconds", "spent_env_steps", "stopped_early", "stopped_at_step", "repeat_of", "fail_reason", "policy_dirs",
 )
 RECORD_COLUMNS = (
     "number", "state", "outcome", *PARAMS, *(objective.name for objective in OBJECTIVES), *ATTRIBUTES, "started", "finished", "duration_s",

@@ -13,6 +13,7 @@ and how often the staged rule's pick is the pick it makes with all of the table'
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import tempfile
 import time
@@ -30,8 +31,10 @@ STRATEGIES = {
     "search (default)": ["--strategy", "search"],
     "search (tpe)": ["--strategy", "search", "--sampler", "tpe"],
     "random": ["--strategy", "random"],
+    "search (seed racing)": ["--strategy", "search", "--seed-racing", "1"],
 }
-"""each at its dse run defaults (early stopping included), against the staged rule"""
+"""each at its dse run defaults (early stopping included), against the staged rule; seed racing trains 1 of a
+candidate's seeds first (it needs --seeds 2 or more)"""
 BOOTSTRAP = 10_000
 
 
@@ -78,7 +81,7 @@ def table_rows(table_path: Path, replicates: int, seeds: int, work: Path) -> tup
         runs[(replicate, "staged", "equal")] = staged
         for name, options in STRATEGIES.items():
             for label, size in (("equal", budget), ("half", max(1, budget // 2))):
-                folder = work / f"{name.replace(' ', '-').strip('()')}-{label}-{replicate}"
+                folder = work / f"{re.sub('[^a-z0-9]+', '-', name).strip('-')}-{label}-{replicate}"
                 runs[(replicate, name, label)] = replay(table_path, folder, [*options, "--budget", str(size), *common], cache)
     seconds = time.perf_counter() - started
     normalization = normalization_for([truth, *runs.values()])
@@ -88,7 +91,7 @@ def table_rows(table_path: Path, replicates: int, seeds: int, work: Path) -> tup
         hv, staged_hv = (hypervolume_curve(one, normalization)[-1] if len(one.scored) else 0.0 for one in (run, staged))
         rows.append({
             "env": table.env_id, "replicate": replicate, "strategy": name, "budget": label,
-            "candidates": candidates_trained(run), "hypervolume": hv, "ratio": hv / staged_hv if staged_hv else np.nan,
+            "candidates": candidates_trained(run), "trainings": run.trainings, "hypervolume": hv, "ratio": hv / staged_hv if staged_hv else np.nan,
             "true_front_recovered": len(true_front & trained_candidates(run)) / len(true_front) if true_front else np.nan,
             "staged_pick_as_all_seeds": None if name != "staged" else run.staged_pick == staged_all.staged_pick,
         })
@@ -105,6 +108,7 @@ def summarize(rows: pd.DataFrame) -> pd.DataFrame:
         low, high = interval(ratios) if len(ratios) else (np.nan, np.nan)
         picks = group["staged_pick_as_all_seeds"].dropna()
         out.append({"env": env, "strategy": name, "budget": label, "replicates": len(group),
+                    "trainings": group["trainings"].mean(),
                     "hv ratio to staged": ratios.mean() if len(ratios) else np.nan, "95% low": low, "95% high": high,
                     "true front recovered": group["true_front_recovered"].mean(),
                     "staged pick = all-seed pick": picks.astype(bool).mean() if len(picks) else np.nan})  # fmt: skip
