@@ -1,5 +1,6 @@
 """Asking for new candidates and admitting them: a candidate already told is answered from the study (a repeat: no
-training, no budget), one still between rungs is a failed repeat, a new one starts its trainings.
+training, no budget), one still between rungs (or racing its seeds) is a failed repeat, a new one starts its
+trainings.
 
 A sampled strategy (search, random) spends trainings only on new candidates; the
 staged rule and sweeps train what their plan asks, as published. After
@@ -104,13 +105,15 @@ class Asker:
             return False
         running = next((number for number, active in self.state.active.items()
                         if active.candidate == candidate and active.repeat_of is None), None)  # fmt: skip
-        if self.state.rungs.on and candidate in self.state.training():
-            # under rungs a candidate's trainings pause and resume: a repeat cannot wait on one answer
+        if (self.state.rungs.on or self.settings.seed_racing) and candidate in self.state.training():
+            # under rungs a candidate's trainings pause and resume, under racing its seeds come in two turns: a repeat
+            # cannot wait on one answer
             original = running if running is not None else next(
                 number for number, active in self.state.rungs.paused.items() if active.candidate == candidate)
             trial.set_user_attr("repeat_of", original)
             trial.set_user_attr("trainings", 0)
-            trial.set_user_attr("fail_reason", f"repeat of trial {original}, which is still between rungs")
+            where = "between rungs" if self.state.rungs.on else "racing its seeds"
+            trial.set_user_attr("fail_reason", f"repeat of trial {original}, which is still {where}")
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
             self.state.progress.repeats += 1
             return False
