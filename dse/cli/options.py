@@ -192,7 +192,7 @@ def add_early_stop_option(parser: argparse.ArgumentParser, default: str) -> None
 
 def add_strategy_options(parser: argparse.ArgumentParser) -> None:
     """How a study chooses its candidates, and how many (dse run and dse replay)."""
-    from dse.storage.settings import NO_MATCH, SAMPLERS, SCANS, STARTUPS
+    from dse.storage.settings import NO_MATCH, PROMOTIONS, SAMPLERS, SCANS, STARTUPS
     from dse.strategies.staged import STRATEGIES
 
     parser.add_argument("--budget", type=int, default=200,
@@ -213,6 +213,9 @@ def add_strategy_options(parser: argparse.ArgumentParser) -> None:
                              "of return and hardware resumes to the next rung, up to --steps; only the last rung's "
                              "results enter the front (default 1: every candidate trains to --steps)")
     parser.add_argument("--fidelity-factor", type=int, default=3, help="reduction factor between rungs (default 3)")
+    parser.add_argument("--fidelity-promotion", choices=PROMOTIONS, default="all",
+                        help="which candidates a rung ranks together: all that reached it (default), or those of one "
+                             "width (narrow networks learn slower)")
     parser.add_argument("--seed-racing", type=int, default=0, metavar="K",
                         help="search and random strategies: train K seeds of a candidate first, the rest only while "
                              "its parity or its place on the front is uncertain (docs/search.md; default 0: off)")
@@ -283,7 +286,7 @@ def study_settings(args: argparse.Namespace, strategy: str, space, early_stop: s
         early_stop=early_stop, startup=getattr(args, "startup", "staged"),
         fidelity_rungs=getattr(args, "fidelity_rungs", 1), fidelity_factor=getattr(args, "fidelity_factor", 3),
         staged_scan=getattr(args, "staged_scan", "anywhere"), staged_no_match=getattr(args, "staged_no_match", "most-precise"),
-        seed_racing=getattr(args, "seed_racing", 0),
+        seed_racing=getattr(args, "seed_racing", 0), fidelity_promotion=getattr(args, "fidelity_promotion", "all"),
     )
     make_env(args.env).close()
     PolicyConfig(width=args.baseline_width, fp32=True)

@@ -59,6 +59,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             baseline_width=table.baseline_width, early_stop=early_stop_of(args, args.strategy), startup=args.startup,
             fidelity_rungs=args.fidelity_rungs, fidelity_factor=args.fidelity_factor, staged_scan=args.staged_scan,
             staged_no_match=args.staged_no_match, seed_racing=args.seed_racing,
+            fidelity_promotion=args.fidelity_promotion,
         )
 
     out = replay(args.table, args.out, settings_of, budget=args.budget, replicate=args.replicate, workers=args.workers,

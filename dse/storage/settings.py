@@ -21,6 +21,8 @@ SAMPLED = ("search", "random")
 """strategies whose candidates an Optuna sampler draws"""
 PLANNED = ("staged", "sweep")
 """strategies whose candidates a plan (``dse.strategies.staged``) fixes; their trials are enqueued"""
+PROMOTIONS = ("all", "within-width")
+"""which candidates a rung of a multi-fidelity study ranks together for promotion"""
 SCANS = ("anywhere", "down")
 """where the paper is silent, "the smallest value that matches": the smallest of the whole sweep that matches
 (anywhere), or scanning down from the most precise value until the first that fails (down: one candidate at a time)"""
@@ -71,6 +73,8 @@ class StudySettings:
     of each rung (by non-dominated rank) resumes to the next; 1 trains every candidate to the end"""
     fidelity_factor: int = 3
     """the reduction factor between rungs: of env steps, and of the candidates promoted"""
+    fidelity_promotion: str = "all"
+    """which candidates a rung ranks together for promotion: all that reached it, or those of one width"""
     staged_scan: str = "anywhere"
     """the staged rule's "smallest value that matches": anywhere in the sweep, or scanning down to the first failure"""
     staged_no_match: str = "most-precise"
@@ -101,6 +105,9 @@ class StudySettings:
         if self.seeds < 1:
             raise StudyInputError(f"seeds {self.seeds} is invalid: a candidate needs at least 1 seed")
         early_stop_rule(self.early_stop)  # an unknown mode is a one-line error
+        if self.fidelity_promotion not in PROMOTIONS:
+            raise StudyInputError(f"fidelity promotion {self.fidelity_promotion!r} is unknown: choose one of "
+                                  f"{', '.join(PROMOTIONS)}")
         if self.seed_racing and not 1 <= self.seed_racing < self.seeds:
             raise StudyInputError(f"seed-racing {self.seed_racing} is invalid: it must be 1..{self.seeds - 1} (fewer than "
                                   f"--seeds {self.seeds}), or 0 for off")
@@ -165,6 +172,7 @@ class StudySettings:
             "startup": self.startup,
             "fidelity_rungs": self.fidelity_rungs,
             "fidelity_factor": self.fidelity_factor,
+            "fidelity_promotion": self.fidelity_promotion,
             "staged_scan": self.staged_scan,
             "staged_no_match": self.staged_no_match,
             "seed_racing": self.seed_racing,

@@ -125,11 +125,23 @@ class Rungs:
         """A paused candidate in the best 1/factor of those that reached its rung (highest rung first), or None."""
         for rung in reversed(range(len(self.steps) - 1)):
             reached = {number: returns[rung] for number, returns in self._returns.items() if len(returns) > rung}
-            for number in self._best(reached, len(reached) // self.settings.fidelity_factor):
+            for number in self._promoted(reached):
                 active = self.paused.get(number)
                 if active is not None and active.rung == rung:
                     return active
         return None
+
+    def _promoted(self, reached: dict[int, float]) -> list[int]:
+        """The trials of a rung that earn promotion: the best 1/factor of all that reached it, or with
+        ``fidelity_promotion="within-width"`` of those of each width (narrow networks learn slower: across widths a
+        rung would prune them for it)."""
+        factor = self.settings.fidelity_factor
+        if self.settings.fidelity_promotion == "all":
+            return self._best(reached, len(reached) // factor)
+        widths: dict[int, dict[int, float]] = {}
+        for number, value in reached.items():
+            widths.setdefault(self._candidates[number].width, {})[number] = value
+        return [number for width in sorted(widths) for number in self._best(widths[width], len(widths[width]) // factor)]
 
     def _best(self, returns: dict[int, float], keep: int) -> list[int]:
         """The ``keep`` trials best ranked by non-dominated sorting of their return with the hardware of their

@@ -95,3 +95,14 @@ def test_a_replicate_draws_distinct_table_seeds_the_same_way_every_time(replicat
     assert len(set(seeds)) == 3 and len(set(baseline)) == 3 and all(0 <= seed < 10 for seed in seeds + baseline)
     assert replicate_seeds(10, 3, 0) == ((0, 1, 2), (0, 1, 2))
     assert len({replicate_seeds(10, 3, r)[0] for r in range(1, 30)}) > 1  # replicates differ
+
+
+def test_promotion_within_a_width_promotes_candidates_of_every_width(table_run, tmp_path):
+    replayed = tmp_path / "replay"
+    rungs = ["--fidelity-rungs", "2", "--fidelity-factor", "2", "--early-stop", "off", "--fidelity-promotion", "within-width"]
+    command = ["replay", str(table_run / "table.json.gz"), "--budget", "8", "--seeds", "1", *rungs]
+    assert main([*command, "--out", str(replayed)]) == 0
+    run = load_run(replayed)
+    assert run.settings.fidelity_promotion == "within-width"
+    assert set(run.scored["width"]) == {16, 32}  # each width's best half went on to the last rung
+    assert len(run.trials[run.trials["state"] == "PRUNED"]) >= 2

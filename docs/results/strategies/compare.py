@@ -32,9 +32,11 @@ STRATEGIES = {
     "search (tpe)": ["--strategy", "search", "--sampler", "tpe"],
     "random": ["--strategy", "random"],
     "search (seed racing)": ["--strategy", "search", "--seed-racing", "1"],
+    "search (2 rungs)": ["--strategy", "search", "--fidelity-rungs", "2"],
+    "search (2 rungs, within width)": ["--strategy", "search", "--fidelity-rungs", "2", "--fidelity-promotion", "within-width"],
 }
-"""each at its dse run defaults (early stopping included), against the staged rule; seed racing trains 1 of a
-candidate's seeds first (it needs --seeds 2 or more)"""
+"""each at its dse run defaults (early stopping included; off under rungs), against the staged rule; seed racing trains
+1 of a candidate's seeds first (it needs --seeds 2 or more); under rungs the budget counts candidates started"""
 BOOTSTRAP = 10_000
 
 
