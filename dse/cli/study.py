@@ -50,8 +50,8 @@ def run_or_plan(args: argparse.Namespace, settings, out: Path, budget: int) -> P
 
 
 def early_stop_of(args: argparse.Namespace, strategy: str) -> str:
-    if getattr(args, "fidelity_rungs", 1) > 1:
-        return args.early_stop or "off"  # promotion between rungs replaces early stopping
+    if getattr(args, "fidelity_rungs", 1) > 1 or getattr(args, "seed_racing", 0):
+        return args.early_stop or "off"  # promotion between rungs, or racing seeds, replaces early stopping
     return args.early_stop or EARLY_STOP_DEFAULTS[strategy]
 
 

@@ -108,12 +108,8 @@ class StudySettings:
         if self.fidelity_promotion not in PROMOTIONS:
             raise StudyInputError(f"fidelity promotion {self.fidelity_promotion!r} is unknown: choose one of "
                                   f"{', '.join(PROMOTIONS)}")
-        if self.seed_racing and not 1 <= self.seed_racing < self.seeds:
-            raise StudyInputError(f"seed-racing {self.seed_racing} is invalid: it must be 1..{self.seeds - 1} (fewer than "
-                                  f"--seeds {self.seeds}), or 0 for off")
-        if self.seed_racing and (self.strategy not in SAMPLED or self.fidelity_rungs > 1):
-            raise StudyInputError(f"seed-racing {self.seed_racing} is for the search and random strategies without "
-                                  "fidelity rungs: the staged rule reads every seed's verdict, as published")
+        if self.seed_racing:
+            self._check_racing()
         if self.fidelity_rungs < 1:
             raise StudyInputError(f"fidelity-rungs {self.fidelity_rungs} is invalid: it must be at least 1 (1: no rungs)")
         if self.fidelity_factor < 2:
@@ -135,6 +131,20 @@ class StudySettings:
                     f"fidelity rung 1 of {self.fidelity_rungs} would be {first:,} env steps, not above learning-starts "
                     f"{learning_starts:,}: use fewer --fidelity-rungs, a smaller --fidelity-factor or more --steps"
                 )
+
+    def _check_racing(self) -> None:
+        if self.seeds < 2 or not 1 <= self.seed_racing < self.seeds:
+            raise StudyInputError(f"seed-racing {self.seed_racing} is invalid with --seeds {self.seeds}: racing trains "
+                                  "fewer seeds first than in all, so it needs 1 <= K < --seeds (and --seeds 2 or more)")
+        if self.strategy not in SAMPLED:
+            raise StudyInputError(f"seed-racing {self.seed_racing} is for the search and random strategies: the "
+                                  f"{self.strategy} strategy reads every seed's verdict, as published")
+        if self.fidelity_rungs > 1:
+            raise StudyInputError(f"seed-racing {self.seed_racing} cannot be combined with fidelity-rungs "
+                                  f"{self.fidelity_rungs}: both stop candidates early, by seeds and by env steps")
+        if self.early_stop != "off":
+            raise StudyInputError(f"early-stop {self.early_stop} cannot be combined with seed-racing {self.seed_racing}: "
+                                  "a stop rule would judge the first seeds apart from the rest (use --early-stop off)")
 
     def rung_steps(self) -> tuple[int, ...]:
         """The env steps of each rung: ``--steps`` divided by the factor once per rung above, the last all of them."""

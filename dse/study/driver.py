@@ -163,6 +163,7 @@ class Driver:
                 self._launch(active)
                 return
             active.trial.set_user_attr("raced_out", reason)
+            self.pool.forget(active.specs[active.wanted:])  # saves a killed driver's run may have left of the rest
             self.log(f"#{active.trial.number} {active.candidate.label}: {reason}")
         self.recorder.record(active, self._budget)
         if active.repeat_of is None:

@@ -3,17 +3,20 @@ verdict or its place on the front is uncertain.
 
 After the first K seeds, with their mean return m and the spread of one seed's mean
 return pooled over the candidates scored so far (s; the FP32 baseline's spread until
-two candidates have several seeds), the return the candidate would score with all its
-seeds is bounded one-sidedly by m + z s / sqrt(K) (z = 1.645: 95%). The candidate
-stops at K seeds ("raced out") when that bound is
+two candidates have several seeds), the candidate's expected return is bounded
+one-sidedly by m + z s / sqrt(K) (z = 1.645: 95%; conservative for the all-seed mean,
+whose own spread is smaller). The candidate stops at K seeds ("raced out") when it fits
+nowhere (as priced before training), or when that bound is
 - below the FP32 band's lower edge: it cannot reach parity; or
 - no better than the return of a feasible design already found that matches or beats
   every design it fits at (LUTs, latency, energy, as priced before training): none of
   its designs could join the front.
-Otherwise it trains every seed. A candidate on the final front therefore always has all
-its seeds; the only error racing can make is a candidate raced out that more seeds
-would have brought to parity or onto the front. A raced-out candidate is scored as
-any trial with the seeds it trained (``raced_out`` says why).
+Otherwise it trains every seed. The only error racing can make is a candidate raced out
+that more seeds would have brought to parity or onto the front (and, through the
+front test, one whose trained designs come out cheaper than priced). A raced-out
+candidate is scored as any trial with the seeds it trained (``raced_out`` says why).
+Early stopping is off under racing: a stop rule would judge the first seeds apart from
+the rest.
 """
 
 from __future__ import annotations
@@ -61,17 +64,17 @@ class SeedRace:
         """Why the candidate stops at its first seeds, or None: it trains every seed (``active.seeds_now`` cleared)."""
         returns = [outcome.mean_return for outcome in active.ordered()]
         bound = float(np.mean(returns)) + Z * self._spread() / math.sqrt(len(returns))
-        designs = self.pricer.fitting(active.candidate)
         if bound < self.band.lower:
-            reason = (f"raced out after {len(returns)} seeds: the bound on its return, {bound:.1f}, is below the FP32 "
-                      f"band's lower edge {self.band.lower:.1f}")  # fmt: skip
-        elif all(front.covers((bound, *design)) for design in designs):
-            reason = (f"raced out after {len(returns)} seeds: at the bound on its return, {bound:.1f}, no design of it "
-                      "would join the front")  # fmt: skip
-        else:
-            active.seeds_now = None
-            return None
-        return reason
+            return (f"raced out after {len(returns)} seeds: the bound on its return, {bound:.1f}, is below the FP32 "
+                    f"band's lower edge {self.band.lower:.1f}")  # fmt: skip
+        designs = self.pricer.fitting(active.candidate)
+        if len(designs) == 0:
+            return f"raced out after {len(returns)} seeds: it fits the device at no folding (as priced before training)"
+        if all(front.covers((bound, *design)) for design in designs):
+            return (f"raced out after {len(returns)} seeds: at the bound on its return, {bound:.1f}, no design of it "
+                    "would join the front")  # fmt: skip
+        active.seeds_now = None
+        return None
 
     def _spread(self) -> float:
         """One seed's spread pooled over the candidates scored with several seeds (root mean variance), else FP32's."""

@@ -132,16 +132,18 @@ class Rungs:
         return None
 
     def _promoted(self, reached: dict[int, float]) -> list[int]:
-        """The trials of a rung that earn promotion: the best 1/factor of all that reached it, or with
-        ``fidelity_promotion="within-width"`` of those of each width (narrow networks learn slower: across widths a
-        rung would prune them for it)."""
-        factor = self.settings.fidelity_factor
+        """The trials of a rung that earn promotion, best first: the best 1/factor of all that reached it, ranked
+        together or, with ``fidelity_promotion="within-width"``, each by its rank among its own width's (as a share of
+        that width's count; narrow networks learn slower, and ranked across widths a rung prunes them for it)."""
+        quota = len(reached) // self.settings.fidelity_factor
         if self.settings.fidelity_promotion == "all":
-            return self._best(reached, len(reached) // factor)
+            return self._best(reached, quota)
         widths: dict[int, dict[int, float]] = {}
         for number, value in reached.items():
             widths.setdefault(self._candidates[number].width, {})[number] = value
-        return [number for width in sorted(widths) for number in self._best(widths[width], len(widths[width]) // factor)]
+        place = {number: index / len(group) for group in widths.values()
+                 for index, number in enumerate(self._best(group, len(group)))}  # fmt: skip
+        return sorted(reached, key=lambda number: (place[number], -reached[number]))[:quota]
 
     def _best(self, returns: dict[int, float], keep: int) -> list[int]:
         """The ``keep`` trials best ranked by non-dominated sorting of their return with the hardware of their

@@ -1,7 +1,9 @@
 """Seed racing's verdict after a candidate's first seeds: out below parity, out when the front covers it, else on."""
 
 import optuna
+import pytest
 
+from dse.cli import main
 from dse.storage.settings import StudySettings
 from dse.study.pool import ActiveTrial
 from dse.study.pricing import HardwarePricer
@@ -11,6 +13,7 @@ from objectives import Fp32Band
 from objectives.pareto import RunningFront
 from search_spaces import Candidate, SearchSpace
 from synthesis.estimate import SynthesisSettings
+from tests.dse.tiny import TINY_STUDY
 from training import TrainSpec
 
 CANDIDATE = Candidate(16, 2, 6, 8)
@@ -52,3 +55,19 @@ def test_a_candidate_the_front_covers_at_its_bound_is_raced_out(tmp_path):
     active = _after_first_seed(95.0)  # at parity maybe, but a found design is better on every objective
     reason = race.verdict(active, front)
     assert reason is not None and "no design of it would join the front" in reason
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--seeds", "1", "--seed-racing", "1"], "needs 1 <= K < --seeds"),
+    (["--seed-racing", "1", "--early-stop", "conservative"], "cannot be combined with seed-racing 1"),
+    (["--seed-racing", "1", "--fidelity-rungs", "2"], "cannot be combined with fidelity-rungs 2"),
+    (["--seed-racing", "1", "--strategy", "staged"], "the staged strategy reads every seed's verdict"),
+])
+def test_racing_that_cannot_work_is_refused_in_one_line(options, message, tmp_path, capsys):
+    assert main(["run", *TINY_STUDY, "--steps", "900", *options, "--out", str(tmp_path / "x"), "--dry-run"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+
+
+def test_racing_turns_early_stopping_off_by_default(tmp_path, capsys):
+    assert main(["run", *TINY_STUDY, "--seed-racing", "1", "--out", str(tmp_path / "x"), "--dry-run"]) == 0

@@ -95,7 +95,8 @@ def table_rows(table_path: Path, replicates: int, seeds: int, work: Path) -> tup
             "env": table.env_id, "replicate": replicate, "strategy": name, "budget": label,
             "candidates": candidates_trained(run), "trainings": run.trainings, "hypervolume": hv, "ratio": hv / staged_hv if staged_hv else np.nan,
             "true_front_recovered": len(true_front & trained_candidates(run)) / len(true_front) if true_front else np.nan,
-            "staged_pick_as_all_seeds": None if name != "staged" else run.staged_pick == staged_all.staged_pick,
+            "staged_pick_as_all_seeds": None if name != "staged" else
+            run.staged_pick is not None and run.staged_pick == staged_all.staged_pick,
         })
     facts = {"env": table.env_id, "seeds": table.seeds, "candidates": len(table.candidates), "true_front": len(true_front),
              "staged_pick_all_seeds": staged_all.staged_pick.label if staged_all.staged_pick else None,
