@@ -162,6 +162,10 @@ class StudySettings:
         )
         return dataclasses.replace(self.template, policy=policy, seed=seed)
 
+    def specs(self, candidate: Candidate) -> list[TrainSpec]:
+        """The candidate's trainings, seeds 0..seeds-1."""
+        return [self.spec(candidate, seed) for seed in range(self.seeds)]
+
     def baseline_specs(self) -> list[TrainSpec]:
         policy = PolicyConfig(width=self.baseline_width, fp32=True)
         return [dataclasses.replace(self.template, policy=policy, seed=seed) for seed in range(self.seeds)]

@@ -117,8 +117,7 @@ class Asker:
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
             self.state.progress.repeats += 1
             return False
-        specs = [self.settings.spec(candidate, seed) for seed in range(self.settings.seeds)]
-        self.launch(ActiveTrial(trial, candidate, specs, repeat_of=running))
+        self.launch(ActiveTrial(trial, candidate, self.settings.specs(candidate), repeat_of=running))
         return running is None
 
     def _tell_repeat(self, trial: optuna.Trial, original: optuna.trial.FrozenTrial) -> None:

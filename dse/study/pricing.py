@@ -49,8 +49,8 @@ class HardwarePricer:
     def ranked(self, candidate: Candidate) -> np.ndarray:
         """LUTs, latency and energy of the designs that fit, or of all when none does: what a rung ranks it by."""
         designs = self.designs(candidate)
-        return np.array([_objectives(design) for design in [design for design in designs if design.fits] or designs],
-                        dtype=float)  # fmt: skip
+        fitting = [design for design in designs if design.fits] or designs
+        return np.array([_objectives(design) for design in fitting], dtype=float)
 
 
 def _objectives(design) -> list[float]:

@@ -93,9 +93,8 @@ class Rungs:
         for name, values in accounts.items():  # a driver killed while recording a rung may have left one more
             trial.set_user_attr(name, values)
         candidate = candidate_of(frozen)
-        specs = [self.settings.spec(candidate, seed) for seed in range(self.settings.seeds)]
         rung = len(frozen.user_attrs["rung_returns"]) - 1
-        self.paused[frozen.number] = ActiveTrial(trial, candidate, specs, rung=rung)
+        self.paused[frozen.number] = ActiveTrial(trial, candidate, self.settings.specs(candidate), rung=rung)
         self.spent_env_steps += accounts["rung_env_steps"][-1]
         return True
 

@@ -196,8 +196,9 @@ def _node() -> str:
     return f"{socket.gethostname()}/{node_id}"
 
 
-def _stopper(specs: list[TrainSpec], early_stop: dict | None) -> EarlyStopper | None:
-    """The early-stop rule of a task: ``early_stop`` holds its mode and the FP32 curve (``Fp32Curve.to_dict``)."""
+def task_stopper(specs: list[TrainSpec], early_stop: dict | None) -> EarlyStopper | None:
+    """The early-stop rule of a task (the seeds it trains together): ``early_stop`` holds its mode and the FP32 curve
+    (``Fp32Curve.to_dict``); None without one."""
     if not early_stop:
         return None
     reference = Fp32Curve.from_dict(early_stop["reference"])
@@ -206,7 +207,7 @@ def _stopper(specs: list[TrainSpec], early_stop: dict | None) -> EarlyStopper | 
 
 def task_training(specs: list[TrainSpec], early_stop: dict | None) -> str:
     """The checkpoint name of a task's training (``training.checkpoint.training_identity``)."""
-    stopper = _stopper(specs, early_stop)
+    stopper = task_stopper(specs, early_stop)
     return training_identity(specs, stopper.identity if stopper is not None else None)
 
 
@@ -236,7 +237,7 @@ def train_task(
 ) -> list[TrainedRun] | list[RungOutcome]:
     """The Ray task: train the seeds of ``spec_dicts`` together in a scratch folder; their run folders as data.
 
-    ``early_stop``: see ``_stopper``, or None. ``store``: the ``CheckpointStore``
+    ``early_stop``: see ``task_stopper``, or None. ``store``: the ``CheckpointStore``
     to resume from and save to, every ``checkpoints`` steps or seconds
     (``CheckpointSettings``' fields); None trains without saving. ``until``: pause
     at this env step (a rung) and return the seeds' returns there instead
@@ -248,7 +249,7 @@ def train_task(
 
     specs = [TrainSpec.from_dict(spec_dict) for spec_dict in spec_dicts]
     torch.set_num_threads(threads)
-    stopper = _stopper(specs, early_stop)
+    stopper = task_stopper(specs, early_stop)
     with tempfile.TemporaryDirectory(prefix="dse-train-") as scratch:
         checkpointing = None
         if store is not None:

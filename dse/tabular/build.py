@@ -36,8 +36,7 @@ def build_table(run_dir: Path | str, cache: Path | str | None = None, threads: i
     settings = StudySettings.from_dict(read_manifest(run_dir)["settings"])
     cache_dir = Path(cache) if cache else run_dir / "cache"
     specs = {None: settings.baseline_specs()}
-    specs.update({candidate.label: [settings.spec(candidate, seed) for seed in range(settings.seeds)]
-                  for candidate in settings.space.candidates()})  # fmt: skip
+    specs.update({candidate.label: settings.specs(candidate) for candidate in settings.space.candidates()})
     outcomes = {label: [cached_outcome(spec, cache_dir / "train") for spec in seeds] for label, seeds in specs.items()}
     missing = [(label, seed) for label, found in outcomes.items() for seed, outcome in enumerate(found)
                if outcome is None or outcome.stopped_early is not None]  # fmt: skip

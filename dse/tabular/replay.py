@@ -28,13 +28,13 @@ import numpy as np
 from dse.storage.run_folder import MANIFEST
 from dse.storage.settings import StudyInputError, StudySettings
 from dse.study.run import run_study
-from dse.study.tasks import RungOutcome, TrainingOutcome, task_groups
+from dse.study.tasks import RungOutcome, TrainingOutcome, task_groups, task_stopper
 from dse.tabular.table import Table, TableRun
-from objectives.early_stop import EarlyStopper, Fp32Curve, early_stop_rule
 from search_spaces import Candidate
 from synthesis import HARDWARE_MODEL_VERSION
 from synthesis.report import HardwareReport
 from training import RESULTS_VERSION, TrainSpec
+from training.curve import stop_record
 
 MARKER = "table.json"
 """in a served training's folder: which table run it is"""
@@ -91,9 +91,10 @@ class TableExecutor:
     def outcomes(self, ref: int, specs: list[TrainSpec], cache_dir: Path) -> list[TrainingOutcome] | list[RungOutcome]:
         _, stopped, until = self._tasks[ref]
         runs = [self._run(spec) for spec in specs]
-        for spec in specs:
-            self._paused_at.pop(spec.key(), None)
-            if until is not None:
+        for spec in specs:  # a rung's pause is where the next leg starts; an end ends it
+            if until is None:
+                self._paused_at.pop(spec.key(), None)
+            else:
                 self._paused_at[spec.key()] = until
         if until is not None:
             return [_rung_outcome(spec, run, until) for spec, (_, run) in zip(specs, runs)]
@@ -134,18 +135,15 @@ def _rung_outcome(spec: TrainSpec, run: TableRun, until: int) -> RungOutcome:
 
 
 def _stop(specs: list[TrainSpec], runs: list[TableRun], early_stop: dict | None) -> dict | None:
-    """Where the early-stop rule ends the task's trainings, given their seeds' mean at each curve point, or None."""
-    if not early_stop:
+    """Where the task's stop rule ends its trainings, fed their seeds' mean at each curve point as training feeds it
+    (``training.curve.stop_record``), or None."""
+    stopper = task_stopper(specs, early_stop)
+    if stopper is None:
         return None
-    total = specs[0].total_steps
-    stopper = EarlyStopper(early_stop_rule(early_stop["mode"]), Fp32Curve.from_dict(early_stop["reference"]), total)
-    steps = sorted(set.intersection(*({point[0] for point in run.curve} for run in runs)))
-    for step in steps:
-        if step >= total:  # as in training: a training that ran to its end was not stopped early
-            break
-        reason = stopper.check(step, float(np.mean([run.curve_at(step)[1] for run in runs])))
-        if reason is not None:
-            return {"rule": stopper.name, "identity": stopper.identity, "env_step": step, "reason": reason}
+    for step in sorted(set.intersection(*({point[0] for point in run.curve} for run in runs))):
+        record = stop_record(stopper, step, specs[0].total_steps, float(np.mean([run.curve_at(step)[1] for run in runs])))
+        if record is not None:
+            return record
     return None
 
 
