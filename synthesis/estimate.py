@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
-from synthesis import devices, estimators, finn_adapter, model, placement
+from synthesis import devices, estimators, finn_adapter, model
+from synthesis.choices import CALIBRATIONS, ESTIMATORS, PRODUCT_PLACEMENTS, WEIGHT_MEMORIES
 from synthesis.dataflow import finn_model
 from synthesis.devices import DEFAULT_DEVICE, REFERENCE_TOGGLE_RATE, Device, device
 from synthesis.errors import SynthesisInputError
@@ -31,9 +32,6 @@ from synthesis.lowering import IntegerPolicy
 from synthesis.report import HardwareReport
 
 DEFAULT_TARGETS = tuple(10.0**power for power in range(2, 10))
-
-ESTIMATORS = ("model", "finn")
-
 
 def vivado_note() -> str:
     if os.environ.get("XILINX_VIVADO"):
@@ -74,15 +72,15 @@ class SynthesisSettings:
             raise SynthesisInputError(f"clock {self.clock_mhz} MHz is not allowed; use a value in (0, 1000]")
         if not isinstance(self.pad_multiple, int) or self.pad_multiple < 1:
             raise SynthesisInputError(f"pad multiple {self.pad_multiple} is not allowed; use an integer >= 1 (1: none)")
-        if self.weight_memory not in finn_adapter.WEIGHT_MEMORIES:
+        if self.weight_memory not in WEIGHT_MEMORIES:
             raise SynthesisInputError(
-                f"weight memory {self.weight_memory!r} is unknown; use one of {', '.join(finn_adapter.WEIGHT_MEMORIES)}"
+                f"weight memory {self.weight_memory!r} is unknown; use one of {', '.join(WEIGHT_MEMORIES)}"
             )
         if not isinstance(self.mvau_wwidth_max, int) or self.mvau_wwidth_max < 1:
             raise SynthesisInputError(f"mvau_wwidth_max {self.mvau_wwidth_max} is not allowed; use an integer >= 1")
         if not 0 < self.toggle_rate <= 1:
             raise SynthesisInputError(f"toggle rate {self.toggle_rate} is not allowed; use a value in (0, 1]")
-        for name, allowed in (("estimator", ESTIMATORS), ("calibration", model.CALIBRATIONS), ("multipliers", placement.PRODUCT_PLACEMENTS)):
+        for name, allowed in (("estimator", ESTIMATORS), ("calibration", CALIBRATIONS), ("multipliers", PRODUCT_PLACEMENTS)):
             if getattr(self, name) not in allowed:
                 raise SynthesisInputError(f"{name} {getattr(self, name)!r} is unknown; use one of {', '.join(allowed)}")
 

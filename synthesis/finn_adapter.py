@@ -40,12 +40,6 @@ from finn.util.logging import log as finn_log
 
 from synthesis.errors import FinnFailure
 
-#: Weight memory of each MVAU: LUTRAM, BRAM, or per layer whichever takes the smaller
-#: share of the device (what Vivado's "auto" tends to pick; FINN's estimator cannot
-#: model "auto", it counts such weights as BRAM).
-WEIGHT_MEMORIES = ("cheaper", "distributed", "block")
-
-
 class _Collect(logging.Handler):
     def __init__(self):
         super().__init__(logging.WARNING)

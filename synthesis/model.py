@@ -29,7 +29,6 @@ from synthesis.lowering import IntegerPolicy
 #: the fitted coefficients; ``synthesis.devices`` reads the power coefficients from the same file
 MODEL_FILE = devices.HARDWARE_MODEL_FILE
 PUBLISHED_FILE = Path(__file__).with_name("published_designs.json")
-CALIBRATIONS = ("vivado", "yosys")
 
 
 def published_designs() -> dict[str, dict]:

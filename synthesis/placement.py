@@ -13,6 +13,7 @@ import dataclasses
 import math
 from collections import Counter
 
+from synthesis.choices import PRODUCT_PLACEMENTS
 from synthesis.errors import SynthesisInputError
 from synthesis.rtl import FoldedLayer
 
@@ -58,7 +59,6 @@ def rom_luts(words: list[int], width: int) -> int:
 
 #: How ``place`` may treat weight memories and products: by its rule within the budget ("auto") or forced.
 WEIGHT_PLACEMENTS = ("auto", "block", "logic")
-PRODUCT_PLACEMENTS = ("auto", "dsp", "lut")
 
 
 def place(

@@ -41,9 +41,9 @@ def prepare_run_dir(out_dir: Path, overwrite: bool) -> None:
     """An empty folder at ``out_dir`` for a run; ``overwrite`` empties a run folder there, never another folder."""
     if out_dir.exists() and any(out_dir.iterdir()):
         if not overwrite:
-            raise TrainingInputError(f"run folder {out_dir} already exists and is not empty (pass --overwrite)")
+            raise TrainingInputError(f"training folder {out_dir} already exists and is not empty (pass --overwrite)")
         if not (out_dir / "config.json").exists():
-            raise TrainingInputError(f"refusing to overwrite {out_dir}: it is not a run folder")
+            raise TrainingInputError(f"refusing to overwrite {out_dir}: it is not a training folder")
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -177,13 +177,13 @@ def read_run(run_dir: Path | str) -> dict:
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
     if not run_dir.is_dir():
-        raise TrainingInputError(f"run folder {run_dir} does not exist")
+        raise TrainingInputError(f"training folder {run_dir} does not exist")
     try:
         config = json.loads(config_path.read_text())
     except (OSError, json.JSONDecodeError):
-        raise TrainingInputError(f"{run_dir} is not a run folder: no readable config.json") from None
+        raise TrainingInputError(f"{run_dir} is not a training folder: no readable config.json") from None
     if not isinstance(config, dict) or config.get("kind") != RUN_KIND:
-        raise TrainingInputError(f"{run_dir} is not a dse training run folder (config.json is foreign)")
+        raise TrainingInputError(f"{run_dir} is not a dse training folder (config.json is foreign)")
     if not (run_dir / COMPLETE).exists():
-        raise TrainingInputError(f"run folder {run_dir} is incomplete: its training did not finish")
+        raise TrainingInputError(f"training folder {run_dir} is incomplete: its training did not finish")
     return config

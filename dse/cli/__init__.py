@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib.metadata import version
 
 from dse.cli import analysis, hardware, study, tabular, train
 from dse.cli.options import CliError, Parser
@@ -28,14 +29,19 @@ USER_ERRORS = (CliError, TrainingInputError, ObjectivesInputError, SynthesisInpu
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="dse", description="Design-space exploration of integer-only RL policies for FPGAs.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    parser.add_argument("--version", action="version", version=f"dse {version('dse')}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for group in GROUPS:
         group.register(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     try:
         return args.func(args)
     except USER_ERRORS as error:

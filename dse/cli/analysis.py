@@ -26,8 +26,8 @@ def cmd_noise(args: argparse.Namespace) -> int:
     sigmas = _sigmas(args.sigma)
     if args.episodes < 1 or args.workers < 1:
         raise CliError(f"episodes {args.episodes} and workers {args.workers} must be at least 1")
-    table, title = noise_table(args.run, sigmas, args.episodes, lambda: RayExecutor(args.ray_address, args.workers), args.trial)
-    html, summary = write_band_report(args.run, "noise", table, "sigma", title, "sigma of Gaussian noise on the normalized observation")
+    table, title = noise_table(args.study, sigmas, args.episodes, lambda: RayExecutor(args.ray_address, args.workers), args.trial)
+    html, summary = write_band_report(args.study, "noise", table, "sigma", title, "sigma of Gaussian noise on the normalized observation")
     print(summary.to_string(index=False))
     print(f"noise -> {html}, {html.with_suffix('.csv')}")
     return 0
@@ -36,8 +36,8 @@ def cmd_noise(args: argparse.Namespace) -> int:
 def cmd_curves(args: argparse.Namespace) -> int:
     from dse.reports.analysis import curves_table, write_band_report
 
-    table, title = curves_table(args.run, args.trial)
-    html, _ = write_band_report(args.run, "curves", table, "env_step", title, "env steps")
+    table, title = curves_table(args.study, args.trial)
+    html, _ = write_band_report(args.study, "curves", table, "env_step", title, "env steps")
     print(f"curves -> {html}, {html.with_suffix('.csv')}")
     return 0
 
@@ -46,8 +46,8 @@ def cmd_table(args: argparse.Namespace) -> int:
     from dse.reports.analysis import selection_table
     from dse.reports.figures import markdown_table
 
-    table, notes = selection_table(args.runs)
-    out = Path(args.out) if args.out else Path(args.runs[0]).parent / "table"
+    table, notes = selection_table(args.studies)
+    out = Path(args.out) if args.out else Path(args.studies[0]).parent / "table"
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "table.csv", index=False)
     markdown = markdown_table(table)
@@ -63,20 +63,21 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 def register(commands) -> None:
     p = commands.add_parser("noise", help="return against observation noise: the selected configuration's seeds vs FP32's")
-    p.add_argument("run", help="a study folder made by dse run")
-    p.add_argument("--sigma", default="0,0.1,0.2,0.3,0.4,0.5", help="noise std values (default 0,0.1,...,0.5)")
-    p.add_argument("--episodes", type=int, default=10, help="episodes per model and sigma (default 10)")
+    p.add_argument("study", help="a study folder made by dse run")
+    p.add_argument("--sigma", default="0,0.1,0.2,0.3,0.4,0.5", help="noise std values")
+    p.add_argument("--episodes", type=int, default=10, help="episodes per model and sigma")
     p.add_argument("--trial", type=int, help="the trial to test (default: the staged pick, else fewest LUTs at parity)")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="evaluations at once")
-    p.add_argument("--ray-address", help="join this Ray cluster instead of starting Ray locally")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="evaluations at once (default: %(default)s, the CPU cores here)")
+    p.add_argument("--ray-address", help="join this Ray cluster (e.g. auto) (default: start Ray locally)")
     p.set_defaults(func=cmd_noise)
 
     p = commands.add_parser("curves", help="learning curves (mean +- std over seeds) of the selected configuration and FP32")
-    p.add_argument("run", help="a study folder made by dse run")
+    p.add_argument("study", help="a study folder made by dse run")
     p.add_argument("--trial", type=int, help="the trial to plot (default: the staged pick, else fewest LUTs at parity)")
     p.set_defaults(func=cmd_curves)
 
     p = commands.add_parser("table", help="per env: the selected configuration and its hardware beside the reference design")
-    p.add_argument("runs", nargs="+", help="study folders made by dse run or dse sweep")
+    p.add_argument("studies", nargs="+", help="study folders made by dse run or dse sweep")
     p.add_argument("--out", help="folder for table.md and table.csv (default: next to the first study)")
     p.set_defaults(func=cmd_table)

@@ -17,7 +17,7 @@ def _synthesizer(args: argparse.Namespace):
     """The run's integer policy and a Synthesizer with the command's settings (imports FINN)."""
     from synthesis.estimate import Synthesizer
 
-    run_dir = Path(args.run)
+    run_dir = Path(args.training)
     config = read_run(run_dir)
     if config["spec"]["policy"]["fp32"]:
         raise CliError(f"{run_dir} holds an FP32 policy; synthesis needs a quantized one (train without --fp32)")
@@ -64,7 +64,7 @@ def _post_synthesis(args: argparse.Namespace, policy, synthesizer, designs: list
     from synthesis.errors import ToolFailure
     from synthesis.post_synth import design_name, folding_of, highest_fitting, post_synthesize
 
-    run_dir = Path(args.run)
+    run_dir = Path(args.training)
     levels = policy.quantize_input(rollout_observations(run_dir, args.observations))
 
     def synthesize(report):
@@ -111,7 +111,7 @@ def _conclude(chosen, nothing_fits: str, written: str) -> int:
 def cmd_synth(args: argparse.Namespace) -> int:
     policy, synthesizer = _synthesizer(args)
     designs, chosen = _designs(args, synthesizer)
-    run_dir, device = Path(args.run), synthesizer.settings.device
+    run_dir, device = Path(args.training), synthesizer.settings.device
     settings = dataclasses.asdict(synthesizer.settings)
     _record(run_dir / "synth.json", "dse-synth", policy, designs, chosen, settings=settings)
     _print_designs(designs, chosen)
@@ -147,21 +147,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     if chosen is None:
         raise CliError(f"no design of the throughput sweep fits {synthesizer.settings.device}; "
                        "pass --target-fps or --folding to export one anyway")
-    out = write_finn_build(policy, chosen, synthesizer.settings, Path(args.run) / "policy.onnx", Path(args.finn))
+    out = write_finn_build(policy, chosen, synthesizer.settings, Path(args.training) / "policy.onnx", Path(args.finn))
     print(f"FINN build folder -> {out} (see its README.md)")
     return 0
 
 
 def _add_synthesis_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", help="a finished run folder with a quantized policy")
+    parser.add_argument("training", help="a finished training folder (dse train) with a quantized policy")
     design = parser.add_mutually_exclusive_group()
     design.add_argument("--target-fps", type=float, help="one throughput target, actions/s (default: sweep 1e2..1e9)")
-    design.add_argument("--folding", help="explicit PE/SIMD per layer: a FINN folding JSON file")
+    design.add_argument("--folding", help="explicit PE/SIMD per layer: a FINN folding JSON file (default: solved per "
+                                          "throughput target)")
     add_device_options(parser)
 
 
 def register(commands) -> None:
-    p = commands.add_parser("synth", help="FINN dataflow estimate of a run's integer policy -> synth.json")
+    p = commands.add_parser("synth", help="the hardware of a training's integer policy (FINN's folding, the hardware model) -> synth.json")
     _add_synthesis_options(p)
     p.add_argument(
         "--post-synth",
@@ -169,7 +170,7 @@ def register(commands) -> None:
         help="also generate the design's RTL, synthesize it (yosys) and simulate it (Verilator) -> post_synth.json, rtl/",
     )
     p.add_argument(
-        "--observations", type=positive_int, default=1000, help="rollout observations the simulation checks (default 1000)"
+        "--observations", type=positive_int, default=1000, help="rollout observations the simulation checks"
     )
     p.set_defaults(func=cmd_synth)
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import sys
 from pathlib import Path
 
-from synthesis import DEVICES
+from synthesis import DEFAULT_DEVICE, DEVICES
+from synthesis.choices import CALIBRATIONS, ESTIMATORS, PRODUCT_PLACEMENTS, WEIGHT_MEMORIES
 from training import ALGO_CONFIGS, PolicyConfig, TrainSpec, field_docs
 
 SCALE_FIELDS = ("scale_warmup_steps", "scale_percentile", "scale_momentum")
@@ -21,11 +23,53 @@ class CliError(Exception):
     """A usage error found by the CLI itself."""
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's help with each option's default, unless its help text already says what the default is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if not action.option_strings or any(action.default is nothing for nothing in (None, False, argparse.SUPPRESS)) \
+                or "default" in text:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse, with its errors as one line (no usage block) and exit code 2."""
+    """argparse with every default in ``--help``, and errors as the usage line and one ``dse: error:`` line (exit 2)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.short_usage()}\ndse: error: {message}\n")
+
+    def short_usage(self) -> str:
+        """The usage on one line: the required options and the positionals, the optional ones as [options]."""
+        kept, depth = [], 0
+        for char in " ".join(self.format_usage().split()):
+            depth += (char == "[") - (char == "]")
+            if depth == 0 and char not in "[]":
+                kept.append(char)
+        words = "".join(kept).split()  # usage: dse run --env ENV
+        return " ".join([*words[: 1 + len(self.prog.split())], "[options]", *words[1 + len(self.prog.split()):]])
+
+
+class Renamed(argparse.Action):
+    """An option's old spelling: it still works, for one release, with a one-line notice of the new one."""
+
+    def __init__(self, option_strings, dest, new: str, **kwargs) -> None:
+        super().__init__(option_strings, dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
+        self.new = new
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"dse: note: {option_string} is now {self.new}; the old spelling goes in the next release", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_renamed(parser, old: str, new: str, dest: str, **kwargs) -> None:
+    """Keep ``old`` working as ``new`` (which stores into ``dest``) for one release."""
+    parser.add_argument(old, dest=dest, action=Renamed, new=new, **kwargs)
 
 
 def option(name: str) -> str:
@@ -47,26 +91,30 @@ def check_at_least_one(args: argparse.Namespace, *names: str) -> None:
 
 # ---- training fidelity ---------------------------------------------------------------------------
 def add_hyper_options(parser: argparse.ArgumentParser) -> None:
-    """Every field of every algorithm's dataclass, with its docstring as help."""
+    """Every field of every algorithm's dataclass, with its docstring as help and each algorithm's default."""
     group = parser.add_argument_group("algorithm hyperparameters (defaults: CleanRL's, per --algo)")
-    seen: dict[str, list[str]] = {}
+    defaults: dict[str, dict[str, object]] = {}
+    fields: dict[str, dataclasses.Field] = {}
+    docs: dict[str, str] = {}
     for algo, config_cls in ALGO_CONFIGS.items():
-        docs = field_docs(config_cls)
+        docs = field_docs(config_cls) | docs
         for f in dataclasses.fields(config_cls):
-            seen.setdefault(f.name, []).append(algo)
-            if len(seen[f.name]) > 1:
-                continue
-            kwargs: dict = {"default": None, "help": docs.get(f.name, "")}
-            if isinstance(f.default, bool):
-                kwargs["action"] = argparse.BooleanOptionalAction
-            else:
-                kwargs["type"] = type(f.default)
-                kwargs["metavar"] = f.name.upper()
-            group.add_argument(option(f.name), dest=f"hyper_{f.name}", **kwargs)
-    for name, algos in seen.items():
-        if len(algos) < len(ALGO_CONFIGS):
-            action = next(a for a in group._group_actions if a.dest == f"hyper_{name}")
-            action.help += f" [{', '.join(algos)} only]"
+            defaults.setdefault(f.name, {})[algo] = f.default
+            fields.setdefault(f.name, f)
+    for name, f in fields.items():
+        by_algo = defaults[name]
+        if len(set(map(repr, by_algo.values()))) == 1:
+            shown = f"{next(iter(by_algo.values()))}"
+        else:
+            shown = ", ".join(f"{algo} {value}" for algo, value in by_algo.items())
+        only = f" [{', '.join(by_algo)} only]" if len(by_algo) < len(ALGO_CONFIGS) else ""
+        kwargs: dict = {"default": None, "help": f"{docs.get(name, '')}{only} (default: {shown})".replace("%", "%%")}
+        if isinstance(f.default, bool):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = type(f.default)
+            kwargs["metavar"] = name.upper()
+        group.add_argument(option(name), dest=f"hyper_{name}", **kwargs)
 
 
 def hyper_from_args(args: argparse.Namespace):
@@ -83,16 +131,20 @@ def hyper_from_args(args: argparse.Namespace):
     return config_cls(**overrides)
 
 
-def add_fidelity_options(parser: argparse.ArgumentParser, env_required: bool = True) -> None:
-    parser.add_argument("--env", required=env_required, help="gymnasium env id, e.g. Hopper-v4")
-    parser.add_argument("--algo", choices=sorted(ALGO_CONFIGS), default="sac")
-    parser.add_argument("--steps", type=int, default=1_000_000, help="env steps per training")
-    parser.add_argument("--no-normalize", action="store_true", help="turn observation normalization off")
-    parser.add_argument("--eval-every", type=int, default=10_000, help="env steps between learning-curve points (0: none)")
-    parser.add_argument("--eval-episodes", type=int, default=10, help="episodes per learning-curve point")
-    parser.add_argument("--final-eval-episodes", type=int, default=10, help="episodes of the final evaluation")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per training (one is fastest when trainings share cores)")
+def add_fidelity_options(parser: argparse.ArgumentParser, env_required: bool = True):
+    """How each policy trains and is evaluated; the group, for the options a study adds to it."""
+    parser.add_argument("--env", required=env_required,
+                        help="gymnasium env id, e.g. Hopper-v4" + ("" if env_required else " (default: none)"))
+    group = parser.add_argument_group("fidelity: how each policy trains and is evaluated")
+    group.add_argument("--algo", choices=sorted(ALGO_CONFIGS), default="sac", help="the RL algorithm")
+    group.add_argument("--steps", type=int, default=1_000_000, help="env steps per training")
+    group.add_argument("--no-normalize", action="store_true", help="turn observation normalization off")
+    group.add_argument("--eval-every", type=int, default=10_000, help="env steps between learning-curve points (0: none)")
+    group.add_argument("--eval-episodes", type=int, default=10, help="episodes per learning-curve point")
+    group.add_argument("--final-eval-episodes", type=int, default=10, help="episodes of the final evaluation")
+    group.add_argument("--threads", type=int, default=1, help="torch threads per training (one is fastest when trainings share cores)")
     add_hyper_options(parser)
+    return group
 
 
 def spec_from_args(args: argparse.Namespace, policy: PolicyConfig, seed: int) -> TrainSpec:
@@ -111,31 +163,26 @@ def spec_from_args(args: argparse.Namespace, policy: PolicyConfig, seed: int) ->
 
 
 # ---- hardware -----------------------------------------------------------------------------------
+def part_name(text: str) -> str:
+    """An argparse type: the FPGA part's own name (dashes and case do not matter), or the text for argparse to refuse."""
+    folded = text.replace("-", "").lower()
+    return next((part for part in DEVICES if part.replace("-", "").lower() == folded), text)
+
+
 def add_device_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="xc7a15tfgg484-1", help=f"FPGA part, one of {', '.join(DEVICES)}")
-    parser.add_argument("--clock-mhz", type=float, default=100.0, help="clock frequency (default 100)")
-    parser.add_argument("--pad", type=int, default=32, help="pad observation and action dims to a multiple of this (1: off)")
-    parser.add_argument(
-        "--weight-memory",
-        default="cheaper",
-        help="weights in LUTRAM (distributed), BRAM (block), or per layer the smaller device share (cheaper)",
-    )
-    parser.add_argument(
-        "--estimator",
-        default="model",
-        help="resources from the model fitted to synthesis (model, the default) or FINN's analytical estimate (finn)",
-    )
-    parser.add_argument(
-        "--calibration",
-        default="vivado",
-        help="the model's toolchain: vivado (a FINN/Vivado build, the default) or yosys (what --post-synth builds)",
-    )
-    parser.add_argument(
-        "--multipliers",
-        default="auto",
-        help="products on the device's DSP48E1s while they last, the rest in LUTs (auto), all on DSPs (dsp) or all in LUTs "
-        "(lut), fitting or not; the model only",
-    )
+    group = parser.add_argument_group("hardware: the device and how designs are built and priced")
+    group.add_argument("--device", type=part_name, choices=list(DEVICES), default=DEFAULT_DEVICE, help="FPGA part")
+    group.add_argument("--clock-mhz", type=float, default=100.0, help="clock frequency")
+    group.add_argument("--pad", type=int, default=32, help="pad observation and action dims to a multiple of this (1: off)")
+    group.add_argument("--weight-memory", choices=WEIGHT_MEMORIES, default="cheaper",
+                       help="weights in LUTRAM (distributed), BRAM (block), or per layer the smaller device share (cheaper)")
+    group.add_argument("--estimator", choices=ESTIMATORS, default="model",
+                       help="resources from the hardware model fitted to synthesis, or FINN's analytical estimate")
+    group.add_argument("--calibration", choices=CALIBRATIONS, default="vivado",
+                       help="the hardware model's toolchain: a FINN/Vivado build, or yosys (what --post-synth builds)")
+    group.add_argument("--multipliers", choices=PRODUCT_PLACEMENTS, default="auto",
+                       help="products on the device's DSP48E1s while they last and the rest in LUTs (auto), or all on "
+                            "DSPs, or all in LUTs, fitting or not; the hardware model only")
 
 
 def synthesis_settings(args: argparse.Namespace):
@@ -149,34 +196,36 @@ def synthesis_settings(args: argparse.Namespace):
 
 
 # ---- studies ------------------------------------------------------------------------------------
-def add_execution_options(parser: argparse.ArgumentParser) -> None:
-    """How a study's trainings run and where it keeps them (dse run and dse sweep)."""
-    parser.add_argument("--seeds", type=int, default=10, help="training seeds per candidate (and of the FP32 baseline)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="training tasks at once (default: CPU cores)")
-    parser.add_argument("--cpus-per-task", type=float, default=1.0, help="Ray CPUs each training task holds")
-    parser.add_argument(
-        "--task-per-seed",
-        action="store_true",
-        help="one training task per seed instead of one per candidate training its seeds together (batched)",
-    )
-    parser.add_argument("--checkpoint-minutes", type=float, default=10.0,
-                        help="a training saves itself (to OUT/cache/resume, on the driver's node) at least every M minutes"
-                             " and resumes from there after a lost worker or node or a stopped study (default 10; 0: only"
-                             " by --checkpoint-steps)")
-    parser.add_argument("--checkpoint-steps", type=int, help="also save every N env steps")
-    parser.add_argument("--ray-address", help="join this Ray cluster (e.g. auto) instead of starting Ray locally")
-    parser.add_argument(
+def add_execution_options(parser: argparse.ArgumentParser, fidelity) -> None:
+    """How a study's trainings run and where it keeps them (dse run, sweep and tabulate); ``fidelity`` is the group
+    of ``add_fidelity_options``."""
+    fidelity.add_argument("--seeds", type=int, default=10, help="training seeds per candidate (and of the FP32 baseline)")
+    fidelity.add_argument("--baseline-width", type=int, default=256, help="hidden width of the FP32 baseline")
+    add_device_options(parser)
+    execution = parser.add_argument_group("execution: where and how the trainings run")
+    execution.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                           help="training tasks at once (default: %(default)s, the CPU cores here)")
+    execution.add_argument("--cpus-per-task", type=float, default=1.0, help="Ray CPUs each training task holds")
+    execution.add_argument("--task-per-seed", action="store_true",
+                           help="one training task per seed instead of one per candidate training its seeds together "
+                                "(batched)")
+    execution.add_argument("--checkpoint-minutes", type=float, default=10.0,
+                           help="a training saves itself (to OUT/cache/resume, on the driver's node) at least every M "
+                                "minutes and resumes from there after a lost worker or node or a stopped study (0: only "
+                                "by --checkpoint-steps)")
+    execution.add_argument("--checkpoint-steps", type=int, help="also save every N env steps (default: by time only)")
+    execution.add_argument("--ray-address", help="join this Ray cluster (e.g. auto) (default: start Ray locally)")
+    execution.add_argument("--dry-run", action="store_true", help="print what the study would train and cost, then exit")
+    storage = parser.add_argument_group("storage: where the study keeps its trials and trainings")
+    storage.add_argument(
         "--storage",
         help="Optuna storage: a SQLAlchemy URL (postgresql://..., sqlite:///...) or the path of an Optuna journal file "
         "(default: $DSE_STORAGE, else the journal file OUT/study.log); keep a password off the command line: in "
         "DSE_STORAGE, PGPASSWORD or ~/.pgpass",
     )
-    parser.add_argument("--study-name", help="study name in the storage (default: the run folder's name)")
-    parser.add_argument("--out", help="run folder (default under runs/, named after the env and strategy)")
-    parser.add_argument("--cache", help="trained-policy cache, shareable between studies (default OUT/cache)")
-    parser.add_argument("--baseline-width", type=int, default=256, help="hidden width of the FP32 baseline")
-    parser.add_argument("--dry-run", action="store_true", help="print what the study would train and cost, then exit")
-    add_device_options(parser)
+    storage.add_argument("--study-name", help="study name in the storage (default: the study folder's name)")
+    storage.add_argument("--out", help="study folder (default: under runs/, named after the env and strategy)")
+    storage.add_argument("--cache", help="trained-policy cache, shareable between studies (default: OUT/cache)")
 
 
 def add_early_stop_option(parser: argparse.ArgumentParser, default: str) -> None:
@@ -185,56 +234,103 @@ def add_early_stop_option(parser: argparse.ArgumentParser, default: str) -> None
     parser.add_argument(
         "--early-stop",
         choices=EARLY_STOP_MODES,
-        help="stop a candidate's training when its learning curve falls out of reach of the FP32 curve"
-        f" (objectives/early_stop.py; default {default})",
+        help="stop a candidate's training when its learning curve falls out of reach of the FP32 curve (docs/search.md)"
+        f" (default: {default})",
     )
 
 
-def add_strategy_options(parser: argparse.ArgumentParser) -> None:
-    """How a study chooses its candidates, and how many (dse run and dse replay)."""
+STRATEGY_OPTIONS: dict[str, tuple[object, tuple[str, ...]]] = {
+    "sampler": ("ehvi", ("search",)),
+    "startup": ("staged", ("search",)),
+    "sampler_seed": (0, ("search", "random")),
+    "fidelity_rungs": (1, ("search", "random")),
+    "fidelity_factor": (3, ("search", "random")),
+    "fidelity_promotion": ("all", ("search", "random")),
+    "seed_racing": (0, ("search", "random")),
+    "staged_scan": ("anywhere", ("staged",)),
+    "staged_no_match": ("most-precise", ("staged",)),
+}
+"""each strategy option: its default, and the strategies it applies to (given with another, it is refused)"""
+
+RUNG_OPTIONS = ("fidelity_factor", "fidelity_promotion")
+"""options that only mean something with --fidelity-rungs 2 or more"""
+
+
+def strategy_choices(args: argparse.Namespace, strategy: str) -> dict[str, object]:
+    """Every strategy option as given, else its default; one given that does not apply to ``strategy`` is refused."""
+    given = {dest: getattr(args, dest, None) for dest in STRATEGY_OPTIONS}
+    for dest, value in given.items():
+        if value is not None and strategy not in STRATEGY_OPTIONS[dest][1]:
+            applies = " and ".join(STRATEGY_OPTIONS[dest][1])
+            raise CliError(f"{option(dest)} {value} cannot be combined with --strategy {strategy}: it applies to "
+                           f"--strategy {applies}")
+    chosen = {dest: STRATEGY_OPTIONS[dest][0] if value is None else value for dest, value in given.items()}
+    for dest in RUNG_OPTIONS:
+        if given[dest] is not None and chosen["fidelity_rungs"] < 2:
+            raise CliError(f"{option(dest)} {given[dest]} cannot be combined with --fidelity-rungs "
+                           f"{chosen['fidelity_rungs']}: it applies to --fidelity-rungs 2 or more")
+    return chosen
+
+
+def add_strategy_options(parser: argparse.ArgumentParser, sampler_seed_default: str = "0") -> None:
+    """How a study chooses its candidates, and how many (dse run and dse replay). The options of one strategy default
+    to None, so that one given with another strategy is refused (``strategy_choices``); their help says the default."""
     from dse.storage.settings import NO_MATCH, PROMOTIONS, SAMPLERS, SCANS, STARTUPS
     from dse.strategies.staged import STRATEGIES
 
-    parser.add_argument("--budget", type=int, default=200,
-                        help="candidates to train, each on --seeds seeds (a re-run continues up to it); repeats cost "
-                             "none of it")
-    parser.add_argument("--strategy", choices=STRATEGIES, default="search",
-                        help="search: an Optuna sampler; staged: the published staged rule; random: uniform draws")
-    parser.add_argument("--sampler", choices=SAMPLERS, default="ehvi",
-                        help="sampler of --strategy search: ehvi (expected hypervolume improvement with every candidate's "
-                             "hardware priced before training, docs/search.md; the default) or an Optuna sampler")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the sampler")
-    parser.add_argument("--startup", choices=STARTUPS, default="staged",
-                        help="how a search opens: the staged rule's first sweep (default), a space-filling Latin "
-                             "hypercube, or Optuna's random start-up")
-    parser.add_argument("--fidelity-rungs", type=int, default=1,
-                        help="successive halving across env steps (search and random strategies): every candidate "
-                             "trains to --steps / FACTOR^(RUNGS-1), the best 1/FACTOR of each rung by non-dominated rank "
-                             "of return and hardware resumes to the next rung, up to --steps; only the last rung's "
-                             "results enter the front (default 1: every candidate trains to --steps)")
-    parser.add_argument("--fidelity-factor", type=int, default=3, help="reduction factor between rungs (default 3)")
-    parser.add_argument("--fidelity-promotion", choices=PROMOTIONS, default="all",
-                        help="which candidates a rung ranks together: all that reached it (default), or those of one "
-                             "width (narrow networks learn slower)")
-    parser.add_argument("--seed-racing", type=int, default=0, metavar="K",
-                        help="search and random strategies: train K seeds of a candidate first, the rest only while "
-                             "its parity or its place on the front is uncertain (docs/search.md; default 0: off)")
-    parser.add_argument("--staged-scan", choices=SCANS, default="anywhere",
-                        help="the staged rule's 'smallest value that matches', where the paper is silent: the smallest "
-                             "of the whole sweep (default), or scanning down from the most precise value to the first "
-                             "that fails (one candidate at a time)")
-    parser.add_argument("--staged-no-match", choices=NO_MATCH, default="most-precise",
-                        help="the staged rule at a stage where no value matches: keep the most precise value (default) "
-                             "or stop with no pick")
+    def default(dest: str) -> str:
+        return f" (default: {STRATEGY_OPTIONS[dest][0]})"
+
+    group = parser.add_argument_group("strategy: which candidates the study trains, and how many")
+    group.add_argument("--budget", type=int, default=200,
+                       help="candidates to train, each on --seeds seeds (a re-run continues up to it); repeats cost none "
+                            "of it")
+    group.add_argument("--strategy", choices=STRATEGIES, default="search",
+                       help="search: an Optuna sampler; staged: the published staged rule; random: uniform draws")
+    group.add_argument("--sampler", choices=SAMPLERS,
+                       help="sampler of --strategy search: ehvi (expected hypervolume improvement with every "
+                            "candidate's hardware priced before training, docs/search.md) or an Optuna sampler"
+                            + default("sampler"))
+    group.add_argument("--sampler-seed", type=int,
+                       help=f"seeds the search or random strategy (default: {sampler_seed_default})")
+    add_renamed(group, "--seed", "--sampler-seed", "sampler_seed", type=int)
+    group.add_argument("--startup", choices=STARTUPS,
+                       help="how a search opens: the staged rule's first sweep, a space-filling Latin hypercube, or "
+                            "Optuna's random start-up" + default("startup"))
+    group.add_argument("--fidelity-rungs", type=int,
+                       help="successive halving across env steps (search and random strategies): every candidate "
+                            "trains to --steps / FACTOR^(RUNGS-1), the best 1/FACTOR of each rung by non-dominated rank "
+                            "of return and hardware resumes to the next rung, up to --steps; only the last rung's "
+                            "results enter the front (default: 1, every candidate trains to --steps)")
+    group.add_argument("--fidelity-factor", type=int, metavar="FACTOR",
+                       help="reduction factor between rungs" + default("fidelity_factor"))
+    group.add_argument("--fidelity-promotion", choices=PROMOTIONS,
+                       help="which candidates a rung ranks together: all that reached it, or those of one width "
+                            "(narrow networks learn slower)" + default("fidelity_promotion"))
+    group.add_argument("--seed-racing", type=int, metavar="K",
+                       help="search and random strategies: train K seeds of a candidate first, the rest only while its "
+                            "parity or its place on the front is uncertain (docs/search.md) (default: 0, off)")
+    group.add_argument("--staged-scan", choices=SCANS,
+                       help="the staged rule's 'smallest value that matches', where the paper is silent: the smallest "
+                            "of the whole sweep, or scanning down from the most precise value to the first that fails "
+                            "(one candidate at a time)" + default("staged_scan"))
+    group.add_argument("--staged-no-match", choices=NO_MATCH,
+                       help="the staged rule at a stage where no value matches: keep the most precise value, or stop "
+                            "with no pick" + default("staged_no_match"))
 
 
 def add_space_options(parser: argparse.ArgumentParser) -> None:
-    space = parser.add_argument_group("search space (default: the paper's grids; LIST is 16,32 or 2..8)")
-    space.add_argument("--space", metavar="YAML", help="a YAML mapping of widths, core_bits, input_bits, output_bits")
-    space.add_argument("--widths", metavar="LIST", help="hidden widths (default 16,32,64,128,256)")
-    space.add_argument("--core-bits", metavar="LIST", help="b_core values (default 2..8)")
-    space.add_argument("--input-bits", metavar="LIST", help="b_in values (default 2..8)")
-    space.add_argument("--output-bits", metavar="LIST", help="b_out values (default 8)")
+    space = parser.add_argument_group("search space: the candidates (LIST is 16,32 or 2..8)")
+    space.add_argument("--space", metavar="YAML",
+                       help="a YAML mapping of widths, core_bits, input_bits, output_bits (default: the paper's grids)")
+    for axis, text, default in (
+        ("widths", "hidden widths", "16,32,64,128,256"),
+        ("core_bits", "b_core values (weights and hidden activations)", "2..8"),
+        ("input_bits", "b_in values (the observation quantizer)", "2..8"),
+        ("output_bits", "b_out values (the quantizer before tanh)", "8"),
+    ):
+        space.add_argument(option(f"space_{axis}"), dest=axis, metavar="LIST", help=f"{text} (default: {default})")
+        add_renamed(space, option(axis), option(f"space_{axis}"), axis)
     space.add_argument("--foldings", help=argparse.SUPPRESS)  # gone: a one-line error says why
 
 
@@ -267,8 +363,11 @@ def env_name(env_id: str) -> str:
     return env_id.lower().rsplit("-v", 1)[0]
 
 
-def study_settings(args: argparse.Namespace, strategy: str, space, early_stop: str, sweep: tuple = ()):
-    """The study's settings from the command's options; every input checked before anything is written."""
+def study_settings(args: argparse.Namespace, strategy: str, space, early_stop: str, sweep: tuple = (), **choices):
+    """The study's settings from the command's options; every input checked before anything is written.
+
+    ``choices`` overrides strategy options the command has none of (a sweep's stored sampler).
+    """
     from dse.storage.settings import StudySettings
     from training.envs import make_env
 
@@ -280,13 +379,9 @@ def study_settings(args: argparse.Namespace, strategy: str, space, early_stop: s
     if args.checkpoint_steps is not None and args.checkpoint_steps < 1:
         raise CliError(f"checkpoint-steps {args.checkpoint_steps} is invalid: it must be at least 1")
     settings = StudySettings(
-        env_id=args.env, strategy=strategy, sampler=getattr(args, "sampler", "random"), sampler_seed=getattr(args, "seed", 0),
-        seeds=args.seeds, template=spec_from_args(args, PolicyConfig(), 0), space=space,
+        env_id=args.env, strategy=strategy, seeds=args.seeds, template=spec_from_args(args, PolicyConfig(), 0), space=space,
         synthesis=dataclasses.asdict(synthesis_settings(args)), baseline_width=args.baseline_width, sweep=sweep,
-        early_stop=early_stop, startup=getattr(args, "startup", "staged"),
-        fidelity_rungs=getattr(args, "fidelity_rungs", 1), fidelity_factor=getattr(args, "fidelity_factor", 3),
-        staged_scan=getattr(args, "staged_scan", "anywhere"), staged_no_match=getattr(args, "staged_no_match", "most-precise"),
-        seed_racing=getattr(args, "seed_racing", 0), fidelity_promotion=getattr(args, "fidelity_promotion", "all"),
+        early_stop=early_stop, **(strategy_choices(args, strategy) | choices),
     )
     make_env(args.env).close()
     PolicyConfig(width=args.baseline_width, fp32=True)

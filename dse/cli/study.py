@@ -18,6 +18,7 @@ from dse.cli.options import (
     env_name,
     positive_int,
     space_from_args,
+    strategy_choices,
     study_settings,
 )
 from training import SCOPES
@@ -50,7 +51,8 @@ def run_or_plan(args: argparse.Namespace, settings, out: Path, budget: int) -> P
 
 
 def early_stop_of(args: argparse.Namespace, strategy: str) -> str:
-    if getattr(args, "fidelity_rungs", 1) > 1 or getattr(args, "seed_racing", 0):
+    choices = strategy_choices(args, strategy)
+    if choices["fidelity_rungs"] > 1 or choices["seed_racing"]:
         return args.early_stop or "off"  # promotion between rungs, or racing seeds, replaces early stopping
     return args.early_stop or EARLY_STOP_DEFAULTS[strategy]
 
@@ -70,21 +72,28 @@ def _sweep_candidates(args: argparse.Namespace) -> tuple[tuple, str]:
     from dse.strategies.sweep import scope_candidates, width_candidates
     from search_spaces import parse_values
 
-    widths = parse_values("widths", args.width)
+    width, widths = parse_values("width", args.width), args.widths
+    if len(width) > 1:  # the old spelling of --widths
+        if widths is not None:
+            raise CliError(f"--width {args.width} cannot be combined with --widths: --width is one width")
+        print(f"dse: note: --width LIST is now --widths {args.width}; the old spelling goes in the next release",
+              file=sys.stderr)
+        widths = args.width
     if args.scope is not None:
         if args.bits is None:
             raise CliError("--scope needs --bits LIST (e.g. 2..8)")
-        if len(widths) != 1:
-            raise CliError(f"--scope sweeps bits at one width; got --width {args.width}")
+        if widths is not None:
+            raise CliError(f"--scope sweeps bits at one width; got --widths {widths} (give one --width W)")
         if any(value is not None for value in (args.core_bits, args.input_bits, args.output_bits)):
             raise CliError("--scope sets the bits itself: drop --core-bits, --input-bits and --output-bits")
-        return scope_candidates(args.scope, parse_values("bits", args.bits), widths[0]), f"{env_name(args.env)}-sweep-{args.scope}"
+        return scope_candidates(args.scope, parse_values("bits", args.bits), width[0]), f"{env_name(args.env)}-sweep-{args.scope}"
     if args.bits is not None:
         raise CliError("--bits needs --scope all|input|output|core")
-    if len(widths) < 2:
-        raise CliError(f"a width sweep needs at least two widths, got --width {args.width} (or pass --scope and --bits)")
+    if widths is None or len(parse_values("widths", widths)) < 2:
+        raise CliError(f"a width sweep needs at least two widths (--widths LIST), got {widths or 'none'}; or pass "
+                       "--scope and --bits")
     bits = [8 if value is None else value for value in (args.core_bits, args.input_bits, args.output_bits)]
-    return width_candidates(widths, *bits), f"{env_name(args.env)}-sweep-width"
+    return width_candidates(parse_values("widths", widths), *bits), f"{env_name(args.env)}-sweep-width"
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -92,7 +101,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from dse.strategies.sweep import covering_space
 
     candidates, name = _sweep_candidates(args)
-    settings = study_settings(args, "sweep", covering_space(candidates), early_stop_of(args, "sweep"), sweep=candidates)
+    # a sweep has stored the sampler "random" since sweeps began, and a resumed study compares its settings
+    settings = study_settings(args, "sweep", covering_space(candidates), early_stop_of(args, "sweep"), sweep=candidates,
+                              sampler="random")
     out = Path(args.out or Path("runs") / name)
     if run_or_plan(args, settings, out, len(candidates)) is not None:
         print(f"sweep -> {write_sweep_report(out)}, {out / 'reports' / 'sweep.csv'}")
@@ -102,7 +113,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from dse.reports.report import write_report
 
-    print(f"report -> {write_report(args.run, post_synth=args.post_synth, top=args.top)}")
+    print(f"report -> {write_report(args.study, post_synth=args.post_synth, top=args.top)}")
     return 0
 
 
@@ -112,8 +123,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from dse.storage.run_folder import read_manifest
     from dse.storage.studies import make_storage, storage_url
 
-    storage = make_storage(storage_url(Path(args.run), read_manifest(args.run)["storage"]))
-    print(f"optuna-dashboard of {args.run} on http://{args.host}:{args.port} (Ctrl-C stops it)")
+    storage = make_storage(storage_url(Path(args.study), read_manifest(args.study)["storage"]))
+    print(f"optuna-dashboard of {args.study} on http://{args.host}:{args.port} (Ctrl-C stops it)")
     run_server(storage, host=args.host, port=args.port)
     return 0
 
@@ -121,8 +132,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from dse.reports.compare import write_comparison
 
-    out = Path(args.out) if args.out else Path(args.runs[0]).parent / ("compare-" + "-".join(Path(r).name for r in args.runs))
-    html, markdown = write_comparison(args.runs, out)
+    out = Path(args.out) if args.out else Path(args.studies[0]).parent / ("compare-" + "-".join(Path(r).name for r in args.studies))
+    html, markdown = write_comparison(args.studies, out)
     print(markdown.read_text())
     print(f"-> {html}, {markdown}")
     return 0
@@ -130,38 +141,41 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def register(commands) -> None:
     p = commands.add_parser("run", help="search the design space (or run the staged rule): a resumable, Ray-parallel study")
-    add_fidelity_options(p)
+    fidelity = add_fidelity_options(p)
     add_search_options(p)
-    add_execution_options(p)
-    add_early_stop_option(p, "conservative for search and random, off for staged")
+    add_execution_options(p, fidelity)
+    add_early_stop_option(fidelity, "conservative for search and random, off for staged")
     p.set_defaults(func=cmd_run)
 
     p = commands.add_parser("sweep", help="return against bits of one quantization scope, or against width (Figure-1 style)")
-    add_fidelity_options(p)
-    p.add_argument("--scope", choices=SCOPES, help="the part whose bits vary; the others stay at 8 bits")
-    p.add_argument("--bits", metavar="LIST", help="bits of --scope, e.g. 2..8")
-    p.add_argument("--width", metavar="LIST", default="256", help="one width for --scope, or the widths to sweep (e.g. 256,128,64)")
-    p.add_argument("--core-bits", type=int, help="b_core of a width sweep (default 8)")
-    p.add_argument("--input-bits", type=int, help="b_in of a width sweep (default 8)")
-    p.add_argument("--output-bits", type=int, help="b_out of a width sweep (default 8)")
-    add_execution_options(p)
-    add_early_stop_option(p, "off: a sweep measures every point to the end")
+    fidelity = add_fidelity_options(p)
+    sweep = p.add_argument_group("sweep: the networks trained")
+    sweep.add_argument("--scope", choices=SCOPES, help="the part whose bits vary; the others stay at 8 bits (default: none, a width sweep)")
+    sweep.add_argument("--bits", metavar="LIST", help="bits of --scope, e.g. 2..8 (default: none; --scope needs it)")
+    sweep.add_argument("--width", metavar="W", default="256", help="the hidden width of a --scope sweep")
+    sweep.add_argument("--widths", metavar="LIST", help="the widths of a width sweep (e.g. 256,128,64) (default: none, a --scope sweep)")
+    sweep.add_argument("--core-bits", type=int, help="b_core of a width sweep (default: 8)")
+    sweep.add_argument("--input-bits", type=int, help="b_in of a width sweep (default: 8)")
+    sweep.add_argument("--output-bits", type=int, help="b_out of a width sweep (default: 8)")
+    add_execution_options(p, fidelity)
+    add_early_stop_option(fidelity, "off: a sweep measures every point to the end")
     p.set_defaults(func=cmd_sweep)
 
     p = commands.add_parser("report", help="HTML Pareto plots, trials.csv/.parquet and a Markdown summary of a study")
-    p.add_argument("run", help="a study folder made by dse run")
+    p.add_argument("study", help="a study folder made by dse run")
     p.add_argument("--post-synth", action="store_true",
                    help="synthesize (yosys) and simulate (Verilator) the Pareto front's designs into the report")
-    p.add_argument("--top", type=positive_int, help="with --post-synth: only the K front designs of best return")
+    p.add_argument("--top", type=positive_int, help="with --post-synth: only the K front designs of best return "
+                                                     "(default: all of them)")
     p.set_defaults(func=cmd_report)
 
     p = commands.add_parser("dashboard", help="serve Optuna's dashboard on a study folder's storage")
-    p.add_argument("run", help="a study folder made by dse run")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("study", help="a study folder made by dse run")
+    p.add_argument("--host", default="127.0.0.1", help="the address to serve on")
+    p.add_argument("--port", type=int, default=8080, help="the port to serve on")
     p.set_defaults(func=cmd_dashboard)
 
     p = commands.add_parser("compare", help="studies side by side: hypervolume per trial and per training, fronts, staged pick")
-    p.add_argument("runs", nargs="+", help="study folders made by dse run (the same env)")
+    p.add_argument("studies", nargs="+", help="study folders made by dse run (the same env)")
     p.add_argument("--out", help="folder for compare.html and compare.md (default: next to the first study)")
     p.set_defaults(func=cmd_compare)

@@ -15,6 +15,7 @@ from dse.cli.options import (
     SCALE_FIELDS,
     CliError,
     add_fidelity_options,
+    add_renamed,
     check_at_least_one,
     option,
     spec_from_args,
@@ -121,10 +122,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from dse.study.deploy import evaluate_deployed
 
     check_at_least_one(args, "episodes")
-    run_dir = Path(args.run)
-    seed = (args.seed, read_run(run_dir)["spec"]["seed"])
+    run_dir = Path(args.training)
+    seed = (args.episode_seed, read_run(run_dir)["spec"]["seed"])
     returns, forward = evaluate_deployed(run_dir, args.episodes, seed, args.noise)
-    name = evaluation_file(args.episodes, args.seed, args.noise)
+    name = evaluation_file(args.episodes, args.episode_seed, args.noise)
     path = write_eval(run_dir, name, returns, noise_sigma=args.noise, seed=seed, forward=forward)
     print(f"return {returns.mean():.1f} +- {returns.std():.1f} over {args.episodes} episodes (noise {args.noise:g}, "
           f"{forward}) -> {path}")
@@ -135,32 +136,35 @@ def _add_single_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--checkpoint-minutes", type=float, default=10.0,
-                        help="save the training at least every M minutes (beside the run folder, as RUN.resume, or"
-                             " resume/ in a folder of seeds); the same command run again continues from the last save"
-                             " (default 10)")
+                        help="save the training at least every M minutes (beside the training folder, as "
+                             "TRAINING.resume, or resume/ in a folder of seeds); the same command run again continues "
+                             "from the last save")
 
 
 def _add_train_parser(commands) -> None:
-    p = commands.add_parser("train", help="train one policy (QAT or FP32) into a run folder")
+    p = commands.add_parser("train", help="train one policy (QAT or FP32) into a training folder")
     add_fidelity_options(p)
     _add_single_run_options(p)
-    p.add_argument("--width", type=int, default=256, help="hidden width of the policy")
-    p.add_argument("--core-bits", type=int, help="b_core: weights and hidden activations (default 8)")
-    p.add_argument("--input-bits", type=int, help="b_in: the observation quantizer (default 8)")
-    p.add_argument("--output-bits", type=int, help="b_out: the quantizer before tanh (default 8)")
-    p.add_argument("--fp32", action="store_true", help="full-precision policy")
-    p.add_argument("--scope", choices=SCOPES, help="sensitivity-study shorthand: --bits on this part, 8 elsewhere")
+    policy = p.add_argument_group("policy: the network trained")
+    policy.add_argument("--width", type=int, default=256, help="hidden width of the policy")
+    policy.add_argument("--core-bits", type=int, help="b_core: weights and hidden activations (default: 8)")
+    policy.add_argument("--input-bits", type=int, help="b_in: the observation quantizer (default: 8)")
+    policy.add_argument("--output-bits", type=int, help="b_out: the quantizer before tanh (default: 8)")
+    policy.add_argument("--fp32", action="store_true", help="full-precision policy")
+    policy.add_argument("--scope", choices=SCOPES,
+                        help="sensitivity-study shorthand: --bits on this part, 8 elsewhere (default: none)")
     policy_docs = field_docs(PolicyConfig)
     for name in SCALE_FIELDS:
         default = getattr(PolicyConfig, name)
-        p.add_argument(option(name), type=type(default), metavar=name.upper(), help=f"{policy_docs[name]} (default {default})")
-    p.add_argument("--bits", type=int, help="bit width for --scope")
-    p.add_argument("--seed", type=int, default=0, help="the first seed")
+        policy.add_argument(option(name), type=type(default), metavar=name.upper(),
+                            help=f"{policy_docs[name]} (default: {default})".replace("%", "%%"))
+    policy.add_argument("--bits", type=int, help="bit width for --scope (default: none)")
+    p.add_argument("--seed", type=int, default=0, help="the first training seed")
     p.add_argument("--seeds", type=int, default=1, help="train seeds SEED..SEED+SEEDS-1 together in this process (batched)")
     p.add_argument(
         "--out",
-        help="run folder (default runs/<env>-<algo>-<config>-s<seed>); with --seeds > 1 the folder of one"
-        " seed-<k> run folder per seed (default runs/<env>-<algo>-<config>)",
+        help="training folder (default: runs/<env>-<algo>-<config>-s<seed>); with --seeds > 1 the folder of one"
+        " seed-<k> training folder per seed (default: runs/<env>-<algo>-<config>)",
     )
     p.set_defaults(func=cmd_train)
 
@@ -173,12 +177,15 @@ def register(commands) -> None:
     _add_single_run_options(p)
     p.add_argument("--width", type=int, default=256, help="hidden width of the policy")
     p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1, trained together")
-    p.add_argument("--out", help="folder for the seeds' run folders and band.json")
+    p.add_argument("--out", help="folder for the seeds' training folders and band.json (default: "
+                                 "runs/baseline-<env>-<algo>)")
     p.set_defaults(func=cmd_baseline)
 
-    p = commands.add_parser("eval", help="evaluate a run folder's deployed policy (kept beside the training's eval.json)")
-    p.add_argument("run", help="a finished run folder")
-    p.add_argument("--episodes", type=int, default=1000)
+    p = commands.add_parser("eval", help="evaluate a training's deployed policy (kept beside the training's eval.json)")
+    p.add_argument("training", help="a finished training folder (dse train)")
+    p.add_argument("--episodes", type=int, default=1000, help="episodes to evaluate")
     p.add_argument("--noise", type=float, default=0.0, help="std of Gaussian noise on the normalized observation")
-    p.add_argument("--seed", type=int, default=12345, help="with the run's training seed, seeds the episodes and the noise")
+    p.add_argument("--episode-seed", type=int, default=12345,
+                   help="with the training's own seed, seeds the episodes and the noise")
+    add_renamed(p, "--seed", "--episode-seed", "episode_seed", type=int)
     p.set_defaults(func=cmd_eval)

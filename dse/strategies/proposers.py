@@ -14,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 import optuna
+from tqdm import tqdm
 
 from dse.storage.settings import StudySettings
 from dse.storage.trials import PARAMS, candidate_of, counts_toward_budget, feasible_points
@@ -125,7 +126,9 @@ class HypervolumeProposer:
         if self._search is None:
             space = self.settings.space
             self.log(f"pricing the designs of the space's {space.size} candidates before training")
-            predicted = {candidate: self.price(candidate) for candidate in space.candidates()}
+            candidates = tqdm(space.candidates(), total=space.size, desc="pricing", unit="candidate", leave=False,
+                              disable=None)  # a bar in a terminal only: minutes of a large space are not silent
+            predicted = {candidate: self.price(candidate) for candidate in candidates}
             self._search = HypervolumeSearch(space, self.band, predicted, self.settings.sampler_seed)
         return self._search
 

@@ -168,7 +168,7 @@ def replay(table_path: Path | str, out: Path | str, settings_of: Callable[[Table
     table = Table.load(table_path)
     if table.hardware_model_version != HARDWARE_MODEL_VERSION:
         raise StudyInputError(f"table {table_path} was priced with hardware model {table.hardware_model_version}, this "
-                              f"dse has {HARDWARE_MODEL_VERSION}: build it again from its study (dse tabulate --from-run)")
+                              f"dse has {HARDWARE_MODEL_VERSION}: build it again from its study (dse tabulate --from-study)")
     if table.results_version != RESULTS_VERSION:
         raise StudyInputError(f"table {table_path} was trained under results version {table.results_version}, this dse "
                               f"has {RESULTS_VERSION}: its trainings are not what a study would train now")

@@ -7,7 +7,7 @@ and wall time it took; per quantized training also its designs over the throughp
 targets (``synthesis`` reports, distinct foldings) and which one the paper's rule
 chooses. The table is one gzipped JSON file; the trained policies stay in the policy
 cache of the study that made it, so a new hardware model re-prices a table
-(``dse tabulate --from-run``) without retraining.
+(``dse tabulate --from-study``) without retraining.
 """
 
 from __future__ import annotations

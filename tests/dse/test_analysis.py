@@ -18,7 +18,7 @@ from training import FLOAT_FORWARD, evaluation_file
 
 # the tiny study with learning-curve points, and fixed sweeps share one cache with it
 CURVED = [*TINY_STUDY, "--eval-every", "300", "--eval-episodes", "2"]
-SWEEP = [arg for arg in CURVED if arg not in ("--widths", "16,32", "--core-bits", "2..3", "--input-bits", "6,8")]
+SWEEP = [arg for arg in CURVED if arg not in ("--space-widths", "16,32", "--space-core-bits", "2..3", "--space-input-bits", "6,8")]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -64,7 +64,7 @@ def test_core_sweep_reuses_the_staged_trainings_and_reports_them(root):
 
 
 def test_width_sweep(root):
-    out = sweep(root, "sweep-width", "--width", "32,16", "--core-bits", "2")
+    out = sweep(root, "sweep-width", "--widths", "32,16", "--core-bits", "2")
     table = pd.read_csv(out / "reports" / "sweep.csv")
     assert list(table["x"]) == [32, 16] and list(table["label"]) == ["w32-c2-i8-o8", "w16-c2-i8-o8"]
 

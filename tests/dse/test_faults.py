@@ -20,7 +20,7 @@ from tests.dse.tiny import TINY_STUDY
 from training import verify_run
 
 COMPLETE, FAIL = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL
-STAGED = [*TINY_STUDY, "--strategy", "staged", "--widths", "16", "--core-bits", "2"]
+STAGED = [*TINY_STUDY, "--strategy", "staged", "--space-widths", "16", "--space-core-bits", "2"]
 
 
 def diverge_input_bits_6(monkeypatch):
@@ -89,7 +89,7 @@ def test_a_design_that_cannot_be_built_keeps_its_parity_verdict_for_the_staged_r
 
 def test_a_damaged_cached_policy_is_found_by_its_hash_and_trained_again(tmp_path, capsys):
     run = tmp_path / "study"
-    args = ["run", *TINY_STUDY, "--widths", "16", "--core-bits", "2", "--out", str(run)]
+    args = ["run", *TINY_STUDY, "--space-widths", "16", "--space-core-bits", "2", "--out", str(run)]
     assert main([*args, "--budget", "1"]) == 0
     baseline = json.loads((run / "baseline.json").read_text())["policy_dirs"]
     truncated, deleted = Path(baseline[0]) / "checkpoint.pt", Path(baseline[1]) / "policy.onnx"

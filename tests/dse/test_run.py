@@ -257,7 +257,7 @@ def test_a_run_folder_of_another_study_is_refused_untouched(studies, capsys, cha
 def test_other_samplers_and_an_explicit_storage(studies, sampler):
     db = studies / f"{sampler}.db"
     run = studies / sampler
-    args = ["run", *TINY_STUDY, "--sampler", sampler, "--widths", "16", "--core-bits", "2", "--budget", "2",
+    args = ["run", *TINY_STUDY, "--sampler", sampler, "--space-widths", "16", "--space-core-bits", "2", "--budget", "2",
             "--storage", f"sqlite:///{db}", "--study-name", f"{sampler}-study", "--out", str(run), "--task-per-seed"]
     assert main(args) == 0
     study = optuna.load_study(study_name=f"{sampler}-study", storage=f"sqlite:///{db}")
@@ -272,7 +272,7 @@ def test_a_repeat_ask_trains_nothing_and_spends_no_budget(studies, capsys):
     """A one-candidate space, two workers: the second ask is the candidate already training; it waits on that
     training, is told the same, and the search stops asking once every candidate of the space is known."""
     run = studies / "duplicate"
-    args = ["run", *TINY_STUDY, "--sampler", "random", "--widths", "8", "--core-bits", "4", "--input-bits", "4",
+    args = ["run", *TINY_STUDY, "--sampler", "random", "--space-widths", "8", "--space-core-bits", "4", "--space-input-bits", "4",
             "--budget", "2", "--out", str(run), "--cache", str(studies / "cache")]
     assert main(args) == 0
     out = capsys.readouterr().out
@@ -295,7 +295,7 @@ def test_a_repeat_ask_trains_nothing_and_spends_no_budget(studies, capsys):
 
 def test_the_random_strategy_draws_without_replacement_and_stops_when_the_space_is_known(studies, capsys):
     run = studies / "random"
-    args = ["run", *TINY_STUDY, "--strategy", "random", "--widths", "16", "--core-bits", "2", "--budget", "5",
+    args = ["run", *TINY_STUDY, "--strategy", "random", "--space-widths", "16", "--space-core-bits", "2", "--budget", "5",
             "--out", str(run), "--cache", str(studies / "cache")]
     assert main(args) == 0
     assert "random strategy stops asking: every candidate of the space is known (2 candidates trained)" in capsys.readouterr().out

@@ -11,15 +11,14 @@ from tests.dse.tiny import TINY_STUDY
     ("change", "message"),
     [
         (["--budget", "0"], "budget 0 is invalid: it must be at least 1 trial"),
-        (["--widths", ""], "widths is empty"),
-        (["--core-bits", "8..2"], "core_bits range '8..2' is empty"),
-        (["--input-bits", "4..9"], "input-bits 9 is outside the allowed 2..8"),
+        (["--space-widths", ""], "widths is empty"),
+        (["--space-core-bits", "8..2"], "core_bits range '8..2' is empty"),
+        (["--space-input-bits", "4..9"], "input-bits 9 is outside the allowed 2..8"),
         (["--foldings", "fit,1e5"], "--foldings is no longer a search axis: every trained policy is mapped at every"),
         (["--env", "Pendlum-v1"], "env 'Pendlum-v1' is not a registered gymnasium env; did you mean Pendulum-v1"),
         (["--env", "CartPole-v1"], "only flat Box spaces are supported"),
         (["--seeds", "0"], "seeds 0 is invalid"),
         (["--workers", "0"], "workers 0 is invalid"),
-        (["--device", "xc7k325t"], "xc7k325t"),
         (["--steps", "100"], "steps 100 must exceed learning-starts 200"),
         (["--storage", "sqlite:////no/such/dir/study.db"], "storage 'sqlite:////no/such/dir/study.db' cannot be opened"),
         (["--storage", "postgresql://dse@127.0.0.1:9/dse"], "storage 'postgresql://dse@127.0.0.1:9/dse' cannot be opened"),
@@ -49,13 +48,15 @@ def test_bad_space_files(tmp_path, capsys, text, message):
     assert message in capsys.readouterr().err
 
 
-def test_unknown_strategy_and_sampler_are_argparse_errors(capsys):
-    for flag, value in (("--strategy", "greedy"), ("--sampler", "cmaes")):
+def test_a_value_outside_a_fixed_set_is_an_argparse_error_before_any_import(capsys):
+    for flag, value in (("--strategy", "greedy"), ("--sampler", "cmaes"), ("--device", "xc7k325t"),
+                        ("--weight-memory", "ultra"), ("--multipliers", "dsps")):
         with pytest.raises(SystemExit) as exit_info:
             main(["run", *TINY_STUDY, flag, value])
         assert exit_info.value.code == 2
-        err = capsys.readouterr().err
-        assert f"invalid choice: '{value}'" in err and err.count("\n") == 1
+        usage, error = capsys.readouterr().err.splitlines()
+        assert usage.startswith("usage: dse run [options] --env ENV") and error.startswith("dse: error: argument")
+        assert f"invalid choice: '{value}'" in error
 
 
 @pytest.mark.parametrize(

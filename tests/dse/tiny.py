@@ -3,5 +3,5 @@
 TINY_STUDY = [
     "--env", "InvertedPendulum-v4", "--seeds", "2", "--steps", "600", "--learning-starts", "200", "--eval-every", "0",
     "--final-eval-episodes", "3", "--critic-width", "32", "--batch-size", "64", "--baseline-width", "32",
-    "--widths", "16,32", "--core-bits", "2..3", "--input-bits", "6,8", "--workers", "2",
+    "--space-widths", "16,32", "--space-core-bits", "2..3", "--space-input-bits", "6,8", "--workers", "2",
 ]

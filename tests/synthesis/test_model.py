@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from synthesis import features, finn_build, lower_qonnx, model, placement, rtl, timing
+from synthesis.choices import CALIBRATIONS
 from synthesis.estimate import SynthesisSettings, Synthesizer
 from synthesis.lowering import IntegerLayer, IntegerPolicy
 from tests.synthesis.conftest import NETWORKS, integer_network
@@ -169,7 +170,7 @@ def test_forced_placement_or_a_smaller_device_says_which_resource(policy_onnx):
 def test_an_estimate_is_the_price_of_what_the_settings_place(policy_onnx):
     """The report's figures are the model's price of the placed design: per layer, styles as placed, exact BRAM and DSPs."""
     policy = lower_qonnx(policy_onnx(obs_dim=11, act_dim=3, width=64, core_bits=4, input_bits=8, output_bits=8))
-    for calibration in model.CALIBRATIONS:
+    for calibration in CALIBRATIONS:
         settings = SynthesisSettings(calibration=calibration)
         report = Synthesizer(policy, settings).at_target(1e5)
         folding = [(layer.pe, layer.simd) for layer in report.layers]

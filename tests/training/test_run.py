@@ -117,7 +117,7 @@ def test_incomplete_foreign_and_existing_run_folders_are_refused(tmp_path, qat_r
         load_policy(tmp_path / "missing")
     (tmp_path / "foreign").mkdir()
     (tmp_path / "foreign" / "config.json").write_text('{"kind": "something else"}')
-    with pytest.raises(TrainingInputError, match="not a dse training run"):
+    with pytest.raises(TrainingInputError, match="not a dse training folder"):
         load_policy(tmp_path / "foreign")
     partial = tmp_path / "partial"
     partial.mkdir()

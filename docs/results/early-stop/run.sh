@@ -11,7 +11,7 @@ FIDELITY=(--seeds 3 --steps 10000 --learning-starts 1000 --critic-width 64 --bat
           --eval-every 1000 --eval-episodes 5 --final-eval-episodes 10 --workers 2 --early-stop off --cache "$OUT/cache")
 DSE=.venv/bin/dse
 $DSE sweep --env Pendulum-v1 "${FIDELITY[@]}" --scope all --bits 2..8 --width 64 --out "$OUT/pendulum-all"
-$DSE sweep --env Pendulum-v1 "${FIDELITY[@]}" --width 256,128,64,32,16 --core-bits 2 --out "$OUT/pendulum-width"
+$DSE sweep --env Pendulum-v1 "${FIDELITY[@]}" --widths 256,128,64,32,16 --core-bits 2 --out "$OUT/pendulum-width"
 $DSE sweep --env InvertedPendulum-v4 "${FIDELITY[@]}" --scope all --bits 2..8 --width 64 --out "$OUT/invertedpendulum-all"
 RUNS=("$OUT/pendulum-all" "$OUT/pendulum-width" "$OUT/invertedpendulum-all")
 for study in staged sweep-core; do

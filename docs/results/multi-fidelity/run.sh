@@ -18,14 +18,14 @@ RESULTS=${RESULTS:-results}
 ENVS=${ENVS:-"InvertedPendulum-v4 Pendulum-v1"}
 STUDY_SEEDS=${STUDY_SEEDS:-"0 1 2"}
 FIDELITY=(--seeds 2 --steps "$STEPS" --learning-starts 500 --critic-width 64 --batch-size 128 --eval-every 0
-          --final-eval-episodes 5 --baseline-width 64 --widths 16,32,64 --core-bits 2..4 --input-bits 4..8
+          --final-eval-episodes 5 --baseline-width 64 --space-widths 16,32,64 --space-core-bits 2..4 --space-input-bits 4..8
           --workers 2 --early-stop off --startup space-filling --cache "$OUT/cache")
 DSE=.venv/bin/dse
 for env in $ENVS; do
     name=$(echo "${env%-v*}" | tr '[:upper:]' '[:lower:]')
     for seed in $STUDY_SEEDS; do
-        $DSE run --env "$env" "${FIDELITY[@]}" --seed "$seed" --budget 18 --out "$OUT/$name/full-$seed"
-        $DSE run --env "$env" "${FIDELITY[@]}" --seed "$seed" --budget 27 --fidelity-rungs 3 \
+        $DSE run --env "$env" "${FIDELITY[@]}" --sampler-seed "$seed" --budget 18 --out "$OUT/$name/full-$seed"
+        $DSE run --env "$env" "${FIDELITY[@]}" --sampler-seed "$seed" --budget 27 --fidelity-rungs 3 \
             --out "$OUT/$name/rungs-$seed"
     done
 done

@@ -15,8 +15,8 @@ ENVS=${ENVS:-"Pendulum-v1 InvertedPendulum-v4 Reacher-v4"}
 CONFIGS=${CONFIGS:-"ehvi-staged tpe-staged tpe-space-filling tpe-random gp-staged gp-space-filling nsga2-staged nsga2-space-filling random"}
 STUDY_SEEDS=${STUDY_SEEDS:-"0 1 2"}
 FIDELITY=(--seeds 2 --steps 2500 --learning-starts 500 --critic-width 64 --batch-size 128 --eval-every 500
-          --eval-episodes 3 --final-eval-episodes 5 --baseline-width 64 --widths 16,32,64 --core-bits 2..4
-          --input-bits 4..8 --workers 2 --early-stop off --cache "$OUT/cache")
+          --eval-episodes 3 --final-eval-episodes 5 --baseline-width 64 --space-widths 16,32,64 --space-core-bits 2..4
+          --space-input-bits 4..8 --workers 2 --early-stop off --cache "$OUT/cache")
 DSE=.venv/bin/dse
 HERE=docs/results/search-vs-staged
 for env in $ENVS; do
@@ -33,7 +33,7 @@ for env in $ENVS; do
             else
                 strategy=(--strategy search --sampler "$sampler" --startup "$startup")
             fi
-            $DSE run --env "$env" "${FIDELITY[@]}" "${strategy[@]}" --seed "$seed" --budget "$budget" \
+            $DSE run --env "$env" "${FIDELITY[@]}" "${strategy[@]}" --sampler-seed "$seed" --budget "$budget" \
                 --out "$OUT/$name/$config-$seed"
         done
     done

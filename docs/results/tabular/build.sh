@@ -17,6 +17,6 @@ for env in $ENVS; do
     name=$(echo "${env%-v*}" | tr '[:upper:]' '[:lower:]')
     .venv/bin/dse tabulate --env "$env" --seeds 10 --steps "$STEPS" --learning-starts 1000 --critic-width 64 \
         --batch-size 128 --eval-every 1000 --eval-episodes 5 --final-eval-episodes 50 --baseline-width 64 \
-        --widths 16,32,64 --core-bits 2..4 --input-bits 4..8 --workers 2 --out "$OUT/$name" --cache "$OUT/$name/cache" \
+        --space-widths 16,32,64 --space-core-bits 2..4 --space-input-bits 4..8 --workers 2 --out "$OUT/$name" --cache "$OUT/$name/cache" \
         --table "docs/results/tabular/$name.json.gz" "$@"
 done
