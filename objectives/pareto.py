@@ -89,6 +89,11 @@ class Normalization:
     def reference(self) -> np.ndarray:
         return np.full(len(self.low), 1.0 + REFERENCE_MARGIN)
 
+    @property
+    def maximum(self) -> float:
+        """The largest hypervolume there is: one point at the best of every objective."""
+        return float(np.prod(self.reference))
+
 
 def hypervolume(loss_values: np.ndarray, normalization: Normalization) -> float:
     """Hypervolume of the normalized points against the reference point (0 for no points)."""

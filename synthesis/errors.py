@@ -26,5 +26,5 @@ def console_script(name: str, tool: str, package: str) -> str:
     """The path of a tool's console script: beside the interpreter (a venv need not be on PATH), else on PATH."""
     found = shutil.which(name, path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     if found is None:
-        raise ToolFailure(tool, f"{name} is not installed (pip install {package})")
+        raise ToolFailure(tool, f"{name} is not installed (pip install 'dse[post-synth]', which has {package})")
     return found

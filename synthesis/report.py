@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 
+def nanojoules(joules: float) -> str:
+    """Energy for reading, in the one unit every report uses for it: 8.3 nJ, 619,652 nJ."""
+    value = joules * 1e9
+    return f"{value:,.1f} nJ" if abs(value) < 1000 else f"{value:,.0f} nJ"
+
+
 @dataclass(frozen=True)
 class LayerEstimate:
     """One hardware layer of a design (an MVAU or a data-width converter)."""

@@ -25,7 +25,11 @@ def test_installed_versions_match_the_pins():
     assert not drift, "; ".join(drift)
 
 
-def test_torch_is_the_cpu_build_pinned_in_pyproject():
-    assert metadata.version("torch").startswith("2.13.0")
-    pyproject = (CONSTRAINTS.parent / "pyproject.toml").read_text()
-    assert '"torch==2.13.0"' in pyproject
+def test_torch_is_the_pinned_build_and_within_the_projects_range():
+    import tomllib
+
+    installed = metadata.version("torch")
+    assert installed.startswith("2.13.0") and "torch==2.13.0" in CONSTRAINTS.read_text().splitlines()
+    pyproject = tomllib.loads((CONSTRAINTS.parent / "pyproject.toml").read_text())["project"]["dependencies"]
+    (torch,) = [Requirement(line) for line in pyproject if Requirement(line).name == "torch"]
+    assert torch.specifier.contains(installed.split("+")[0])

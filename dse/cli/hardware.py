@@ -10,6 +10,7 @@ from pathlib import Path
 
 from dse.cli.options import CliError, add_device_options, positive_int, synthesis_settings
 from synthesis import lower_qonnx
+from synthesis.report import nanojoules
 from training import read_run
 
 
@@ -47,14 +48,14 @@ def _latency_fit_mark(report, chosen) -> tuple[str, str, str]:
 def _print_designs(designs: list, chosen) -> None:
     if designs:
         print(f"estimate: {designs[0].estimator}")
-    print(f"{'target/s':>9} {'LUT':>8} {'FF':>8} {'BRAM36':>6} {'DSP':>4} {'latency':>14} {'actions/s':>12} {'energy':>9}  fits")
+    print(f"{'target/s':>9} {'LUT':>8} {'FF':>8} {'BRAM36':>6} {'DSP':>4} {'latency':>14} {'actions/s':>12} {'energy':>12}  fits")
     for report in designs:
         target = "folding" if report.target_fps is None else f"{report.target_fps:.0e}"
         latency, fits, mark = _latency_fit_mark(report, chosen)
         ffs = "-" if report.ffs is None else f"{report.ffs:,}"
         print(
             f"{target:>9} {report.luts:>8,} {ffs:>8} {report.bram36:>6g} {report.dsps:>4} {latency:>14} "
-            f"{report.throughput_fps:>12,.0f} {report.energy_per_action_j * 1e9:>6.1f} nJ  {fits}{mark}"
+            f"{report.throughput_fps:>12,.0f} {nanojoules(report.energy_per_action_j):>12}  {fits}{mark}"
         )
 
 
@@ -87,14 +88,14 @@ def _post_synthesis(args: argparse.Namespace, policy, synthesizer, designs: list
 def _print_post_synthesis(reports: list, chosen) -> None:
     from synthesis.post_synth import design_name
 
-    print(f"{'design':>16} {'LUT':>7} {'FF':>7} {'BRAM36':>6} {'DSP':>4} {'latency':>16} {'interval':>9} {'energy':>9} {'exact':>11}  fits")
+    print(f"{'design':>16} {'LUT':>7} {'FF':>7} {'BRAM36':>6} {'DSP':>4} {'latency':>16} {'interval':>9} {'energy':>12} {'exact':>11}  fits")
     for report in reports:
         latency, fits, mark = _latency_fit_mark(report, chosen)
         exact = f"{report.observations - report.mismatches}/{report.observations}"
         name = design_name(report.folding)
         print(
             f"{name:>16} {report.luts:>7,} {report.ffs:>7,} {report.bram36:>6g} {report.dsps:>4} {latency:>16} "
-            f"{report.initiation_interval:>9,.0f} {report.energy_per_action_j * 1e9:>6.1f} nJ {exact:>11}  {fits}{mark}"
+            f"{report.initiation_interval:>9,.0f} {nanojoules(report.energy_per_action_j):>12} {exact:>11}  {fits}{mark}"
         )
 
 

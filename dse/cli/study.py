@@ -118,13 +118,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    from optuna_dashboard import run_server
+    try:
+        from optuna_dashboard import run_server
+    except ModuleNotFoundError:
+        raise CliError("dse dashboard needs optuna-dashboard: pip install 'dse[dashboard]'") from None
 
     from dse.storage.run_folder import read_manifest
     from dse.storage.studies import make_storage, storage_url
 
     storage = make_storage(storage_url(Path(args.study), read_manifest(args.study)["storage"]))
     print(f"optuna-dashboard of {args.study} on http://{args.host}:{args.port} (Ctrl-C stops it)")
+    print("note: the dashboard's best trials are the trials its Pareto plot finds non-dominated by their values alone "
+          "(each candidate's chosen design), parity with FP32 and fit not considered; dse report's front is the "
+          "feasible designs only")
     run_server(storage, host=args.host, port=args.port)
     return 0
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dse.reports.figures import html_page
+from dse.reports.page import Section, write_page
 from dse.reports.run_data import RunData, load_run
 from dse.storage.settings import StudyInputError
 from dse.storage.trials import candidate_of_row
@@ -134,8 +134,7 @@ def write_band_report(run_dir: Path | str, name: str, table: pd.DataFrame, x: st
     table.to_csv(out / f"{name}.csv", index=False)
     summary.to_csv(out / f"{name}-summary.csv", index=False)
     figure = band_figure(summary, x, title, x_title)
-    (out / f"{name}.html").write_text(html_page(title, [figure], [("Mean over models", summary.to_html(index=False))]))
-    return out / f"{name}.html", summary
+    return write_page(out / f"{name}.html", title, [figure], [Section("Mean over models", table=summary)]), summary
 
 
 # ---- learning curves -----------------------------------------------------------------------------

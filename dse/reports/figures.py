@@ -1,15 +1,16 @@
-"""The plots of the reports (Pareto designs, hypervolume curves), the self-contained HTML page and Markdown tables."""
+"""The plots of the reports (Pareto designs, hypervolume curves) and their Markdown tables."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import plotly.io as pio
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from dse.reports.page import readable
 from dse.reports.run_data import OBJECTIVE_NAMES, RunData
-from objectives.pareto import Normalization, hypervolume_history, losses
+from objectives.pareto import REFERENCE_MARGIN, Normalization, hypervolume_history, losses
 
 # plot axes in readable units
 UNITS = {"luts": ("LUTs", 1.0), "latency_s": ("latency (us)", 1e6), "energy_j": ("energy per action (nJ)", 1e9)}
@@ -30,21 +31,68 @@ def _hover(frame: pd.DataFrame) -> list[str]:
     return text
 
 
+DESIGN_MARKS = (
+    ("below the FP32 band", dict(symbol="x", color="#9a9a9a", size=7)),
+    ("does not fit the device (or misses the clock)", dict(symbol="square-open", color="#e69f00", size=7)),
+    ("feasible", dict(symbol="circle", color="#1f77b4", size=8)),
+    ("Pareto front", dict(symbol="star", color="#d62728", size=12)),
+)
+"""the marks of a design, by what keeps it off the front"""
+
+PICK_MARK = dict(symbol="diamond-open", color="#2ca02c", size=16, line=dict(width=2))
+
+
+def design_groups(designs: pd.DataFrame) -> list[pd.DataFrame]:
+    """The designs by ``DESIGN_MARKS``: below the band, at parity but not fitting, feasible off the front, on it."""
+    at_parity = pd.to_numeric(designs["parity_margin"], errors="coerce").fillna(-np.inf) >= 0
+    feasible = designs["feasible"]
+    return [designs[~feasible & ~at_parity], designs[~feasible & at_parity], designs[feasible & ~designs["pareto"]],
+            designs[designs["pareto"]]]
+
+
+def return_range(run: RunData) -> tuple[float, float] | None:
+    """The y range of the Pareto plots: the FP32 band and every design at parity, padded; None without a band.
+
+    A design far below the band (a return of -900 beside a band at 900) would otherwise squeeze the band to a line;
+    such designs are drawn on the lower edge instead.
+    """
+    if run.band is None:
+        return None
+    returns = run.designs.loc[run.designs["mean_return"] >= run.band.lower, "mean_return"]
+    low = min(run.band.lower - run.band.std, *returns)
+    high = max(run.band.mean + run.band.std, *returns)
+    pad = 0.06 * (high - low) or 1.0
+    return low - pad, high + pad
+
+
+def _clipped(frame: pd.DataFrame, marker: dict, bounds: tuple[float, float] | None) -> tuple[pd.Series, dict]:
+    """Returns within ``bounds``, and the marker: points below the range sit on its edge as downward triangles."""
+    if bounds is None:
+        return frame["mean_return"], marker
+    below = frame["mean_return"] < bounds[0]
+    symbols = [f"triangle-down{'-open' if marker['symbol'].endswith('-open') else ''}" if flag else marker["symbol"]
+               for flag in below]
+    return frame["mean_return"].clip(lower=bounds[0]), marker | {"symbol": symbols}
+
+
 def pareto_figure(run: RunData) -> go.Figure:
-    """Return against LUTs, latency and energy of every design; infeasible, feasible and Pareto designs marked; FP32 band drawn."""
+    """Return against LUTs, latency and energy of every design, marked by what keeps it off the front (``DESIGN_MARKS``);
+    the staged rule's pick and the FP32 band drawn; designs far below the band on the lower edge."""
     designs = run.designs
+    bounds = return_range(run)
     fig = make_subplots(rows=1, cols=3, shared_yaxes=True, horizontal_spacing=0.04)
-    groups = (
-        ("infeasible", designs[~designs["feasible"]], dict(symbol="x", color="#b0b0b0", size=7)),
-        ("feasible", designs[designs["feasible"] & ~designs["pareto"]], dict(symbol="circle", color="#1f77b4", size=8)),
-        ("Pareto front", designs[designs["pareto"]], dict(symbol="star", color="#d62728", size=12)),
-    )
+    groups = list(zip(DESIGN_MARKS, design_groups(designs)))
+    if run.staged_pick is not None:
+        pick = designs[designs[["width", "core_bits", "input_bits", "output_bits"]].eq(
+            pd.Series(run.staged_pick.params())).all(axis=1)]
+        groups.append(((f"staged rule's pick ({run.staged_pick.label})", PICK_MARK), pick))
     for column, name in enumerate(("luts", "latency_s", "energy_j"), start=1):
         title, factor = UNITS[name]
-        for label, frame, marker in groups:
+        for (label, marker), frame in groups:
+            returns, shown = _clipped(frame, marker, bounds)
             fig.add_trace(
                 go.Scatter(
-                    x=frame[name] * factor, y=frame["mean_return"], mode="markers", name=label, marker=marker,
+                    x=frame[name] * factor, y=returns, mode="markers", name=label, marker=shown,
                     text=_hover(frame), hoverinfo="text", legendgroup=label, showlegend=column == 1,
                 ),
                 row=1, col=column,
@@ -55,9 +103,12 @@ def pareto_figure(run: RunData) -> go.Figure:
                           line_width=0, row=1, col=column)
             fig.add_hline(y=run.band.mean, line_dash="dot", line_color="green", row=1, col=column)
     fig.update_yaxes(title_text="mean return", row=1, col=1)
+    if bounds is not None:
+        fig.update_yaxes(range=list(bounds))
     band = f"; FP32 band {run.band.mean:.1f} +- {run.band.std:.1f} (green)" if run.band else ""
+    clipped = "" if bounds is None else "; designs below the plot on its lower edge (triangles)"
     fig.update_layout(title=f"{run.name}: {run.settings.env_id}, {len(designs)} designs of {len(run.scored)} trained "
-                            f"candidates{band}", height=480)
+                            f"candidates{band}{clipped}", height=500, legend=dict(orientation="h", y=-0.22))
     return fig
 
 
@@ -85,12 +136,27 @@ def hypervolume_figure(runs: list[RunData], normalization: Normalization, agains
             axis = pd.to_numeric(scored["spent_env_steps"]).to_numpy()
         else:
             axis = run.own(scored, "trainings" if against == "trainings" else "env_steps").cumsum().to_numpy()
-        fig.add_trace(go.Scatter(x=axis, y=hypervolume_curve(run, normalization), mode="lines+markers", name=run.name, line_shape="hv"))
+        fig.add_trace(go.Scatter(x=axis, y=hypervolume_curve(run, normalization), mode="lines+markers", name=run.name,
+                                 line_shape="hv", line_color=study_colour(runs.index(run))))
     fig.update_layout(
-        title=f"hypervolume of the feasible front against {against} (objectives normalized over all points shown)",
+        title=f"hypervolume of the feasible front against {against} (of at most {normalization.maximum:.4f})",
         xaxis_title=HYPERVOLUME_AXES[against], yaxis_title="hypervolume", height=380,
     )
     return fig
+
+
+def study_colour(index: int) -> str:
+    """The colour of the ``index``-th study of a report, the same in every plot."""
+    return qualitative.Plotly[index % len(qualitative.Plotly)]
+
+
+def hypervolume_note(scope: str) -> str:
+    """How a report's hypervolume is normalized, and its maximum; ``scope`` says over which designs."""
+    return (f"Hypervolume: of the feasible designs (every folding of every trained candidate), the four objectives "
+            f"(return, LUTs, latency, energy) each mapped to [0, 1] over {scope}, reference point "
+            f"{1 + REFERENCE_MARGIN:g} in each, so at most {(1 + REFERENCE_MARGIN) ** len(OBJECTIVE_NAMES):.4f} (one "
+            "design best in all four). Values are comparable only under one normalization: a study's own report and "
+            "dse compare normalize over different designs.")
 
 
 def normalization_for(runs: list[RunData]) -> Normalization | None:
@@ -99,23 +165,8 @@ def normalization_for(runs: list[RunData]) -> Normalization | None:
     return Normalization.fit(np.vstack(points)) if points else None
 
 
-def html_page(title: str, figures: list[go.Figure], tables: list[tuple[str, str]]) -> str:
-    """One self-contained page (plotly.js inlined once, so it opens offline)."""
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>",
-             ("<style>body{font-family:sans-serif;margin:2em} table{border-collapse:collapse;font-size:13px}"
-              " td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}</style></head><body>"),
-             f"<h1>{title}</h1>"]
-    for index, figure in enumerate(figures):
-        parts.append(pio.to_html(figure, full_html=False, include_plotlyjs=index == 0))
-    for heading, table in tables:
-        parts.append(f"<h2>{heading}</h2>{table}")
-    parts.append("</body></html>")
-    return "\n".join(parts)
-
-
 def markdown_table(frame: pd.DataFrame) -> str:
     """Floats to 4 significant digits; every other cell as written (a folding "1e5" stays text)."""
-    cells = frame.map(lambda value: f"{value:.4g}" if isinstance(value, float) else value)
-    return cells.to_markdown(index=False, disable_numparse=True)
+    return readable(frame).to_markdown(index=False, disable_numparse=True)
 
 

@@ -7,11 +7,13 @@ time, also while the study runs.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
 
-from dse.reports.figures import html_page, hypervolume_figure, markdown_table, normalization_for, pareto_figure
+from dse.reports.figures import hypervolume_figure, hypervolume_note, markdown_table, normalization_for, pareto_figure
+from dse.reports.page import Section, write_page
 from dse.reports.run_data import RunData, load_run
 from dse.storage.run_folder import open_run_study
 
@@ -21,7 +23,7 @@ FRONT_COLUMNS = ["number", "width", "core_bits", "input_bits", "output_bits", "t
 
 def front_table(run: RunData) -> pd.DataFrame:
     front = run.front.sort_values("luts")[FRONT_COLUMNS].copy()
-    front["folding"] = front["folding"].map(lambda folding: " ".join(f"{pe}x{simd}" for pe, simd in folding))
+    front["folding"] = front["folding"].map(json.dumps)  # as in designs.csv: [[PE, SIMD], ...] per layer
     front["latency_us"] = front.pop("latency_s") * 1e6
     front["energy_nJ"] = front.pop("energy_j") * 1e9
     return front
@@ -122,10 +124,17 @@ def post_synth_table(run: RunData, top: int | None, observations: int = 1000) ->
     return pd.DataFrame.from_records(rows, columns=POST_SYNTH_COLUMNS)
 
 
+def _relative(paths, run_dir: Path):
+    """Paths as seen from the study folder, so a table moved with its folder still points at its policies."""
+    return [os.path.relpath(path, run_dir) for path in paths] if isinstance(paths, list | tuple) else paths
+
+
 def _write_tables(run: RunData, out: Path) -> None:
-    """trials and designs as CSV and Parquet; list-valued columns as JSON text, so both hold the same thing."""
-    table = run.trials.assign(**{
-        name: run.trials[name].map(lambda value: json.dumps(value) if value is not None else None)
+    """trials and designs as CSV and Parquet; list-valued columns as JSON text, so both hold the same thing; paths
+    relative to the study folder."""
+    trials = run.trials.assign(policy_dirs=run.trials["policy_dirs"].map(lambda paths: _relative(paths, run.run_dir)))
+    table = trials.assign(**{
+        name: trials[name].map(lambda value: json.dumps(value) if value is not None else None)
         for name in ("seed_returns", "policy_dirs", "resumed_at", "rung_returns", "rung_env_steps", "rung_cpu_seconds")
     })
     table.to_csv(out / "trials.csv", index=False)
@@ -161,7 +170,8 @@ def _summary_lines(run: RunData, facts: dict) -> list[str]:
     markdown.append(f"Trainings spent {facts['trainings']} ({facts['new_trainings']} trained by this study, the rest "
                     f"from the cache), {facts['cpu_hours']:.2f} CPU-hours trained here, {facts['env_steps']:,} env steps.")
     if run.staged_pick is not None:
-        markdown.append(f"Staged rule's pick: {run.staged_pick.label}.")
+        markdown.append(f"Staged rule's pick: {run.staged_pick.label} (a green diamond on the plots).")
+    markdown.append(hypervolume_note("this study's feasible designs"))
     return markdown
 
 
@@ -182,12 +192,9 @@ def write_report(run_dir: Path | str, post_synth: bool = False, top: int | None 
         figures.append(hypervolume_figure([run], normalization))
     front = front_table(run)
     markdown = _summary_lines(run, facts)
+    sections = [Section("Summary", markdown[2:]), Section("Pareto set (feasible, non-dominated designs)", table=front)]
     markdown += ["", "## Pareto set (feasible, non-dominated designs)", "",
                  markdown_table(front) if len(front) else "(no feasible design yet)", ""]
-    tables = [
-        ("Summary", "<p>" + "<br>".join(markdown[2:-4]) + "</p>"),
-        ("Pareto set", front.to_html(index=False, float_format=lambda v: f"{v:.4g}")),
-    ]
     if post_synth:
         synthesized = post_synth_table(run, top)
         synthesized.to_csv(out / "post_synth.csv", index=False)
@@ -197,8 +204,6 @@ def write_report(run_dir: Path | str, post_synth: bool = False, top: int | None 
                 f"(synthesis.timing). The estimate columns are the study's ({hardware_description(run.settings)}).")
         markdown += ["## Front after synthesis", "", note, "",
                      markdown_table(synthesized) if len(synthesized) else "(no front yet)", ""]
-        tables.append(("Front after synthesis", f"<p>{note}</p>" + synthesized.to_html(index=False, float_format=lambda v: f"{v:.4g}")))
+        sections.append(Section("Front after synthesis", [note], synthesized))
     (out / "summary.md").write_text("\n".join(markdown))
-    html = html_page(f"{run.name}: {facts['env']}", figures, tables)
-    (out / "index.html").write_text(html)
-    return out / "index.html"
+    return write_page(out / "index.html", f"{run.name}: {facts['env']}", figures, sections)

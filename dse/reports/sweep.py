@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
-from dse.reports.figures import html_page
+from dse.reports.page import Section, write_page
 from dse.reports.run_data import load_run
 from dse.storage.settings import StudyInputError
 from dse.strategies.sweep import swept_axis
@@ -65,5 +65,4 @@ def write_sweep_report(run_dir: Path | str) -> Path:
     table.to_csv(out / "sweep.csv", index=False)
     settings = load_run(run_dir).settings
     title = f"{settings.env_id}: return against {'width' if axis == 'width' else axis + ' bits'} ({settings.seeds} seeds)"
-    (out / "sweep.html").write_text(html_page(title, [sweep_figure(table, axis, title)], [("Points", table.to_html(index=False))]))
-    return out / "sweep.html"
+    return write_page(out / "sweep.html", title, [sweep_figure(table, axis, title)], [Section("Points", table=table)])

@@ -88,6 +88,8 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
     except Exception as error:  # SQLAlchemy, sqlite3, the file system and drivers raise many kinds; all mean the same here
         reason = credentials.scrubbed(_first_line(error))
         hint = f" ({credentials.HINT})" if not has_password and "password" in reason else ""
+        if isinstance(error, ModuleNotFoundError):  # the database's driver, an extra of dse's
+            hint = " (pip install 'dse[cluster]' for PostgreSQL)"
         raise StudyInputError(f"storage {credentials.masked(url)!r} cannot be opened: {reason}{hint}") from None
 
 

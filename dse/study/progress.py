@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from objectives import TrialScore
 from objectives.pareto import RunningFront
-from synthesis.report import HardwareReport
+from synthesis.report import HardwareReport, nanojoules
 
 
 class StudyProgress:
@@ -64,7 +64,7 @@ class StudyProgress:
             ) + ")"
             outcome = (
                 f"return {trial_score.values[0]:.1f} (parity {trial_score.parity.margin:+.1f}) "
-                f"{report.luts:,} LUT {report.latency_s * 1e6:.2f} us {report.energy_per_action_j * 1e9:.1f} nJ {verdict}"
+                f"{report.luts:,} LUT {report.latency_s * 1e6:.2f} us {nanojoules(report.energy_per_action_j)} {verdict}"
             )
         done = self.finished
         eta = f", ETA {duration(per_trial * (budget - done))}" if budget > done else ""

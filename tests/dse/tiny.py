@@ -5,3 +5,8 @@ TINY_STUDY = [
     "--final-eval-episodes", "3", "--critic-width", "32", "--batch-size", "64", "--baseline-width", "32",
     "--space-widths", "16,32", "--space-core-bits", "2..3", "--space-input-bits", "6,8", "--workers", "2",
 ]
+
+
+def trained(study):
+    """The trials of an Optuna study that trained their candidate (not repeats)."""
+    return [t for t in study.get_trials() if "repeat_of" not in t.user_attrs]

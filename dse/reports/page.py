@@ -1,0 +1,60 @@
+"""The HTML page of every report: rendered by Jinja2, which escapes every text it is given, with plotly.js kept once
+per folder beside the pages (``plotly.min.js``), not inlined into each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+import plotly.offline
+from markupsafe import Markup
+
+PLOTLY_JS = "plotly.min.js"
+
+PAGE = jinja2.Environment(autoescape=True).from_string("""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{{ title }}</title>
+<script src="{{ plotly_js }}"></script>
+<style>body{font-family:sans-serif;margin:2em} table{border-collapse:collapse;font-size:13px}
+td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}</style>
+</head><body>
+<h1>{{ title }}</h1>
+{% for figure in figures %}{{ figure }}
+{% endfor %}{% for section in sections %}<h2>{{ section.heading }}</h2>
+{% for line in section.lines %}<p>{{ line }}</p>
+{% endfor %}{% if section.table is not none %}{{ section.table }}
+{% endif %}{% endfor %}</body></html>
+""")
+
+
+@dataclass(frozen=True)
+class Section:
+    """A heading, its paragraphs (plain text, escaped) and a table below them."""
+
+    heading: str
+    lines: list[str] = field(default_factory=list)
+    table: pd.DataFrame | None = None
+
+
+def readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cells for reading: floats to 4 significant digits (-144.2, 2308), every other cell as written."""
+    return frame.map(lambda value: f"{value:.4g}" if isinstance(value, float) else value)
+
+
+def write_page(path: Path, title: str, figures: list[go.Figure], sections: list[Section]) -> Path:
+    """The page at ``path``; plotly.js beside it, written where it is missing or of another plotly version."""
+    script = path.parent / PLOTLY_JS
+    plotly_js = plotly.offline.get_plotlyjs()
+    if not script.exists() or script.stat().st_size != len(plotly_js.encode()):
+        script.write_text(plotly_js)
+    path.write_text(PAGE.render(
+        title=title, plotly_js=PLOTLY_JS,
+        figures=[Markup(pio.to_html(figure, full_html=False, include_plotlyjs=False)) for figure in figures],
+        sections=[{"heading": section.heading, "lines": section.lines,
+                   "table": None if section.table is None else Markup(readable(section.table).to_html(index=False))}
+                  for section in sections],
+    ))  # fmt: skip
+    return path
