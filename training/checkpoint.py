@@ -9,9 +9,12 @@ A training's checkpoint folder holds
     replay-<from>-<to>.pt    the replay rows every seed wrote in env steps [from, to)
 
 Each save writes the rows added since the previous save and a new state file,
-then deletes the older state and the replay files whose rows the ring buffer
-has overwritten since; a training killed while saving leaves the previous state
-whole, because every file is written under a temporary name and renamed. What a
+then deletes all but the two latest states and the replay files neither needs; a
+training killed while saving leaves the previous state whole, because every file is
+written under a temporary name, synced and renamed. A state that cannot be read all
+the same (a disk that lost it, a copy cut short) is set aside as ``*.damaged`` with
+one line saying so, and the training resumes from the state before it, or from the
+start where there is none. What a
 save added and what it keeps (``Saved``) is what a copy elsewhere needs to stay
 in step, so a 1.7 GB replay memory is sent once, in pieces, not at every save.
 
@@ -34,6 +37,7 @@ import os
 import pickle
 import re
 import shutil
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,6 +50,8 @@ CHECKPOINT_VERSION = 1
 """bumped when the state files change meaning; a folder of another version is not resumed"""
 DEFAULT_SECONDS = 600.0
 """a save at least every 10 minutes of training: the most work a killed training loses"""
+DAMAGED = ".damaged"
+"""the suffix of a state file set aside because it cannot be read"""
 _STATE = re.compile(r"state-(\d+)\.pt")
 _REPLAY = re.compile(r"replay-(\d+)-(\d+)\.pt")
 # Attributes of a MuJoCo env that are the simulator or its renderer: copied with mj_copyData, or never saved.
@@ -64,6 +70,8 @@ class Saved:
 
     written: tuple[Path, ...]
     kept: tuple[str, ...]
+    own: tuple[str, ...] = ()
+    """the files of this save alone (its state and replay files); ``kept`` also holds the previous save's"""
 
 
 @dataclass(frozen=True)
@@ -103,32 +111,40 @@ class CheckpointFolder:
         return sorted(steps, reverse=True)
 
     def load(self, identity: str) -> tuple[dict, list[dict]] | None:
-        """The latest state of the training ``identity`` and its replay segments in order; None when there is none.
+        """The latest readable state of the training ``identity`` and its replay segments in order; None when there
+        is none. A state that cannot be read is set aside (``*.damaged``, one line on stderr) for the one before it.
 
-        A folder that holds another training's state, or one that cannot be read,
-        is an error: resuming from it would give a different training.
+        A folder that holds another training's state is an error: resuming from it would give a different training.
         """
         import torch
 
-        steps = self.states()
-        if not steps:
-            return None
-        path = self.folder / f"state-{steps[0]}.pt"
-        try:
-            state = torch.load(path, weights_only=True)
+        for step in self.states():
+            path = self.folder / f"state-{step}.pt"
+            try:
+                state = torch.load(path, weights_only=True)
+                segments = [torch.load(self.folder / name, weights_only=True) for name in state["replay_files"]]
+            except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, KeyError, TypeError) as error:
+                self._set_aside(path, error, step != self.states()[-1])
+                continue
             if state.get("identity") != identity:
                 raise TrainingInputError(
                     f"checkpoint {path} is of another training ({state.get('identity')}, not {identity}): remove it"
                 )
-            segments = [torch.load(self.folder / name, weights_only=True) for name in state["replay_files"]]
-        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, KeyError) as error:
-            raise TrainingInputError(f"checkpoint {path} cannot be read ({error}): remove {self.folder} to start over") from None
-        return state, segments
+            return state, segments
+        return None
 
-    def save(self, state: dict, segment: dict, capacity: int) -> Saved:
+    def _set_aside(self, path: Path, error: Exception, earlier: bool) -> None:
+        damaged = path.with_name(path.name + DAMAGED)
+        os.replace(path, damaged)
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        then = "resuming from the save before it" if earlier else "starting the training over"
+        print(f"dse: checkpoint {path} cannot be read ({reason}); set aside as {damaged.name}, {then}", file=sys.stderr)
+
+    def save(self, state: dict, segment: dict, capacity: int, fallback: Sequence[str] = ()) -> Saved:
         """Write ``segment`` (rows of env steps [first, end)) and ``state``; drop what no longer counts.
 
-        ``capacity``: the replay memory's rows, past which older rows are overwritten.
+        ``capacity``: the replay memory's rows, past which older rows are overwritten. ``fallback``: the files of the
+        save before (its state and replay files), kept should this one be unreadable.
         """
         self.folder.mkdir(parents=True, exist_ok=True)
         step = state["global_step"]
@@ -141,9 +157,10 @@ class CheckpointFolder:
         state = {**state, "replay_files": sorted(previous, key=lambda name: int(_REPLAY.fullmatch(name).group(1)))}
         state_name = f"state-{step}.pt"
         written.append(self.write(state_name, _serialized(state)))
-        kept = (*state["replay_files"], state_name)
+        own = (*state["replay_files"], state_name)
+        kept = (*own, *(name for name in fallback if name not in own))
         self.keep_only(kept)
-        return Saved(tuple(written), kept)
+        return Saved(tuple(written), kept, own)
 
     def write(self, name: str, data: bytes) -> Path:
         """One file, written whole under a temporary name, synced, then renamed: a kill never leaves half of it."""
@@ -155,12 +172,17 @@ class CheckpointFolder:
             file.flush()
             os.fsync(file.fileno())
         os.replace(incoming, path)
+        directory = os.open(self.folder, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the rename itself survives a crash
+        finally:
+            os.close(directory)
         return path
 
     def keep_only(self, names: Sequence[str]) -> None:
-        """Delete every file of the folder but ``names``."""
+        """Delete every file of the folder but ``names`` and the saves set aside as damaged."""
         for path in self.folder.iterdir():
-            if path.name not in names:
+            if path.name not in names and not path.name.endswith(DAMAGED):
                 path.unlink(missing_ok=True)
 
     def _replay_names(self) -> list[str]:
@@ -211,12 +233,14 @@ class Saver:
     or resume), but no more than the replay memory holds: older rows are overwritten.
     """
 
-    def __init__(self, checkpointing: Checkpointing, step: int, capacity: int):
+    def __init__(self, checkpointing: Checkpointing, step: int, capacity: int, resumed: dict | None = None):
         self.checkpointing = checkpointing
         self.clock = SaveClock(checkpointing, step)
         self.saved_step = step
         self.capacity = capacity
         """rows of each seed's replay memory (``ReplayBuffer.capacity``)"""
+        self.previous: tuple[str, ...] = () if resumed is None else (*resumed["replay_files"], f"state-{step}.pt")
+        """the files of the last save (or of the one resumed from), kept until the next save is whole"""
 
     def due(self, step: int) -> bool:
         return self.clock.due(step)
@@ -226,7 +250,8 @@ class Saver:
         (every seed's ``ReplayBuffer``) added since the last save; then tell ``Checkpointing.on_save``."""
         first = max(self.saved_step, step - self.capacity)
         segment = {"first": first, "end": step, "members": [buffer.rows(first, step) for buffer in buffers]}
-        saved = CheckpointFolder(self.checkpointing.folder).save(state, segment, self.capacity)
+        saved = CheckpointFolder(self.checkpointing.folder).save(state, segment, self.capacity, self.previous)
+        self.previous = saved.own
         self.saved_step = step
         self.clock.saved(step)
         if self.checkpointing.on_save is not None:

@@ -140,7 +140,8 @@ class Trainer:
         if saved is not None:
             self._resume(*saved)
         capacity = self.members[0].buffer.capacity
-        self._saver = Saver(checkpointing, self.global_step, capacity) if checkpointing is not None else None
+        resumed = saved[0] if saved is not None else None
+        self._saver = Saver(checkpointing, self.global_step, capacity, resumed) if checkpointing is not None else None
 
     @property
     def done(self) -> bool:

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 
 from dse.reports.figures import (
     HYPERVOLUME_AXES,
+    design_table,
     hypervolume_curve,
     hypervolume_figure,
     hypervolume_note,
@@ -143,7 +144,7 @@ def write_comparison(run_dirs: list[Path | str], out: Path | str) -> tuple[Path,
              "carry it, listed below.",
              "Trainings: each study's own (candidates trained x seeds, also those a shared cache held); trained here: "
              "those its runs computed."]
-    exclusive = [(run.name, exclusive_points(run, runs)[EXCLUSIVE_COLUMNS]) for run in runs] if len(runs) > 1 else []
+    exclusive = [(run.name, design_table(exclusive_points(run, runs), EXCLUSIVE_COLUMNS)) for run in runs] if len(runs) > 1 else []
     sections = [Section("Side by side", notes, table)]
     sections += [Section(f"{name}: front points no other front reaches", table=points) for name, points in exclusive]
     write_page(out / "compare.html", title, figures, sections)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -14,6 +16,19 @@ from objectives.pareto import REFERENCE_MARGIN, Normalization, hypervolume_histo
 
 # plot axes in readable units
 UNITS = {"luts": ("LUTs", 1.0), "latency_s": ("latency (us)", 1e6), "energy_j": ("energy per action (nJ)", 1e9)}
+
+
+def design_table(designs: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Designs for reading, as every report page shows them: ``columns``, the folding as JSON (as in designs.csv:
+    [[PE, SIMD], ...] per layer), latency in us and energy in nJ (the CSV files keep seconds and joules)."""
+    table = designs[columns].copy()
+    if "folding" in table:
+        table["folding"] = table["folding"].map(json.dumps)
+    if "latency_s" in table:
+        table["latency_us"] = table.pop("latency_s") * 1e6
+    if "energy_j" in table:
+        table["energy_nJ"] = table.pop("energy_j") * 1e9
+    return table
 
 
 def _hover(frame: pd.DataFrame) -> list[str]:
@@ -106,7 +121,8 @@ def pareto_figure(run: RunData) -> go.Figure:
     if bounds is not None:
         fig.update_yaxes(range=list(bounds))
     band = f"; FP32 band {run.band.mean:.1f} +- {run.band.std:.1f} (green)" if run.band else ""
-    clipped = "" if bounds is None else "; designs below the plot on its lower edge (triangles)"
+    below = bounds is not None and bool((designs["mean_return"] < bounds[0]).any())
+    clipped = "; designs below the plot on its lower edge (triangles)" if below else ""
     fig.update_layout(title=f"{run.name}: {run.settings.env_id}, {len(designs)} designs of {len(run.scored)} trained "
                             f"candidates{band}{clipped}", height=500, legend=dict(orientation="h", y=-0.22))
     return fig

@@ -26,6 +26,7 @@ td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}</style>
 {% endfor %}{% for section in sections %}<h2>{{ section.heading }}</h2>
 {% for line in section.lines %}<p>{{ line }}</p>
 {% endfor %}{% if section.table is not none %}{{ section.table }}
+{% endif %}{% if section.empty %}<p>(none)</p>
 {% endif %}{% endfor %}</body></html>
 """)
 
@@ -39,9 +40,17 @@ class Section:
     table: pd.DataFrame | None = None
 
 
+def readable_number(value: float) -> str:
+    """-144.2, 0.08733, 2,308, 190,100: four significant digits below a thousand, whole numbers with separators above;
+    nothing for a missing value."""
+    if value != value:
+        return ""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
 def readable(frame: pd.DataFrame) -> pd.DataFrame:
-    """Cells for reading: floats to 4 significant digits (-144.2, 2308), every other cell as written."""
-    return frame.map(lambda value: f"{value:.4g}" if isinstance(value, float) else value)
+    """Cells for reading: floats by ``readable_number``, every other cell as written."""
+    return frame.map(lambda value: readable_number(value) if isinstance(value, float) else value)
 
 
 def write_page(path: Path, title: str, figures: list[go.Figure], sections: list[Section]) -> Path:
@@ -53,8 +62,8 @@ def write_page(path: Path, title: str, figures: list[go.Figure], sections: list[
     path.write_text(PAGE.render(
         title=title, plotly_js=PLOTLY_JS,
         figures=[Markup(pio.to_html(figure, full_html=False, include_plotlyjs=False)) for figure in figures],
-        sections=[{"heading": section.heading, "lines": section.lines,
-                   "table": None if section.table is None else Markup(readable(section.table).to_html(index=False))}
-                  for section in sections],
+        sections=[{"heading": section.heading, "lines": section.lines, "empty": section.table is not None and
+                   section.table.empty, "table": None if section.table is None or section.table.empty else
+                   Markup(readable(section.table).to_html(index=False))} for section in sections],
     ))  # fmt: skip
     return path

@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from dse.reports.figures import hypervolume_figure, hypervolume_note, markdown_table, normalization_for, pareto_figure
+from dse.reports.figures import (
+    design_table,
+    hypervolume_figure,
+    hypervolume_note,
+    markdown_table,
+    normalization_for,
+    pareto_figure,
+)
 from dse.reports.page import Section, write_page
 from dse.reports.run_data import RunData, load_run
 from dse.storage.run_folder import open_run_study
@@ -22,11 +29,7 @@ FRONT_COLUMNS = ["number", "width", "core_bits", "input_bits", "output_bits", "t
 
 
 def front_table(run: RunData) -> pd.DataFrame:
-    front = run.front.sort_values("luts")[FRONT_COLUMNS].copy()
-    front["folding"] = front["folding"].map(json.dumps)  # as in designs.csv: [[PE, SIMD], ...] per layer
-    front["latency_us"] = front.pop("latency_s") * 1e6
-    front["energy_nJ"] = front.pop("energy_j") * 1e9
-    return front
+    return design_table(run.front.sort_values("luts"), FRONT_COLUMNS)
 
 
 def hardware_description(settings) -> str:

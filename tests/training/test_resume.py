@@ -68,9 +68,9 @@ def test_a_training_killed_at_a_random_step_and_after_a_save_ends_as_one_run_str
     job = {"spec": spec.to_dict(), "seeds": list(seeds), "out_dirs": out_dirs, "checkpoints": str(folder),
            "every_steps": EVERY}
     run_child({**job, "die_at": killed_at})
-    assert CheckpointFolder(folder).states() == [killed_at // EVERY * EVERY]
+    assert CheckpointFolder(folder).states()[0] == killed_at // EVERY * EVERY
     run_child({**job, "die_after_save_at": after_save})
-    assert CheckpointFolder(folder).states() == [after_save]
+    assert CheckpointFolder(folder).states() == [after_save, after_save - EVERY], "the save before is kept too"
 
     resumed = train_seeds(spec, seeds, out_dirs, checkpointing=Checkpointing(folder, every_steps=EVERY))
     assert not folder.exists(), "a finished training leaves no checkpoint behind"
@@ -109,8 +109,10 @@ def test_a_save_sends_only_the_replay_rows_added_since_the_last_one_and_drops_ov
         trainer.step()
     replay = [[path.name for path in saved.written if path.name.startswith("replay")] for saved in sent]
     assert replay == [["replay-0-100.pt"], ["replay-100-200.pt"], ["replay-200-300.pt"], ["replay-300-400.pt"]]
-    # a ring of 150 rows at step 400 holds steps 250..399: the files ending at or before step 250 are gone
-    assert sent[-1].kept == ("replay-200-300.pt", "replay-300-400.pt", "state-400.pt")
+    # a ring of 150 rows at step 400 holds steps 250..399: the files ending at or before step 250 are not its own;
+    # the save before (step 300, rows 150..299) is kept whole beside it, the rest is gone
+    assert sent[-1].own == ("replay-200-300.pt", "replay-300-400.pt", "state-400.pt")
+    assert sent[-1].kept == (*sent[-1].own, "replay-100-200.pt", "state-300.pt")
     assert sorted(path.name for path in (tmp_path / "checkpoint").iterdir()) == sorted(sent[-1].kept)
 
 
@@ -135,3 +137,27 @@ def test_an_early_stop_rule_restored_from_its_state_decides_as_the_original():
     decision = original.check(300, 11.0)
     assert restored.check(300, 11.0) == decision
     assert "best return 12.0" in decision and fresh.check(300, 11.0) != decision, "the state is what decides"
+
+
+@pytest.mark.parametrize("damaged", [1, 2])
+def test_a_damaged_save_is_set_aside_and_the_training_resumes_from_the_one_before(damaged, tmp_path, capsys):
+    """A state file cut short (a full disk, a lost node's copy) costs the steps since the save before it, not the
+    training: it ends bit for bit as one that ran straight through; with both saves damaged it starts over."""
+    spec = tiny_spec(FP32, total_steps=400, eval_every=100)
+    straight = train_seeds(spec, [0], [tmp_path / "straight"])[0]
+    folder = tmp_path / "checkpoint"
+    checkpointing = Checkpointing(folder, every_steps=100, every_seconds=None)
+    trainer = Trainer(member_specs(spec, [0]), [tmp_path / "stopped"], checkpointing=checkpointing)
+    for _ in range(250):
+        trainer.step()
+    assert CheckpointFolder(folder).states() == [200, 100]
+    for step in (200, 100)[:damaged]:
+        state = folder / f"state-{step}.pt"
+        state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
+    resumed = train_seeds(spec, [0], [tmp_path / "resumed"], checkpointing=checkpointing)[0]
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == damaged and all("cannot be read" in line and "set aside as state-" in line for line in lines)
+    assert lines[-1].endswith("resuming from the save before it" if damaged == 1 else "starting the training over")
+    assert_same_run(straight.run_dir, resumed.run_dir)
+    assert json.loads((resumed.run_dir / "complete.json").read_text()).get("resumed_at", []) == ([100] if damaged == 1 else [])
+
