@@ -14,6 +14,7 @@ from importlib.metadata import version
 from dse.cli import analysis, hardware, study, tabular, train
 from dse.cli.options import CliError, Parser
 from dse.storage.settings import StudyInputError
+from dse.study.signals import catch_stop_signals, stopped_by
 from dse.study.tasks import TaskFailed
 from objectives.parity import ObjectivesInputError
 from search_spaces import SearchSpaceError
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    catch_stop_signals()
     try:
         return args.func(args)
     except USER_ERRORS as error:
@@ -54,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dse: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("dse: interrupted", file=sys.stderr)
-        return 130
+        stop = stopped_by()
+        if stop is None:
+            print("dse: interrupted", file=sys.stderr)
+            return 130
+        print(f"dse: stopped by {stop.name}; what finished and what was saved are kept: the same command continues",
+              file=sys.stderr)
+        return 128 + stop
 

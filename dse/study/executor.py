@@ -17,6 +17,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from dse.study.signals import catch_stop_signals
 from dse.study.tasks import (
     RungOutcome,
     TaskFailed,
@@ -112,6 +113,7 @@ class RayExecutor:
                     object_store_memory=OBJECT_STORE_BYTES,
                     **quiet,
                 )
+            catch_stop_signals()  # ray.init put its own SIGTERM handler in place
         self._ray = ray
         self._task = ray.remote(num_cpus=cpus_per_task, max_retries=WORKER_RETRIES)(train_task)
         self._evaluation = ray.remote(num_cpus=cpus_per_task, max_retries=WORKER_RETRIES)(evaluate_run)

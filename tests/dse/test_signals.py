@@ -1,0 +1,86 @@
+"""SIGTERM (schedulers, kill, preemption) stops dse run and dse train as Ctrl-C does: one line naming the signal,
+exit 143, no native stack dump, the lease released; the same command then resumes to what a clean run gives, bit
+for bit."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import torch
+
+from dse.storage.run_folder import open_run_study
+from tests.dse.tiny import TINY_STUDY
+
+DSE = [sys.executable, "-m", "dse.cli"]
+STOPPED = "dse: stopped by SIGTERM; what finished and what was saved are kept: the same command continues"
+
+
+def wait_for(condition, process: subprocess.Popen, what: str, seconds: float = 300) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert process.poll() is None, f"it ended before {what}"
+        assert time.monotonic() < deadline, f"no {what} in {seconds} s"
+        time.sleep(0.2)
+
+
+def terminate(process: subprocess.Popen) -> str:
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert err.strip().splitlines()[-1] == STOPPED and "SIGTERM received" not in err and "Traceback" not in err, err
+    return err
+
+
+def same_training(run_dir: Path, other_dir: Path) -> bool:
+    weights = [torch.load(path / "checkpoint.pt", weights_only=True)["policy"] for path in (run_dir, other_dir)]
+    returns = [json.loads((path / "eval.json").read_text())["returns"] for path in (run_dir, other_dir)]
+    return returns[0] == returns[1] and all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
+
+
+def test_sigterm_stops_a_study_that_the_same_command_resumes_bit_for_bit(tmp_path):
+    run = tmp_path / "study"
+    command = [*DSE, "run", *TINY_STUDY, "--budget", "2", "--checkpoint-steps", "200", "--out", str(run)]
+    driver = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
+
+    def saved_mid_training() -> bool:  # a candidate's training, after the FP32 baseline
+        return (run / "baseline.json").exists() and any((run / "cache" / "resume").glob("*/state-*.pt"))
+
+    wait_for(saved_mid_training, driver, "a save of a candidate's running training")
+    terminate(driver)
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]  # the lease was released: no other driver in the way
+    trials = [t for t in open_run_study(run).get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len([t for t in trials if "repeat_of" not in t.user_attrs]) == 2
+    continued = [Path(d) for t in trials for d in t.user_attrs["policy_dirs"]
+                 if json.loads((Path(d) / "complete.json").read_text()).get("resumed_at")]
+    assert continued, "a candidate's training stopped by SIGTERM went on from its save"
+    # the same study run cleanly trains the same candidates first (the staged start-up): the same trainings, bit for bit
+    clean = tmp_path / "clean"
+    assert subprocess.run([*command[:-1], str(clean)], capture_output=True, timeout=600).returncode == 0
+    for policy_dir in continued:
+        assert same_training(policy_dir, clean / "cache" / "train" / policy_dir.name), policy_dir.name
+
+def test_sigterm_stops_dse_train_which_the_same_command_resumes_bit_for_bit(tmp_path):
+    options = ["train", "--env", "Pendulum-v1", "--width", "8", "--core-bits", "2", "--steps", "3000",
+               "--learning-starts", "100", "--critic-width", "32", "--batch-size", "32", "--eval-every", "1000",
+               "--eval-episodes", "2", "--final-eval-episodes", "2", "--no-progress"]
+    out = tmp_path / "stopped"
+    command = [*DSE, *options, "--checkpoint-minutes", "0.005", "--out", str(out)]
+    training = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    resume = out.with_name(f"{out.name}.resume")
+    wait_for(lambda: any(resume.glob("state-*.pt")), training, "a save")
+    terminate(training)
+    assert not (out / "complete.json").exists()
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0 and "resuming" in resumed.stdout, resumed.stderr[-2000:]
+    assert json.loads((out / "complete.json").read_text())["resumed_at"]
+    clean = subprocess.run([*DSE, *options, "--out", str(tmp_path / "clean")], capture_output=True, text=True,
+                           timeout=600)
+    assert clean.returncode == 0, clean.stderr[-2000:]
+    assert same_training(out, tmp_path / "clean")
+
