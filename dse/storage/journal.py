@@ -20,7 +20,9 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from optuna.storages.journal import JournalFileBackend
+import re
+
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
 JOURNAL_FILE = "study.log"
 """a run folder's study: Optuna's journal file"""
@@ -50,6 +52,35 @@ def sqlite_tables(path: Path) -> set[str]:
         return set()
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
         return {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def drop_cut_record(journal_file: Path) -> int:
+    """Drop a last record cut short (a driver killed mid-append, a full disk) with one line saying so; its bytes.
+
+    Optuna reads past such a line, but its next append would continue it and leave a journal it cannot read. The
+    journal's own lock is held, so no append by a live driver is mistaken for a cut one.
+    """
+    if not journal_file.is_file() or journal_file.stat().st_size == 0:
+        return 0
+    lock = JournalFileSymlinkLock(str(journal_file))
+    lock.acquire()
+    try:
+        with open(journal_file, "rb+") as file:
+            data = file.read()
+            if data.endswith(b"\n"):
+                return 0
+            keep = data.rfind(b"\n") + 1
+            file.truncate(keep)
+            file.flush()
+            os.fsync(file.fileno())
+    finally:
+        lock.release()
+    cut = data[keep:]
+    operation = re.match(rb'\{"op_code":(\d+)', cut)
+    what = f"operation {int(operation.group(1))}" if operation else "an unknown operation"
+    print(f"dse: the last record of {journal_file} was cut short ({len(cut)} bytes, {what}; a driver stopped while "
+          "writing it): dropped, the study goes on from the records before it", file=sys.stderr)
+    return len(cut)
 
 
 def migrate(database: Path, journal_file: Path) -> Path:

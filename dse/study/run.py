@@ -8,6 +8,7 @@ from pathlib import Path
 import optuna
 
 from dse.storage import credentials
+from dse.storage.journal import drop_cut_record
 from dse.storage.lease import DriverLease
 from dse.storage.run_folder import MANIFEST, read_manifest, record_command
 from dse.storage.settings import PLANNED, SETTINGS_ATTR, StudyInputError, StudySettings
@@ -100,7 +101,10 @@ def _baseline_cached(settings: StudySettings, cache_dir: Path) -> bool:
 
 def _open(run_dir: Path, settings: StudySettings, storage: str | None, study_name: str):
     """The study and the settings it was made with (None: a new study); a study of other settings is refused."""
-    study = open_study(storage_url(run_dir, storage), study_name)
+    url = storage_url(run_dir, storage)
+    if "://" not in url:  # a journal file: a record a stopped driver cut short would spoil the next append
+        drop_cut_record(Path(url))
+    study = open_study(url, study_name)
     existing = stored_settings(study)
     if existing is not None:
         _check_same(existing, settings, f"study {study_name!r}")

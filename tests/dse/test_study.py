@@ -178,3 +178,25 @@ def test_a_study_made_when_folding_was_an_axis_is_refused_by_run_and_read_by_rep
     assert len(run.designs) == 2 and run.designs["folding"].tolist() == [[[1, 2]], [[1, 2]]]
     assert run.front["width"].tolist() == [16, 32], "neither dominates the other: both on the front"
     assert run.trainings == 4 and run.env_steps == 800
+
+
+def test_a_journal_whose_last_record_was_cut_drops_it_with_a_notice_and_takes_appends_again(tmp_path, capsys):
+    """A driver killed mid-append leaves half a line; Optuna reads past it, but its next append would continue it."""
+    from dse.storage.journal import drop_cut_record
+
+    path = tmp_path / "study.log"
+    study = open_study(str(path), "cut")
+    for value in range(3):
+        trial = study.ask()
+        study.tell(trial, [float(value), 1.0, 1.0, 1.0])
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-25])  # the last record, the third trial's result, cut short
+    kept = whole[:-25].rfind(b"\n") + 1
+    assert drop_cut_record(path) == len(whole) - 25 - kept and path.read_bytes() == whole[:kept]
+    notice = capsys.readouterr().err
+    assert notice.count("\n") == 1 and "was cut short" in notice and "operation 6" in notice
+    study = open_study(str(path), "cut")
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2 + [optuna.trial.TrialState.RUNNING]
+    study.tell(study.trials[2].number, [2.0, 1.0, 1.0, 1.0])
+    assert [t.values[0] for t in open_study(str(path), "cut").trials] == [0.0, 1.0, 2.0]
+    assert drop_cut_record(path) == 0 and capsys.readouterr().err == ""
