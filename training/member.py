@@ -20,6 +20,7 @@ from training.curve import LearningCurve
 from training.envs import make_env
 from training.evaluation import CURVE_EPISODES, evaluate
 from training.normalizer import ObsNormalizer
+from training.memory import replay_rows
 from training.replay import Batch, ReplayBuffer
 
 
@@ -46,7 +47,7 @@ class Member:
         self.generator = torch.Generator().manual_seed(spec.seed)
         self.rng = np.random.default_rng(spec.seed)
         self.normalizer = ObsNormalizer.fresh(obs_dim, spec.obs_clip, spec.normalize)
-        self.buffer = ReplayBuffer(min(spec.hyper.buffer_size, spec.total_steps), obs_dim, act_dim)
+        self.buffer = ReplayBuffer(replay_rows(spec.hyper.buffer_size, spec.total_steps), obs_dim, act_dim)
         self.curve = LearningCurve(out_dir)
         self.obs, _ = self.env.reset(seed=spec.seed)
         self.normalizer.update(self.obs)

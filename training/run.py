@@ -209,6 +209,8 @@ class Trainer:
         for segment in segments:
             for member, rows in zip(self.members, segment["members"]):
                 member.buffer.put_rows(segment["first"], rows)
+        for member in self.members:
+            member.buffer.settle()
 
     def deployed(self, index: int) -> DeployedPolicy:
         """Seed ``index``'s policy as it is now, as a deployed policy of its own."""

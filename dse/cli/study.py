@@ -36,7 +36,7 @@ def run_or_plan(args: argparse.Namespace, settings, out: Path, budget: int) -> P
     warn_if_on_command_line(args.storage)
     if args.dry_run:
         print(plan(out, settings, budget=budget, storage=args.storage, study_name=args.study_name, cache=args.cache,
-                   workers=args.workers, task_per_seed=args.task_per_seed).describe())
+                   workers=args.workers, task_per_seed=args.task_per_seed, local=args.ray_address is None).describe())
         return None
     import torch
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dse.storage.settings import StudySettings
+from dse.storage.settings import StudyInputError, StudySettings
+from training.memory import TASK_OVERHEAD_BYTES, gigabytes, replay_row_bytes, replay_rows
 
 OVERHEAD_SECONDS = 3.9e-3
 """per seed and env step, whatever the networks"""
@@ -54,6 +55,17 @@ class StudyPlan:
     full_env_steps: int | None = None
     """under rungs: the env steps of the same study with every candidate trained to the end"""
     rungs: tuple[int, ...] = ()
+    notes: tuple[str, ...] = ()
+    """how the tasks were fitted to this machine's memory (``fit_memory``)"""
+    seed_bytes: int = 0
+    """one seed's replay memory (``training.memory``)"""
+    task_bytes: int = 0
+    """one training task: its seeds' replay memories and the task's own (``TASK_OVERHEAD_BYTES``)"""
+
+    @property
+    def memory(self) -> str:
+        return (f"memory: about {gigabytes(self.task_bytes)} per training task ({gigabytes(self.seed_bytes)} of replay "
+                f"per seed), {gigabytes(self.task_bytes * self.workers)} with {self.workers} workers")
 
     @property
     def wall_seconds(self) -> float:
@@ -77,12 +89,13 @@ class StudyPlan:
             f"plan: {self.trials} candidates x {self.seeds} seeds = up to {self.trainings:,} trainings "
             f"(+{self.baseline_trainings} FP32 baseline), {self.env_steps:,} env steps{rungs}; about "
             f"{_hours(self.cpu_seconds)} CPU-hours at the 2-core development machine's speed (docs/performance.md), "
-            f"{duration(self.wall_seconds)} with {self.workers} workers"
-        )
+            f"{duration(self.wall_seconds)} with {self.workers} workers; {self.memory}"
+        ) + "".join(f"\n{note}" for note in self.notes)
 
 
 def plan_study(
-    settings: StudySettings, budget: int, finished: int, workers: int, baseline_cached: bool, task_per_seed: bool = False
+    settings: StudySettings, budget: int, finished: int, workers: int, baseline_cached: bool, task_per_seed: bool = False,
+    notes: tuple[str, ...] = (),
 ) -> StudyPlan:
     """The trainings still ahead of a study with ``finished`` trials, and what they cost."""
     from dse.strategies.staged import StagedRule
@@ -102,7 +115,43 @@ def plan_study(
     task = steps * candidate_step * (1 if task_per_seed else settings.seeds)
     env_steps = round(trials * settings.seeds * candidate_steps) + baseline * steps
     full = (trials * settings.seeds + baseline) * steps if len(rungs) > 1 else None
-    return StudyPlan(trials, settings.seeds, baseline, env_steps, cpu, task, workers, full, rungs if full is not None else ())
+    seed_bytes, task_bytes = memory_of(settings, task_per_seed)
+    return StudyPlan(trials, settings.seeds, baseline, env_steps, cpu, task, workers, full,
+                     rungs if full is not None else (), notes, seed_bytes, task_bytes)
+
+
+def memory_of(settings: StudySettings, task_per_seed: bool) -> tuple[int, int]:
+    """One seed's replay memory and one training task's memory, in bytes."""
+    from training.envs import env_spaces
+
+    obs_dim, low, _ = env_spaces(settings.env_id)
+    hyper = settings.template.hyper
+    seed_bytes = replay_rows(hyper.buffer_size, settings.template.total_steps) * replay_row_bytes(obs_dim, len(low))
+    return seed_bytes, TASK_OVERHEAD_BYTES + seed_bytes * (1 if task_per_seed else settings.seeds)
+
+
+def fit_memory(settings: StudySettings, workers: int, task_per_seed: bool, available: int) -> tuple[int, bool, tuple]:
+    """Workers and tasks that fit ``available`` bytes, and the lines that say what changed; a one-line refusal where
+    not even one seed fits. A candidate's seeds that do not fit one task train in tasks of their own (as
+    ``--task-per-seed``); fewer tasks run at once where the workers' tasks together do not fit."""
+    notes = []
+    seed_bytes, task_bytes = memory_of(settings, task_per_seed)
+    if TASK_OVERHEAD_BYTES + seed_bytes > available:
+        raise StudyInputError(
+            f"one training seed needs about {gigabytes(TASK_OVERHEAD_BYTES + seed_bytes)} (a replay memory of "
+            f"{gigabytes(seed_bytes)}), more than this machine's {gigabytes(available)}: lower --buffer-size (or "
+            "--steps), or run on a larger machine (--ray-address)")
+    if task_bytes > available:
+        task_per_seed, task_bytes = True, TASK_OVERHEAD_BYTES + seed_bytes
+        notes.append(f"a candidate's {settings.seeds} seeds need about {gigabytes(memory_of(settings, False)[1])} in "
+                     f"one task, more than this machine's {gigabytes(available)}: each seed trains in a task of its own "
+                     "(as --task-per-seed)")
+    if workers * task_bytes > available:
+        fitting = max(1, available // task_bytes)
+        notes.append(f"{workers} workers' tasks need about {gigabytes(workers * task_bytes)}, more than this "
+                     f"machine's {gigabytes(available)}: {fitting} at once (lower --seeds or --buffer-size for more)")
+        workers = fitting
+    return workers, task_per_seed, tuple(notes)
 
 
 def _hours(seconds: float) -> str:

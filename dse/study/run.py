@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import optuna
+import psutil
 
 from dse.storage import credentials
 from dse.storage.journal import drop_cut_record
@@ -24,7 +25,7 @@ from dse.storage.studies import (
 from dse.strategies.samplers import make_sampler, startup_candidates
 from dse.study.driver import Driver
 from dse.study.executor import CheckpointSettings, RayExecutor
-from dse.study.plan import StudyPlan, plan_study
+from dse.study.plan import StudyPlan, fit_memory, plan_study
 from dse.study.tasks import cached_outcome
 from training.checkpoint import DEFAULT_SECONDS
 
@@ -84,15 +85,19 @@ def _resolve(run_dir: Path, settings: StudySettings, storage: str | None, study_
 
 def plan(
     run_dir: Path, settings: StudySettings, *, budget: int, storage: str | None = None, study_name: str | None = None,
-    cache: str | Path | None = None, workers: int = 1, task_per_seed: bool = False,
+    cache: str | Path | None = None, workers: int = 1, task_per_seed: bool = False, local: bool = True,
 ) -> StudyPlan:
-    """What running the study in ``run_dir`` to ``budget`` still costs; creates no run folder and trains nothing."""
+    """What running the study in ``run_dir`` to ``budget`` still costs; creates no run folder and trains nothing.
+    ``local``: the trainings run on this machine, whose memory they are fitted to."""
     run_dir = Path(run_dir)
+    notes: tuple[str, ...] = ()
+    if local:
+        workers, task_per_seed, notes = fit_memory(settings, workers, task_per_seed, psutil.virtual_memory().total)
     _, storage, study_name = _resolve(run_dir, settings, storage, study_name)
     url = existing_storage_url(run_dir, storage)
     finished = finished_in(url, study_name) if url else 0
     cache_dir = Path(cache) if cache else run_dir / "cache"
-    return plan_study(settings, budget, finished, workers, _baseline_cached(settings, cache_dir), task_per_seed)
+    return plan_study(settings, budget, finished, workers, _baseline_cached(settings, cache_dir), task_per_seed, notes)
 
 
 def _baseline_cached(settings: StudySettings, cache_dir: Path) -> bool:
@@ -150,6 +155,9 @@ def run_study(
     both from a table).
     """
     run_dir = Path(run_dir)
+    notes: tuple[str, ...] = ()
+    if executor is None and ray_address is None:  # the trainings run on this machine: fit them to its memory
+        workers, task_per_seed, notes = fit_memory(settings, workers, task_per_seed, psutil.virtual_memory().total)
     manifest, storage, study_name = _resolve(run_dir, settings, storage, study_name)
     cache_dir = Path(cache) if cache else run_dir / "cache"
     _check_writable(run_dir, "run folder")
@@ -167,7 +175,8 @@ def run_study(
         if finished >= budget:
             log(f"budget of {budget} candidates already reached ({finished} trained); raise --budget to continue")
             return
-        log(plan_study(settings, budget, finished, workers, _baseline_cached(settings, cache_dir), task_per_seed).describe())
+        log(plan_study(settings, budget, finished, workers, _baseline_cached(settings, cache_dir), task_per_seed,
+                       notes).describe())
         if executor is None:
             # with neither interval a training still saves where it pauses at a rung
             checkpoints = CheckpointSettings(cache_dir / "resume", checkpoint_steps, checkpoint_minutes * 60 or None)

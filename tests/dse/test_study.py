@@ -200,3 +200,22 @@ def test_a_journal_whose_last_record_was_cut_drops_it_with_a_notice_and_takes_ap
     study.tell(study.trials[2].number, [2.0, 1.0, 1.0, 1.0])
     assert [t.values[0] for t in open_study(str(path), "cut").trials] == [0.0, 1.0, 2.0]
     assert drop_cut_record(path) == 0 and capsys.readouterr().err == ""
+
+
+def test_memory_is_planned_a_task_per_seed_where_seeds_do_not_fit_and_a_refusal_where_one_does_not():
+    """Humanoid at the paper's defaults: 376-dimensional observations stored once, 1M rows a seed, 10 seeds a task."""
+    from dse.study.plan import fit_memory, memory_of
+    from training.memory import TASK_OVERHEAD_BYTES
+
+    humanoid = settings(env_id="Humanoid-v4", seeds=10, template=TrainSpec("Humanoid-v4", total_steps=1_000_000))
+    seed_bytes, task_bytes = memory_of(humanoid, task_per_seed=False)
+    assert seed_bytes == 1_000_000 * (4 * (376 + 17 + 2) + 1) and task_bytes == TASK_OVERHEAD_BYTES + 10 * seed_bytes
+    gib = 2**30
+    assert fit_memory(humanoid, 1, False, 24 * gib) == (1, False, ())
+    workers, split, notes = fit_memory(humanoid, 2, False, 24 * gib)
+    assert (workers, split) == (1, False) and "2 workers' tasks need about 30 GB" in notes[0]
+    workers, split, notes = fit_memory(humanoid, 5, False, 8 * gib)
+    assert split and workers == 8 * gib // (TASK_OVERHEAD_BYTES + seed_bytes) and len(notes) == 2
+    assert "each seed trains in a task of its own" in notes[0]
+    with pytest.raises(StudyInputError, match=r"one training seed needs about 2 GB .* lower --buffer-size"):
+        fit_memory(humanoid, 1, False, 1 * gib)

@@ -12,6 +12,7 @@ from tests.conftest import tiny_spec
 from training import DDPGConfig, PolicyConfig, TrainingInputError, load_policy, read_run, train, train_seeds
 from training.envs import make_env
 from training.normalizer import ObsNormalizer
+from training.memory import replay_row_bytes
 from training.replay import Batch, ReplayBuffer
 from training.run import AGENTS, Trainer, member_specs, step_env
 
@@ -25,11 +26,11 @@ def test_truncation_keeps_the_true_last_observation_and_still_bootstraps():
         obs = step_env(env, obs, np.array([0.5]), buffer)
         policy_inputs.append(obs)
     assert buffer.terminated[:201].sum() == 0
-    last = buffer.next_obs[199].numpy()
+    last = buffer.next_obs(torch.tensor([199]))[0].numpy()
     reset_obs = policy_inputs[200]
     assert not np.allclose(last, reset_obs), "the last transition must not point at the reset observation"
     np.testing.assert_allclose(buffer.obs[200].numpy(), reset_obs, rtol=1e-6)
-    np.testing.assert_allclose(buffer.obs[199].numpy(), buffer.next_obs[198].numpy())
+    np.testing.assert_allclose(buffer.obs[199].numpy(), buffer.next_obs(torch.tensor([198]))[0].numpy())
 
 
 def test_termination_stops_bootstrapping_and_stores_the_terminal_observation():
@@ -42,9 +43,40 @@ def test_termination_stops_bootstrapping_and_stores_the_terminal_observation():
             break
     else:
         pytest.fail("a full push never tipped the pole over")
-    assert abs(buffer.next_obs[step, 1]) > 0.2, "the stored next observation is the terminal one"
+    assert abs(buffer.next_obs(torch.tensor([step]))[0, 1]) > 0.2, "the stored next observation is the terminal one"
     assert buffer.terminated[:step].sum() == 0
     assert np.abs(obs).max() < 0.02, "after termination the policy sees the reset observation"
+
+
+def test_each_observation_is_stored_once_and_every_batch_is_what_storing_both_gives():
+    """Hopper falls often (short episodes), Pendulum is truncated every 200 steps; a ring of 150 wraps many times;
+    a checkpoint's rows put back into a fresh memory give the same batches again."""
+    for env_id, act_dim in (("Hopper-v4", 3), ("Pendulum-v1", 1)):
+        env = make_env(env_id)
+        obs_dim = env.observation_space.shape[0]
+        buffer, both = ReplayBuffer(150, obs_dim, act_dim), []
+        obs, _ = env.reset(seed=3)
+        rng = np.random.default_rng(3)
+        for step in range(700):
+            before = obs
+            obs = step_env(env, obs, rng.uniform(-1, 1, act_dim), buffer)
+            both.append(buffer.next_obs(torch.tensor([(buffer.position - 1) % 150]))[0])
+            assert torch.equal(buffer.obs[(buffer.position - 1) % 150], torch.as_tensor(before, dtype=torch.float32))
+        stored = torch.stack(both[-150:])  # what a memory of both observations holds, in row order
+        rows = (torch.arange(700 - 150, 700) % 150).argsort()
+        restored = ReplayBuffer(150, obs_dim, act_dim)
+        restored.put_rows(700 - 150, buffer.rows(700 - 150, 700))
+        restored.position, restored.size = buffer.position, buffer.size
+        restored.settle()
+        for memory in (buffer, restored):
+            assert torch.equal(memory.next_obs(torch.arange(150)).view(torch.int32), stored[rows].view(torch.int32))
+            batch = memory.sample(64, torch.Generator().manual_seed(0), lambda x: x)
+            index = torch.randint(0, 150, (64,), generator=torch.Generator().manual_seed(0))
+            assert torch.equal(batch.next_obs, stored[rows][index]) and torch.equal(batch.obs, buffer.obs[index])
+        dense = sum(t.element_size() * t.nelement() for t in (buffer.obs, buffer.actions, buffer.rewards,
+                                                                buffer.terminated, buffer._is_apart))
+        assert dense == 150 * replay_row_bytes(obs_dim, act_dim) == 150 * (4 * (obs_dim + act_dim + 2) + 1)
+        assert len(buffer._apart) < 150 / 4, "only episode ends are kept apart"
 
 
 def test_normalizer_tracks_mean_and_variance_of_everything_seen():
