@@ -30,6 +30,7 @@ Torch is imported when a checkpoint is read or written, so the driver's imports 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -167,10 +168,17 @@ class CheckpointFolder:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / name
         incoming = self.folder / f".{name}.{os.getpid()}.incoming"
-        with open(incoming, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
+        try:
+            with open(incoming, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+        except OSError as error:
+            incoming.unlink(missing_ok=True)  # the saves before this one stay as they were
+            if error.errno == errno.ENOSPC:
+                raise OSError(errno.ENOSPC, f"no space left on the device ({len(data) / 2**20:.1f} MB needed)",
+                              str(path)) from None
+            raise
         os.replace(incoming, path)
         directory = os.open(self.folder, os.O_RDONLY)
         try:

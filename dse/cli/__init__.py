@@ -8,6 +8,7 @@ Importing it loads neither torch, Ray nor FINN: each command imports what it nee
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from importlib.metadata import version
 
@@ -55,6 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     except TaskFailed as error:
         print(f"dse: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        written = f" writing {error.filename}" if error.filename else ""
+        print(f"dse: error: {error.strerror}{written}: free some space and run the same command again (what was "
+              "written before is kept)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         stop = stopped_by()
         if stop is None:

@@ -1,6 +1,6 @@
-"""SIGTERM (schedulers, kill, preemption) stops dse run and dse train as Ctrl-C does: one line naming the signal,
-exit 143, no native stack dump, the lease released; the same command then resumes to what a clean run gives, bit
-for bit."""
+"""Stops and faults a long study meets. SIGTERM (schedulers, kill, preemption) stops dse run and dse train as Ctrl-C
+does: one line naming the signal, exit 143, no native stack dump, the lease released. A full disk is one line, and
+leaves the saves before it whole. Either way the same command then resumes to what a clean run gives, bit for bit."""
 
 import json
 import signal
@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 import torch
 
 from dse.storage.run_folder import open_run_study
@@ -65,22 +66,61 @@ def test_sigterm_stops_a_study_that_the_same_command_resumes_bit_for_bit(tmp_pat
     for policy_dir in continued:
         assert same_training(policy_dir, clean / "cache" / "train" / policy_dir.name), policy_dir.name
 
+TRAIN = ["train", "--env", "Pendulum-v1", "--width", "8", "--core-bits", "2", "--steps", "3000", "--learning-starts",
+         "100", "--critic-width", "32", "--batch-size", "32", "--eval-every", "1000", "--eval-episodes", "2",
+         "--final-eval-episodes", "2", "--no-progress"]
+
+
+def resumes_as_a_clean_run(command: list[str], out: Path, tmp_path: Path) -> None:
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0 and "resuming" in resumed.stdout, resumed.stderr[-2000:]
+    assert json.loads((out / "complete.json").read_text())["resumed_at"]
+    clean = subprocess.run([*DSE, *TRAIN, "--out", str(tmp_path / "clean")], capture_output=True, text=True, timeout=600)
+    assert clean.returncode == 0, clean.stderr[-2000:]
+    assert same_training(out, tmp_path / "clean")
+
+
 def test_sigterm_stops_dse_train_which_the_same_command_resumes_bit_for_bit(tmp_path):
-    options = ["train", "--env", "Pendulum-v1", "--width", "8", "--core-bits", "2", "--steps", "3000",
-               "--learning-starts", "100", "--critic-width", "32", "--batch-size", "32", "--eval-every", "1000",
-               "--eval-episodes", "2", "--final-eval-episodes", "2", "--no-progress"]
     out = tmp_path / "stopped"
-    command = [*DSE, *options, "--checkpoint-minutes", "0.005", "--out", str(out)]
+    command = [*DSE, *TRAIN, "--checkpoint-minutes", "0.005", "--out", str(out)]
     training = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     resume = out.with_name(f"{out.name}.resume")
     wait_for(lambda: any(resume.glob("state-*.pt")), training, "a save")
     terminate(training)
     assert not (out / "complete.json").exists()
-    resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert resumed.returncode == 0 and "resuming" in resumed.stdout, resumed.stderr[-2000:]
-    assert json.loads((out / "complete.json").read_text())["resumed_at"]
-    clean = subprocess.run([*DSE, *options, "--out", str(tmp_path / "clean")], capture_output=True, text=True,
-                           timeout=600)
-    assert clean.returncode == 0, clean.stderr[-2000:]
-    assert same_training(out, tmp_path / "clean")
+    resumes_as_a_clean_run(command, out, tmp_path)
 
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 16 MB file system of the test's own (a tmpfs; skipped where this machine cannot mount one)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"a small file system cannot be mounted here: {made.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", "--lazy", str(mount)], check=True)
+
+
+def test_a_full_disk_is_one_line_keeps_the_saves_before_and_the_same_command_goes_on(small_disk, tmp_path):
+    out = small_disk / "run"
+    command = [*DSE, *TRAIN, "--checkpoint-minutes", "0.002", "--out", str(out)]
+    training = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    resume = out.with_name(f"{out.name}.resume")
+    wait_for(lambda: any(resume.glob("state-*.pt")), training, "a save")
+    filler = small_disk / "filler"
+    with open(filler, "wb") as fill:  # the disk full, as another program might leave it
+        try:
+            while True:
+                fill.write(b"\0" * 65536)
+                fill.flush()
+        except OSError:
+            pass
+    _, err = training.communicate(timeout=300)
+    assert training.returncode == 1, err[-2000:]
+    (line,) = err.strip().splitlines()
+    assert line.startswith("dse: error: ") and "space left on" in line and "run the same command again" in line
+    assert not list(resume.glob(".*.incoming")), "a save that could not be written leaves nothing behind"
+    filler.unlink()
+    resumes_as_a_clean_run(command, out, tmp_path)
