@@ -1,7 +1,7 @@
 """Training speed: env-steps/s after learning starts, ours (FP32 and QAT) against a plain CleanRL-style loop,
 and S seeds of the QAT policy trained together (batched) against one seed alone.
 
-    .venv/bin/python bench/train_speed.py [--env Walker2d-v4] [--space-widths 16 256] [--steps 1000] [--seeds 10]
+    .venv/bin/python bench/train_speed.py [--env Walker2d-v4] [--widths 16 256] [--steps 1000] [--seeds 10]
 
 All configurations run in one process, interleaved step by step, so a change in
 machine load falls on all of them alike: each does ``--learning-starts`` random

@@ -120,12 +120,15 @@ class CheckpointFolder:
         import torch
 
         for step in self.states():
-            path = self.folder / f"state-{step}.pt"
+            path = reading = self.folder / f"state-{step}.pt"
             try:
                 state = torch.load(path, weights_only=True)
-                segments = [torch.load(self.folder / name, weights_only=True) for name in state["replay_files"]]
+                segments = []
+                for name in state["replay_files"]:
+                    reading = self.folder / name
+                    segments.append(torch.load(reading, weights_only=True))
             except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, KeyError, TypeError) as error:
-                self._set_aside(path, error, step != self.states()[-1])
+                self._set_aside(path, reading, error, step != self.states()[-1])
                 continue
             if state.get("identity") != identity:
                 raise TrainingInputError(
@@ -134,12 +137,15 @@ class CheckpointFolder:
             return state, segments
         return None
 
-    def _set_aside(self, path: Path, error: Exception, earlier: bool) -> None:
+    def _set_aside(self, path: Path, unreadable: Path, error: Exception, earlier: bool) -> None:
+        """The state ``path`` set aside, because it or a replay file it needs (``unreadable``) cannot be read."""
         damaged = path.with_name(path.name + DAMAGED)
         os.replace(path, damaged)
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        needed = "" if unreadable == path else f", which {path.name} needs,"
         then = "resuming from the save before it" if earlier else "starting the training over"
-        print(f"dse: checkpoint {path} cannot be read ({reason}); set aside as {damaged.name}, {then}", file=sys.stderr)
+        print(f"dse: checkpoint {unreadable}{needed} cannot be read ({reason}); {path.name} set aside as {damaged.name}, "
+              f"{then}", file=sys.stderr)
 
     def save(self, state: dict, segment: dict, capacity: int, fallback: Sequence[str] = ()) -> Saved:
         """Write ``segment`` (rows of env steps [first, end)) and ``state``; drop what no longer counts.
@@ -149,7 +155,9 @@ class CheckpointFolder:
         """
         self.folder.mkdir(parents=True, exist_ok=True)
         step = state["global_step"]
-        previous = [name for name in self._replay_names() if int(_REPLAY.fullmatch(name).group(2)) > step - capacity]
+        # the rows still in the ring, from the save before (never from files of a save set aside or half written)
+        previous = [name for name in fallback
+                    if (match := _REPLAY.fullmatch(name)) and int(match.group(2)) > step - capacity]
         written = []
         if segment["end"] > segment["first"]:
             name = f"replay-{segment['first']}-{segment['end']}.pt"
@@ -192,9 +200,6 @@ class CheckpointFolder:
         for path in self.folder.iterdir():
             if path.name not in names and not path.name.endswith(DAMAGED):
                 path.unlink(missing_ok=True)
-
-    def _replay_names(self) -> list[str]:
-        return [path.name for path in self.folder.iterdir() if _REPLAY.fullmatch(path.name)]
 
 
 def _serialized(payload: dict) -> bytes:

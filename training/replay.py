@@ -100,16 +100,23 @@ class ReplayBuffer:
         return rows | {"next_obs": self.next_obs(index)}
 
     def put_rows(self, first: int, rows: dict[str, torch.Tensor]) -> None:
-        """Write ``rows`` back where ``rows(first, ...)`` read them; ``settle`` once the last rows are back."""
+        """Write ``rows`` back where ``rows(first, ...)`` read them; ``settle`` once the last rows are back.
+
+        Next observations that are the following row's observation are not kept; the others, and the segment's last
+        (whose following row comes with the next segment, if any), are kept apart, each a copy of its own.
+        """
         index = torch.arange(first, first + len(rows["rewards"])) % self.capacity
         for name in _ROWS:
             if name != "next_obs":
                 getattr(self, name)[index] = rows[name]
-        for row, following in zip(index.tolist(), rows["next_obs"].clone()):
-            self._set_apart(row, following)
+        following = rows["next_obs"]
+        implicit = (following[:-1].view(torch.int32) == rows["obs"][1:].view(torch.int32)).all(dim=1)
+        for at in [*(~implicit).nonzero().flatten().tolist(), len(index) - 1] if len(index) else []:
+            self._set_apart(int(index[at]), following[at].clone())
 
     def settle(self) -> None:
-        """After ``put_rows`` and ``position``: keep apart only the next observations the next row does not hold."""
+        """After ``put_rows`` and ``position``: keep apart only the next observations the next row does not hold (the
+        few ``put_rows`` kept, checked against the rows now all back)."""
         newest = (self.position - 1) % self.capacity
         if self.size:
             self._newest_next = self._apart[newest]

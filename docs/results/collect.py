@@ -1,18 +1,16 @@
-"""Copy a study's report files into docs/results/<name>/, sharing one plotly.min.js instead of one inlined per page.
+"""Copy a study's report files into docs/results/<name>/, with the plotly.min.js its pages load beside them, once.
 
     python docs/results/collect.py DEST FILE...
 
-Each HTML report is self-contained in its run folder (it opens offline); here the
-~4.6 MB plotly.js bundle each page inlines is written once as DEST/plotly.min.js
-and the pages point to it, so the committed results stay small.
+A report page loads plotly.js from plotly.min.js in its own folder (one copy per folder, not one inlined per page);
+here the pages of several studies share DEST/plotly.min.js, so the committed results stay small.
 """
 
-import re
 import shutil
 import sys
 from pathlib import Path
 
-BUNDLE = re.compile(r"<script>\s*/\*\*\s*\* plotly\.js v.*?</script>", re.DOTALL)
+PLOTLY_JS = "plotly.min.js"
 
 
 def main(dest: str, *files: str) -> None:
@@ -20,17 +18,12 @@ def main(dest: str, *files: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name in files:
         path = Path(name)
-        target = out / (f"{path.parent.parent.name}-{path.name}" if path.parent.name == "reports" else path.name)
-        if path.suffix != ".html":
-            shutil.copyfile(path, target)
+        if path.name == PLOTLY_JS:
             continue
-        text = path.read_text()
-        bundle = BUNDLE.search(text)
-        if bundle:
-            script = bundle.group(0)
-            (out / "plotly.min.js").write_text(script[len("<script>"):-len("</script>")])
-            text = text.replace(script, '<script src="plotly.min.js"></script>')
-        target.write_text(text)
+        target = out / (f"{path.parent.parent.name}-{path.name}" if path.parent.name == "reports" else path.name)
+        shutil.copyfile(path, target)
+        if path.suffix == ".html" and (path.parent / PLOTLY_JS).exists():
+            shutil.copyfile(path.parent / PLOTLY_JS, out / PLOTLY_JS)
         print(f"{name} -> {target}")
 
 

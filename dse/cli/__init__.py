@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import errno
 import sys
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 
 from dse.cli import analysis, hardware, study, tabular, train
 from dse.cli.options import CliError, Parser
@@ -31,11 +31,18 @@ USER_ERRORS = (CliError, TrainingInputError, ObjectivesInputError, SynthesisInpu
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="dse", description="Design-space exploration of integer-only RL policies for FPGAs.")
-    parser.add_argument("--version", action="version", version=f"dse {version('dse')}")
+    parser.add_argument("--version", action="version", version=f"dse {installed_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for group in GROUPS:
         group.register(commands)
     return parser
+
+
+def installed_version() -> str:
+    try:
+        return version("dse")
+    except PackageNotFoundError:  # a source tree on the path, not installed
+        return "(not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:

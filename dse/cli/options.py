@@ -239,33 +239,25 @@ def add_early_stop_option(parser: argparse.ArgumentParser, default: str) -> None
     )
 
 
-STRATEGY_OPTIONS: dict[str, tuple[object, tuple[str, ...]]] = {
-    "sampler": ("ehvi", ("search",)),
-    "startup": ("staged", ("search",)),
-    "sampler_seed": (0, ("search", "random")),
-    "fidelity_rungs": (1, ("search", "random")),
-    "fidelity_factor": (3, ("search", "random")),
-    "fidelity_promotion": ("all", ("search", "random")),
-    "seed_racing": (0, ("search", "random")),
-    "staged_scan": ("anywhere", ("staged",)),
-    "staged_no_match": ("most-precise", ("staged",)),
+STRATEGY_DEFAULTS: dict[str, object] = {
+    "sampler": "ehvi", "startup": "staged", "sampler_seed": 0, "fidelity_rungs": 1, "fidelity_factor": 3,
+    "fidelity_promotion": "all", "seed_racing": 0, "staged_scan": "anywhere", "staged_no_match": "most-precise",
 }
-"""each strategy option: its default, and the strategies it applies to (given with another, it is refused)"""
-
-RUNG_OPTIONS = ("fidelity_factor", "fidelity_promotion")
-"""options that only mean something with --fidelity-rungs 2 or more"""
+"""the default of each strategy option (``STRATEGY_FIELDS`` says which strategies each applies to)"""
 
 
 def strategy_choices(args: argparse.Namespace, strategy: str) -> dict[str, object]:
     """Every strategy option as given, else its default; one given that does not apply to ``strategy`` is refused."""
-    given = {dest: getattr(args, dest, None) for dest in STRATEGY_OPTIONS}
+    from dse.storage.settings import RUNG_FIELDS, STRATEGY_FIELDS
+
+    given = {dest: getattr(args, dest, None) for dest in STRATEGY_DEFAULTS}
     for dest, value in given.items():
-        if value is not None and strategy not in STRATEGY_OPTIONS[dest][1]:
-            applies = " and ".join(STRATEGY_OPTIONS[dest][1])
+        if value is not None and strategy not in STRATEGY_FIELDS[dest]:
+            applies = " and ".join(STRATEGY_FIELDS[dest])
             raise CliError(f"{option(dest)} {value} cannot be combined with --strategy {strategy}: it applies to "
                            f"--strategy {applies}")
-    chosen = {dest: STRATEGY_OPTIONS[dest][0] if value is None else value for dest, value in given.items()}
-    for dest in RUNG_OPTIONS:
+    chosen = {dest: STRATEGY_DEFAULTS[dest] if value is None else value for dest, value in given.items()}
+    for dest in RUNG_FIELDS:
         if given[dest] is not None and chosen["fidelity_rungs"] < 2:
             raise CliError(f"{option(dest)} {given[dest]} cannot be combined with --fidelity-rungs "
                            f"{chosen['fidelity_rungs']}: it applies to --fidelity-rungs 2 or more")
@@ -279,7 +271,7 @@ def add_strategy_options(parser: argparse.ArgumentParser, sampler_seed_default: 
     from dse.strategies.staged import STRATEGIES
 
     def default(dest: str) -> str:
-        return f" (default: {STRATEGY_OPTIONS[dest][0]})"
+        return f" (default: {STRATEGY_DEFAULTS[dest]})"
 
     group = parser.add_argument_group("strategy: which candidates the study trains, and how many")
     group.add_argument("--budget", type=int, default=200,

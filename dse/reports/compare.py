@@ -58,7 +58,7 @@ def exclusive_points(run: RunData, runs: list[RunData]) -> pd.DataFrame:
     mine = _front_losses(run)
     keep = [not (dominated_by_front(point, others) or any(np.array_equal(point, other) for other in others))
             for point in mine]
-    return front[keep]
+    return front[np.asarray(keep, dtype=bool)]
 
 
 def comparison(runs: list[RunData]) -> pd.DataFrame:

@@ -143,7 +143,7 @@ HYPERVOLUME_AXES = {"trials": "candidates trained", "trainings": "trainings spen
 def hypervolume_figure(runs: list[RunData], normalization: Normalization, against: str = "trials") -> go.Figure:
     """Hypervolume of the feasible front found so far, against one of ``HYPERVOLUME_AXES``."""
     fig = go.Figure()
-    for run in runs:
+    for index, run in enumerate(runs):
         scored = run.scored
         if against == "trials":
             axis = np.arange(1, len(scored) + 1)
@@ -153,7 +153,7 @@ def hypervolume_figure(runs: list[RunData], normalization: Normalization, agains
         else:
             axis = run.own(scored, "trainings" if against == "trainings" else "env_steps").cumsum().to_numpy()
         fig.add_trace(go.Scatter(x=axis, y=hypervolume_curve(run, normalization), mode="lines+markers", name=run.name,
-                                 line_shape="hv", line_color=study_colour(runs.index(run))))
+                                 line_shape="hv", line_color=study_colour(index)))
     fig.update_layout(
         title=f"hypervolume of the feasible front against {against} (of at most {normalization.maximum:.4f})",
         xaxis_title=HYPERVOLUME_AXES[against], yaxis_title="hypervolume", height=380,

@@ -62,6 +62,10 @@ def drop_cut_record(journal_file: Path) -> int:
     """
     if not journal_file.is_file() or journal_file.stat().st_size == 0:
         return 0
+    with open(journal_file, "rb") as file:
+        file.seek(-1, os.SEEK_END)
+        if file.read(1) == b"\n":  # whole, as nearly always: no lock, no reading it all
+            return 0
     lock = JournalFileSymlinkLock(str(journal_file))
     lock.acquire()
     try:

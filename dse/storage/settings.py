@@ -35,6 +35,22 @@ SEARCH_VERSION = 2
 """how a study asks and scores: 1, folding was a search axis and a trial one design; 2, every trained policy is
 mapped at every throughput target, and repeats are answered without training"""
 
+STRATEGY_FIELDS: dict[str, tuple[str, ...]] = {
+    "sampler": ("search",),
+    "startup": ("search",),
+    "sampler_seed": SAMPLED,
+    "fidelity_rungs": SAMPLED,
+    "fidelity_factor": SAMPLED,
+    "fidelity_promotion": SAMPLED,
+    "seed_racing": SAMPLED,
+    "staged_scan": ("staged",),
+    "staged_no_match": ("staged",),
+}
+"""settings that only mean something under these strategies: the command line refuses one given with another
+strategy, and a resumed study does not compare them where neither its strategy nor the one asked uses them"""
+RUNG_FIELDS = ("fidelity_factor", "fidelity_promotion")
+"""settings that only mean something with two or more fidelity rungs"""
+
 
 class StudyInputError(ValueError):
     """A study that cannot be started or continued as asked: the message names the value and what is allowed."""
@@ -210,9 +226,15 @@ class StudySettings:
         return cls(**data)
 
     def differences(self, other: StudySettings) -> list[str]:
-        """Settings that differ, as "name: stored -> asked" (json round trip makes tuples and lists compare)."""
+        """Settings that differ, as "name: stored -> asked" (json round trip makes tuples and lists compare); those
+        neither study uses (``STRATEGY_FIELDS``, ``RUNG_FIELDS``) do not count."""
         mine, theirs = _flat(json.loads(json.dumps(self.to_dict()))), _flat(json.loads(json.dumps(other.to_dict())))
-        return [f"{key}: {mine.get(key)!r} -> {theirs.get(key)!r}" for key in sorted(set(mine) | set(theirs)) if mine.get(key) != theirs.get(key)]
+        idle = {name for name, strategies in STRATEGY_FIELDS.items()
+                if self.strategy not in strategies and other.strategy not in strategies}
+        if self.fidelity_rungs == other.fidelity_rungs == 1:
+            idle.update(RUNG_FIELDS)
+        return [f"{key}: {mine.get(key)!r} -> {theirs.get(key)!r}" for key in sorted(set(mine) | set(theirs))
+                if key not in idle and mine.get(key) != theirs.get(key)]
 
 
 def _flat(data: dict, prefix: str = "") -> dict:

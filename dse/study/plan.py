@@ -137,10 +137,11 @@ def fit_memory(settings: StudySettings, workers: int, task_per_seed: bool, avail
     notes = []
     seed_bytes, task_bytes = memory_of(settings, task_per_seed)
     if TASK_OVERHEAD_BYTES + seed_bytes > available:
+        lower = "lower --buffer-size (or --steps), or " if TASK_OVERHEAD_BYTES < available else ""
         raise StudyInputError(
             f"one training seed needs about {gigabytes(TASK_OVERHEAD_BYTES + seed_bytes)} (a replay memory of "
-            f"{gigabytes(seed_bytes)}), more than this machine's {gigabytes(available)}: lower --buffer-size (or "
-            "--steps), or run on a larger machine (--ray-address)")
+            f"{gigabytes(seed_bytes)}), more than this machine's {gigabytes(available)}: {lower}run on a larger "
+            "machine (--ray-address)")
     if task_bytes > available:
         task_per_seed, task_bytes = True, TASK_OVERHEAD_BYTES + seed_bytes
         notes.append(f"a candidate's {settings.seeds} seeds need about {gigabytes(memory_of(settings, False)[1])} in "

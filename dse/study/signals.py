@@ -37,8 +37,17 @@ def stopped_by() -> signal.Signals | None:
     return signal.Signals(_received[0]) if _received else None
 
 
+_ignored: set[int] = set()
+"""stop signals this process was started ignoring (``nohup`` ignores SIGHUP): they stay ignored"""
+
+
 def catch_stop_signals() -> None:
-    """Stop signals raise ``Stopped`` from now on (in the main thread; elsewhere Python cannot take signals)."""
-    if threading.current_thread() is threading.main_thread():
-        for signum in STOP_SIGNALS:
+    """Stop signals raise ``Stopped`` from now on (in the main thread; elsewhere Python cannot take signals), but
+    for those the process was started ignoring."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) is signal.SIG_IGN:
+            _ignored.add(signum)
+        if signum not in _ignored:
             signal.signal(signum, _raise_stopped)

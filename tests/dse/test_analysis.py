@@ -133,7 +133,7 @@ def test_table_selected_and_reference_designs(root, capsys):
         (["sweep", *SWEEP, "--scope", "core"], "--scope needs --bits"),
         (["sweep", *SWEEP, "--bits", "2..4"], "--bits needs --scope"),
         (["sweep", *SWEEP, "--width", "64"], "a width sweep needs at least two widths"),
-        (["sweep", *SWEEP, "--scope", "core", "--bits", "2..4", "--width", "16,32"], "--scope sweeps bits at one width"),
+        (["sweep", *SWEEP, "--scope", "core", "--bits", "2..4", "--widths", "16,32"], "--scope sweeps bits at one width"),
         (["sweep", *SWEEP, "--scope", "input", "--bits", "1..3"], "input-bits 1 is outside the allowed 2..8"),
         (["noise", "nowhere", "--sigma", "0,x"], "sigma list '0,x' is invalid"),
         (["noise", "nowhere", "--sigma", "-1"], "sigma list '-1' is invalid"),

@@ -45,6 +45,11 @@ def test_settings_round_trip_and_differences():
     assert StudySettings.from_dict(chosen.to_dict()) == chosen
     other = settings(seeds=3, space=SearchSpace(widths=(16,)))
     assert chosen.differences(other) == ["seeds: 2 -> 3", "space.widths: [16, 32, 64, 128, 256] -> [16]"]
+    # what neither study's strategy uses does not count: a staged study stored with a sampler seed resumes without it
+    assert settings(strategy="staged", sampler_seed=3).differences(settings(strategy="staged")) == []
+    assert settings(fidelity_factor=2).differences(settings()) == [], "no rungs: the factor means nothing"
+    assert settings(sampler_seed=3).differences(settings()) == ["sampler_seed: 3 -> 0"]
+    assert settings(strategy="staged").differences(settings()) == ["strategy: 'staged' -> 'search'"]
 
 
 @pytest.mark.parametrize(
