@@ -74,8 +74,8 @@ def return_range(run: RunData) -> tuple[float, float] | None:
     if run.band is None:
         return None
     returns = run.designs.loc[run.designs["mean_return"] >= run.band.lower, "mean_return"]
-    low = min(run.band.lower - run.band.std, *returns)
-    high = max(run.band.mean + run.band.std, *returns)
+    low = min([run.band.lower - run.band.std, *returns])
+    high = max([run.band.mean + run.band.std, *returns])
     pad = 0.06 * (high - low) or 1.0
     return low - pad, high + pad
 

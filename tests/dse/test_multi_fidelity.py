@@ -74,7 +74,7 @@ def test_a_dry_run_shows_the_rungs_env_steps_beside_training_every_candidate_to_
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--strategy", "staged"], "fidelity-rungs 2 is for the search and random strategies: the staged strategy trains"),
+    (["--strategy", "staged"], "--fidelity-rungs 2 cannot be combined with --strategy staged: it applies to --strategy search"),
     (["--early-stop", "conservative"], "early-stop conservative cannot be combined with fidelity-rungs 2"),
     (["--fidelity-rungs", "3"], "fidelity rung 1 of 3 would be 100 env steps, not above learning-starts 200"),
     (["--fidelity-factor", "1"], "fidelity-factor 1 is invalid: it must be at least 2"),

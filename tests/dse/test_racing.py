@@ -61,7 +61,7 @@ def test_a_candidate_the_front_covers_at_its_bound_is_raced_out(tmp_path):
     (["--seeds", "1", "--seed-racing", "1"], "needs 1 <= K < --seeds"),
     (["--seed-racing", "1", "--early-stop", "conservative"], "cannot be combined with seed-racing 1"),
     (["--seed-racing", "1", "--fidelity-rungs", "2"], "cannot be combined with fidelity-rungs 2"),
-    (["--seed-racing", "1", "--strategy", "staged"], "the staged strategy reads every seed's verdict"),
+    (["--seed-racing", "1", "--strategy", "staged"], "--seed-racing 1 cannot be combined with --strategy staged"),
 ])
 def test_racing_that_cannot_work_is_refused_in_one_line(options, message, tmp_path, capsys):
     assert main(["run", *TINY_STUDY, "--steps", "900", *options, "--out", str(tmp_path / "x"), "--dry-run"]) == 2
