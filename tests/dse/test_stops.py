@@ -14,7 +14,9 @@ import pytest
 import torch
 
 from dse.storage.run_folder import open_run_study
+from dse.study.deploy import integer_actor
 from tests.dse.tiny import TINY_STUDY
+from training import TrainSpec, train_seeds
 
 DSE = [sys.executable, "-m", "dse.cli"]
 STOPPED = "dse: stopped by SIGTERM; what finished and what was saved are kept: the same command continues"
@@ -44,7 +46,8 @@ def same_training(run_dir: Path, other_dir: Path) -> bool:
 
 def test_sigterm_stops_a_study_that_the_same_command_resumes_bit_for_bit(tmp_path):
     run = tmp_path / "study"
-    command = [*DSE, "run", *TINY_STUDY, "--budget", "2", "--checkpoint-steps", "200", "--out", str(run)]
+    command = [*DSE, "run", *TINY_STUDY, "--budget", "2", "--early-stop", "off", "--checkpoint-steps", "200", "--out",
+               str(run)]
     driver = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               text=True)
 
@@ -57,14 +60,16 @@ def test_sigterm_stops_a_study_that_the_same_command_resumes_bit_for_bit(tmp_pat
     assert resumed.returncode == 0, resumed.stderr[-2000:]  # the lease was released: no other driver in the way
     trials = [t for t in open_run_study(run).get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
     assert len([t for t in trials if "repeat_of" not in t.user_attrs]) == 2
-    continued = [Path(d) for t in trials for d in t.user_attrs["policy_dirs"]
-                 if json.loads((Path(d) / "complete.json").read_text()).get("resumed_at")]
+    continued = [[Path(d) for d in t.user_attrs["policy_dirs"]] for t in trials
+                 if json.loads((Path(t.user_attrs["policy_dirs"][0]) / "complete.json").read_text()).get("resumed_at")]
     assert continued, "a candidate's training stopped by SIGTERM went on from its save"
-    # the same study run cleanly trains the same candidates first (the staged start-up): the same trainings, bit for bit
-    clean = tmp_path / "clean"
-    assert subprocess.run([*command[:-1], str(clean)], capture_output=True, timeout=600).returncode == 0
-    for policy_dir in continued:
-        assert same_training(policy_dir, clean / "cache" / "train" / policy_dir.name), policy_dir.name
+    # the candidate's seeds trained together again, straight through, as the study's task trains them
+    specs = [TrainSpec.from_dict(json.loads((path / "config.json").read_text())["spec"]) for path in continued[0]]
+    clean = train_seeds(specs[0], [spec.seed for spec in specs], [tmp_path / f"clean-{spec.seed}" for spec in specs],
+                        deploy=integer_actor)
+    for policy_dir, straight in zip(continued[0], clean):
+        assert same_training(policy_dir, straight.run_dir), policy_dir.name
+
 
 TRAIN = ["train", "--env", "Pendulum-v1", "--width", "8", "--core-bits", "2", "--steps", "3000", "--learning-starts",
          "100", "--critic-width", "32", "--batch-size", "32", "--eval-every", "1000", "--eval-episodes", "2",
