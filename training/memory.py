@@ -19,4 +19,8 @@ def replay_rows(buffer_size: int, total_steps: int) -> int:
 
 
 def gigabytes(size: float) -> str:
+    """A memory size for reading: 0.44 MB, 512 MB, 1.5 GB, 148 GB."""
+    if size < 2**30:
+        megabytes = size / 2**20
+        return f"{megabytes:.2g} MB" if megabytes < 10 else f"{megabytes:,.0f} MB"
     return f"{size / 2**30:.2g} GB" if size < 10 * 2**30 else f"{size / 2**30:,.0f} GB"

@@ -186,5 +186,6 @@ def test_a_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys):
     assert main(["run", *TINY_STUDY, "--budget", "4", "--out", str(out), "--dry-run"]) == 0
     text = capsys.readouterr().out
     assert "plan: 4 candidates x 2 seeds = up to 8 trainings (+2 FP32 baseline), 6,000 env steps; about" in text
-    assert "with 2 workers; memory: about 0.5" in text and not out.exists()
+    assert "with 2 workers; memory: about 512 MB per training task (0.017 MB of replay per seed)" in text
+    assert not out.exists()
 
