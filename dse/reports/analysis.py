@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dse.reports.page import Section, write_page
+from dse.reports.page import Section, write_page, write_table
 from dse.reports.run_data import RunData, load_run
 from dse.storage.settings import StudyInputError
 from dse.storage.trials import candidate_of_row
@@ -131,8 +131,8 @@ def write_band_report(run_dir: Path | str, name: str, table: pd.DataFrame, x: st
     summary = summarize(table, x)
     out = Path(run_dir) / "reports"
     out.mkdir(exist_ok=True)
-    table.to_csv(out / f"{name}.csv", index=False)
-    summary.to_csv(out / f"{name}-summary.csv", index=False)
+    write_table(table, out / f"{name}.csv")
+    write_table(summary, out / f"{name}-summary.csv")
     figure = band_figure(summary, x, title, x_title)
     return write_page(out / f"{name}.html", title, [figure], [Section("Mean over models", table=summary)]), summary
 

@@ -23,7 +23,7 @@ from dse.reports.figures import (
     normalization_for,
     study_colour,
 )
-from dse.reports.page import Section, write_page
+from dse.reports.page import Section, write_page, write_text
 from dse.reports.run_data import OBJECTIVE_NAMES, RunData, load_run
 from dse.storage.settings import StudyInputError
 from objectives.pareto import Normalization, dominated_by_front, hypervolume, losses, pareto_mask
@@ -152,5 +152,5 @@ def write_comparison(run_dirs: list[Path | str], out: Path | str) -> tuple[Path,
     for name, points in exclusive:
         markdown += [f"## {name}: front points no other front reaches", "",
                      markdown_table(points) if len(points) else "(none)", ""]
-    (out / "compare.md").write_text("\n".join(markdown))
+    write_text(out / "compare.md", "\n".join(markdown))
     return out / "compare.html", out / "compare.md"

@@ -1,8 +1,12 @@
 """The HTML page of every report: rendered by Jinja2, which escapes every text it is given, with plotly.js kept once
-per folder beside the pages (``plotly.min.js``), not inlined into each."""
+per folder beside the pages (``plotly.min.js``), not inlined into each. Every report file is written whole or not at
+all (``write_text``, ``write_table``): a full disk leaves the report that was there as it was."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,17 +57,46 @@ def readable(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.map(lambda value: readable_number(value) if isinstance(value, float) else value)
 
 
+@contextlib.contextmanager
+def _replacing(path: Path):
+    """A temporary name beside ``path`` to write to, renamed to ``path`` once whole and removed if writing fails."""
+    incoming = path.with_name(f".{path.name}.incoming")
+    try:
+        yield incoming
+        os.replace(incoming, path)
+    except OSError as error:
+        incoming.unlink(missing_ok=True)
+        if error.errno == errno.ENOSPC:  # say which report file could not be written
+            raise OSError(errno.ENOSPC, error.strerror, str(path)) from None
+        raise
+
+
+def write_text(path: Path, text: str) -> Path:
+    with _replacing(path) as incoming:
+        incoming.write_text(text)
+    return path
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> Path:
+    """``frame`` as CSV or Parquet, by the file's suffix."""
+    with _replacing(path) as incoming:
+        if path.suffix == ".parquet":
+            frame.to_parquet(incoming, index=False)
+        else:
+            frame.to_csv(incoming, index=False)
+    return path
+
+
 def write_page(path: Path, title: str, figures: list[go.Figure], sections: list[Section]) -> Path:
     """The page at ``path``; plotly.js beside it, written where it is missing or of another plotly version."""
     script = path.parent / PLOTLY_JS
     plotly_js = plotly.offline.get_plotlyjs()
     if not script.exists() or script.stat().st_size != len(plotly_js.encode()):
-        script.write_text(plotly_js)
-    path.write_text(PAGE.render(
+        write_text(script, plotly_js)
+    return write_text(path, PAGE.render(
         title=title, plotly_js=PLOTLY_JS,
         figures=[Markup(pio.to_html(figure, full_html=False, include_plotlyjs=False)) for figure in figures],
         sections=[{"heading": section.heading, "lines": section.lines, "empty": section.table is not None and
                    section.table.empty, "table": None if section.table is None or section.table.empty else
                    Markup(readable(section.table).to_html(index=False))} for section in sections],
     ))  # fmt: skip
-    return path

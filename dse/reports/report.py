@@ -20,7 +20,7 @@ from dse.reports.figures import (
     normalization_for,
     pareto_figure,
 )
-from dse.reports.page import Section, write_page
+from dse.reports.page import Section, write_page, write_table, write_text
 from dse.reports.run_data import RunData, load_run
 from dse.storage.run_folder import open_run_study
 
@@ -140,11 +140,11 @@ def _write_tables(run: RunData, out: Path) -> None:
         name: trials[name].map(lambda value: json.dumps(value) if value is not None else None)
         for name in ("seed_returns", "policy_dirs", "resumed_at", "rung_returns", "rung_env_steps", "rung_cpu_seconds")
     })
-    table.to_csv(out / "trials.csv", index=False)
-    table.to_parquet(out / "trials.parquet", index=False)
+    write_table(table, out / "trials.csv")
+    write_table(table, out / "trials.parquet")
     designs = run.designs.assign(folding=run.designs["folding"].map(json.dumps))
-    designs.to_csv(out / "designs.csv", index=False)
-    designs.to_parquet(out / "designs.parquet", index=False)
+    write_table(designs, out / "designs.csv")
+    write_table(designs, out / "designs.parquet")
 
 
 def _summary_lines(run: RunData, facts: dict) -> list[str]:
@@ -200,7 +200,7 @@ def write_report(run_dir: Path | str, post_synth: bool = False, top: int | None 
                  markdown_table(front) if len(front) else "(no feasible design yet)", ""]
     if post_synth:
         synthesized = post_synth_table(run, top)
-        synthesized.to_csv(out / "post_synth.csv", index=False)
+        write_table(synthesized, out / "post_synth.csv")
         note = ("Synthesized by yosys (synth_xilinx, out of context), latency and interval measured by Verilator "
                 "on rollout observations; timing estimated, not placed and routed: the longest register-to-register "
                 "path of yosys's netlist with Project X-Ray's Artix-7 -1 cell delays and 0.6 ns assumed per routed net "
@@ -208,5 +208,5 @@ def write_report(run_dir: Path | str, post_synth: bool = False, top: int | None 
         markdown += ["## Front after synthesis", "", note, "",
                      markdown_table(synthesized) if len(synthesized) else "(no front yet)", ""]
         sections.append(Section("Front after synthesis", [note], synthesized))
-    (out / "summary.md").write_text("\n".join(markdown))
+    write_text(out / "summary.md", "\n".join(markdown))
     return write_page(out / "index.html", f"{run.name}: {facts['env']}", figures, sections)

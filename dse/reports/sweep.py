@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
-from dse.reports.page import Section, write_page
+from dse.reports.page import Section, write_page, write_table
 from dse.reports.run_data import load_run
 from dse.storage.settings import StudyInputError
 from dse.strategies.sweep import swept_axis
@@ -62,7 +62,7 @@ def write_sweep_report(run_dir: Path | str) -> Path:
     table, axis = sweep_table(run_dir)
     out = run_dir / "reports"
     out.mkdir(exist_ok=True)
-    table.to_csv(out / "sweep.csv", index=False)
+    write_table(table, out / "sweep.csv")
     settings = load_run(run_dir).settings
     title = f"{settings.env_id}: return against {'width' if axis == 'width' else axis + ' bits'} ({settings.seeds} seeds)"
     return write_page(out / "sweep.html", title, [sweep_figure(table, axis, title)], [Section("Points", table=table)])

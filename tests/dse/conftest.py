@@ -1,4 +1,7 @@
-"""The two tiny studies that the study and report tests read, made once for the package's tests."""
+"""The two tiny studies that the study and report tests read, made once for the package's tests, and a small disk."""
+
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -17,3 +20,35 @@ def studies(tmp_path_factory):
     assert main(["run", *TINY_STUDY, "--budget", "4", "--out", str(root / "search"), "--cache", cache]) == 0
     assert main(["run", *TINY_STUDY, "--strategy", "staged", "--budget", "20", "--out", str(root / "staged"), "--cache", cache]) == 0
     return root
+
+
+class SmallDisk:
+    """A 16 MB tmpfs mounted at ``mount``, which ``fill`` fills as another program might and ``free`` frees."""
+
+    def __init__(self, mount: Path):
+        self.mount = mount
+        self._filler = mount / "filler"
+
+    def fill(self) -> None:
+        with open(self._filler, "ab") as filler:
+            try:
+                while True:
+                    filler.write(b"\0" * 65536)
+                    filler.flush()
+            except OSError:
+                pass
+
+    def free(self) -> None:
+        self._filler.unlink()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A file system of the test's own (skipped, saying why, where this machine cannot mount one)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"a small file system cannot be mounted here: {made.stderr.strip()}")
+    yield SmallDisk(mount)
+    subprocess.run(["umount", "--lazy", str(mount)], check=True)

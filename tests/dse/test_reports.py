@@ -257,3 +257,18 @@ def test_report_pages_escape_what_they_show(studies):
     html = (odd / "reports" / "index.html").read_text()
     assert "<title>a&lt;b&gt;&amp;c: InvertedPendulum-v4</title>" in html and "<b>" not in html
 
+
+def test_a_full_disk_leaves_the_report_there_as_it_was(studies, small_disk, capsys):
+    study = small_disk.mount / "staged"
+    shutil.copytree(studies / "staged", study, ignore=shutil.ignore_patterns("reports"))
+    assert main(["report", str(study)]) == 0
+    before = {path.name: path.read_bytes() for path in (study / "reports").iterdir()}
+    capsys.readouterr()
+    small_disk.fill()
+    assert main(["report", str(study)]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("dse: error: ") and "space left on" in line and str(study / "reports") in line
+    assert {path.name: path.read_bytes() for path in (study / "reports").iterdir()} == before, "whole, or not at all"
+    small_disk.free()
+    assert main(["report", str(study)]) == 0
+

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import optuna
-import pytest
 import torch
 
 from dse.storage.run_folder import open_run_study
@@ -96,36 +95,17 @@ def test_sigterm_stops_dse_train_which_the_same_command_resumes_bit_for_bit(tmp_
     resumes_as_a_clean_run(command, out, tmp_path)
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 16 MB file system of the test's own (a tmpfs; skipped where this machine cannot mount one)."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True, text=True)
-    if made.returncode != 0:
-        pytest.skip(f"a small file system cannot be mounted here: {made.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", "--lazy", str(mount)], check=True)
-
-
 def test_a_full_disk_is_one_line_keeps_the_saves_before_and_the_same_command_goes_on(small_disk, tmp_path):
-    out = small_disk / "run"
+    out = small_disk.mount / "run"
     command = [*DSE, *TRAIN, "--checkpoint-minutes", "0.002", "--out", str(out)]
     training = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     resume = out.with_name(f"{out.name}.resume")
     wait_for(lambda: any(resume.glob("state-*.pt")), training, "a save")
-    filler = small_disk / "filler"
-    with open(filler, "wb") as fill:  # the disk full, as another program might leave it
-        try:
-            while True:
-                fill.write(b"\0" * 65536)
-                fill.flush()
-        except OSError:
-            pass
+    small_disk.fill()
     _, err = training.communicate(timeout=300)
     assert training.returncode == 1, err[-2000:]
     (line,) = err.strip().splitlines()
     assert line.startswith("dse: error: ") and "space left on" in line and "run the same command again" in line
     assert not list(resume.glob(".*.incoming")), "a save that could not be written leaves nothing behind"
-    filler.unlink()
+    small_disk.free()
     resumes_as_a_clean_run(command, out, tmp_path)
