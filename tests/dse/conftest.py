@@ -9,6 +9,15 @@ from dse.cli import main
 from tests.dse.tiny import TINY_STUDY
 
 
+@pytest.fixture(scope="module")
+def ray_session():
+    """Ray, as the studies of a test module started it, shut down at the module's end."""
+    yield
+    import ray
+
+    ray.shutdown()
+
+
 @pytest.fixture(scope="package")
 def studies(tmp_path_factory):
     """A 4-candidate search and the staged rule, sharing one policy cache.

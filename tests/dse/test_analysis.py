@@ -21,12 +21,7 @@ CURVED = [*TINY_STUDY, "--eval-every", "300", "--eval-episodes", "2"]
 SWEEP = [arg for arg in CURVED if arg not in ("--space-widths", "16,32", "--space-core-bits", "2..3", "--space-input-bits", "6,8")]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def ray_session():
-    yield
-    import ray
-
-    ray.shutdown()
+pytestmark = pytest.mark.usefixtures("ray_session")
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ import dataclasses
 import json
 
 import optuna
-import pytest
 
 from dse.cli import main
 from dse.storage.run_folder import open_run_study
@@ -38,14 +37,6 @@ def test_a_stopped_training_is_cached_only_for_its_own_rule(tmp_path):
     assert "stopped_early" not in complete
     assert cached_outcome(spec, tmp_path, identity) is not None, "a full run stands for any rule"
     assert cached_outcome(spec, tmp_path, None) is not None
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    yield
-    import ray
-
-    ray.shutdown()
 
 
 def test_a_study_records_stopped_candidates_as_infeasible_with_the_compute_saved(tmp_path, monkeypatch, capsys, ray_session):

@@ -24,12 +24,7 @@ COMPLETE, PRUNED, RUNNING = optuna.trial.TrialState.COMPLETE, optuna.trial.Trial
 RUNGS = [*TINY_STUDY, "--steps", "900", "--fidelity-rungs", "2"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def ray_session():
-    yield
-    import ray
-
-    ray.shutdown()
+pytestmark = pytest.mark.usefixtures("ray_session")
 
 
 def test_candidates_train_to_the_first_rung_and_the_best_third_resume_to_the_last(tmp_path, capsys):

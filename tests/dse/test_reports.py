@@ -14,7 +14,6 @@ import wsgiref.util
 from pathlib import Path
 
 import numpy as np
-import optuna
 import pandas as pd
 import pytest
 
@@ -36,22 +35,13 @@ from synthesis.devices import HARDWARE_MODEL_VERSION
 from tests.dse.tiny import TINY_STUDY, trained
 
 
-@pytest.fixture(scope="module", autouse=True)
-def ray_session():
-    yield
-    import ray
-
-    ray.shutdown()
-
-
-def load(run: Path) -> optuna.Study:
-    return open_run_study(run)
+pytestmark = pytest.mark.usefixtures("ray_session")
 
 
 def test_report_holds_every_trial_and_every_design_and_the_front_of_all_designs(studies):
     run = studies / "search"
     assert main(["report", str(run)]) == 0
-    study = load(run)
+    study = open_run_study(run)
     csv = pd.read_csv(run / "reports" / "trials.csv")
     parquet = pd.read_parquet(run / "reports" / "trials.parquet")
     assert sorted(csv["number"]) == sorted(parquet["number"]) == [t.number for t in study.trials]
@@ -165,7 +155,7 @@ def test_optuna_dashboard_serves_the_study(studies):
     summaries = get("/api/studies")["study_summaries"]
     assert [summary["study_name"] for summary in summaries] == ["search"]
     detail = get(f"/api/studies/{summaries[0]['study_id']}")
-    assert len(detail["trials"]) == len(load(studies / "search").trials)
+    assert len(detail["trials"]) == len(open_run_study(studies / "search").trials)
     assert {p["name"] for p in detail["trials"][0]["params"]} == {"width", "core_bits", "input_bits", "output_bits"}
 
 
@@ -220,7 +210,7 @@ def test_the_optuna_dashboard_command_opens_a_run_folders_study(studies):
         assert [summary["study_name"] for summary in summaries] == ["search"]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{summaries[0]['study_id']}", timeout=5) as response:
             detail = json.loads(response.read())
-        assert len(detail["trials"]) == len(load(studies / "search").trials)
+        assert len(detail["trials"]) == len(open_run_study(studies / "search").trials)
         assert detail["objective_names"] == ["mean return", "LUTs", "latency (s)", "energy per action (J)"]
     finally:
         server.terminate()

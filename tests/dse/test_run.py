@@ -17,12 +17,7 @@ from dse.strategies.staged import StagedRule
 from tests.dse.tiny import TINY_STUDY, trained
 
 
-@pytest.fixture(scope="module", autouse=True)
-def ray_session():
-    yield
-    import ray
-
-    ray.shutdown()
+pytestmark = pytest.mark.usefixtures("ray_session")
 
 
 def load(run: Path) -> optuna.Study:
