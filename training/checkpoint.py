@@ -8,7 +8,8 @@ A training's checkpoint folder holds
                              fields included) with its wrappers' counters (the time limit's elapsed steps)
     replay-<from>-<to>.pt    the replay rows every seed wrote in env steps [from, to)
 
-Each save writes the rows added since the previous save and a new state file,
+Each save writes the rows added since the previous save (in files of at most
+``PIECE_BYTES``, so no save or resume holds more than one piece) and a new state file,
 then deletes all but the two latest states and the replay files neither needs; a
 training killed while saving leaves the previous state whole, because every file is
 written under a temporary name, synced and renamed. A state that cannot be read all
@@ -30,7 +31,6 @@ Torch is imported when a checkpoint is read or written, so the driver's imports 
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 import json
@@ -40,18 +40,22 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from training.config import TrainSpec
 from training.errors import TrainingInputError
+from training.files import write_whole
 
 CHECKPOINT_VERSION = 1
 """bumped when the state files change meaning; a folder of another version is not resumed"""
 DEFAULT_SECONDS = 600.0
 """a save at least every 10 minutes of training: the most work a killed training loses"""
 DAMAGED = ".damaged"
+PIECE_BYTES = 64 * 2**20
+"""the most replay bytes (all seeds' rows, both observations) one replay file holds: a save, its copy sent to the
+driver's store and a resume each hold one piece at a time, whatever the replay memory's size"""
 """the suffix of a state file set aside because it cannot be read"""
 _STATE = re.compile(r"state-(\d+)\.pt")
 _REPLAY = re.compile(r"replay-(\d+)-(\d+)\.pt")
@@ -90,6 +94,8 @@ class Checkpointing:
     """wall seconds between saves (None: by steps only)"""
     on_save: Callable[[Saved], None] | None = None
     """told after each save, e.g. to send the new files to a copy elsewhere"""
+    piece_bytes: int = PIECE_BYTES
+    """the most bytes of replay rows in one replay file (``PIECE_BYTES``)"""
 
     def __post_init__(self) -> None:
         if self.every_steps is not None and self.every_steps < 1:
@@ -114,6 +120,8 @@ class CheckpointFolder:
     def load(self, identity: str) -> tuple[dict, list[dict]] | None:
         """The latest readable state of the training ``identity`` and its replay segments in order; None when there
         is none. A state that cannot be read is set aside (``*.damaged``, one line on stderr) for the one before it.
+        The segments' rows are mapped from their files, not read into memory: a resume copies them into the replay
+        memory a page at a time.
 
         A folder that holds another training's state is an error: resuming from it would give a different training.
         """
@@ -126,7 +134,7 @@ class CheckpointFolder:
                 segments = []
                 for name in state["replay_files"]:
                     reading = self.folder / name
-                    segments.append(torch.load(reading, weights_only=True))
+                    segments.append(torch.load(reading, weights_only=True, mmap=True))
             except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, KeyError, TypeError) as error:
                 self._set_aside(path, reading, error, step != self.states()[-1])
                 continue
@@ -147,8 +155,9 @@ class CheckpointFolder:
         print(f"dse: checkpoint {unreadable}{needed} cannot be read ({reason}); {path.name} set aside as {damaged.name}, "
               f"{then}", file=sys.stderr)
 
-    def save(self, state: dict, segment: dict, capacity: int, fallback: Sequence[str] = ()) -> Saved:
-        """Write ``segment`` (rows of env steps [first, end)) and ``state``; drop what no longer counts.
+    def save(self, state: dict, segments: Iterable[dict], capacity: int, fallback: Sequence[str] = ()) -> Saved:
+        """Write ``segments`` (each the rows of env steps [first, end), a file each, drawn one at a time) and
+        ``state``; drop what no longer counts.
 
         ``capacity``: the replay memory's rows, past which older rows are overwritten. ``fallback``: the files of the
         save before (its state and replay files), kept should this one be unreadable.
@@ -159,7 +168,7 @@ class CheckpointFolder:
         previous = [name for name in fallback
                     if (match := _REPLAY.fullmatch(name)) and int(match.group(2)) > step - capacity]
         written = []
-        if segment["end"] > segment["first"]:
+        for segment in segments:
             name = f"replay-{segment['first']}-{segment['end']}.pt"
             written.append(self.write(name, _serialized(segment)))
             previous.append(name)
@@ -174,26 +183,7 @@ class CheckpointFolder:
     def write(self, name: str, data: bytes) -> Path:
         """One file, written whole under a temporary name, synced, then renamed: a kill never leaves half of it."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / name
-        incoming = self.folder / f".{name}.{os.getpid()}.incoming"
-        try:
-            with open(incoming, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-        except OSError as error:
-            incoming.unlink(missing_ok=True)  # the saves before this one stay as they were
-            if error.errno == errno.ENOSPC:
-                raise OSError(errno.ENOSPC, f"no space left on the device ({len(data) / 2**20:.1f} MB needed)",
-                              str(path)) from None
-            raise
-        os.replace(incoming, path)
-        directory = os.open(self.folder, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # the rename itself survives a crash
-        finally:
-            os.close(directory)
-        return path
+        return write_whole(self.folder / name, data, sync=True)
 
     def keep_only(self, names: Sequence[str]) -> None:
         """Delete every file of the folder but ``names`` and the saves set aside as damaged."""
@@ -262,8 +252,12 @@ class Saver:
         """Save ``state`` (the training but its replay rows, at env step ``step``) with the rows of ``buffers``
         (every seed's ``ReplayBuffer``) added since the last save; then tell ``Checkpointing.on_save``."""
         first = max(self.saved_step, step - self.capacity)
-        segment = {"first": first, "end": step, "members": [buffer.rows(first, step) for buffer in buffers]}
-        saved = CheckpointFolder(self.checkpointing.folder).save(state, segment, self.capacity, self.previous)
+        row_bytes = sum(4 * (2 * buffer.obs.shape[1] + buffer.actions.shape[1] + 2) for buffer in buffers)
+        rows = max(1, self.checkpointing.piece_bytes // row_bytes)
+        pieces = ({"first": start, "end": min(start + rows, step),
+                   "members": [buffer.rows(start, min(start + rows, step)) for buffer in buffers]}
+                  for start in range(first, step, rows))
+        saved = CheckpointFolder(self.checkpointing.folder).save(state, pieces, self.capacity, self.previous)
         self.previous = saved.own
         self.saved_step = step
         self.clock.saved(step)

@@ -19,8 +19,8 @@ from training.config import TrainSpec
 from training.curve import LearningCurve
 from training.envs import make_env
 from training.evaluation import CURVE_EPISODES, evaluate
-from training.normalizer import ObsNormalizer
 from training.memory import replay_rows
+from training.normalizer import ObsNormalizer
 from training.replay import Batch, ReplayBuffer
 
 

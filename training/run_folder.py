@@ -29,6 +29,7 @@ import numpy as np
 
 from training.config import TrainSpec
 from training.errors import TrainingInputError
+from training.files import write_whole
 
 RUN_KIND = "dse-train-run"
 FINAL_EVAL = "eval.json"
@@ -86,7 +87,8 @@ def write_complete(
 
     ``resumed_at`` and ``stopped_early`` are recorded only when the training was resumed or stopped early.
     """
-    (run_dir / COMPLETE).write_text(
+    write_whole(
+        run_dir / COMPLETE,
         json.dumps(
             {
                 "env_steps": env_steps,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from dse.cli.options import (
     CliError,
-    add_renamed,
     add_early_stop_option,
     add_execution_options,
     add_fidelity_options,
+    add_renamed,
     add_space_options,
     add_strategy_options,
     env_name,

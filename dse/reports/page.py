@@ -4,9 +4,6 @@ all (``write_text``, ``write_table``): a full disk leaves the report that was th
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +13,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import plotly.offline
 from markupsafe import Markup
+
+from training.files import write_whole
 
 PLOTLY_JS = "plotly.min.js"
 
@@ -57,34 +56,14 @@ def readable(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.map(lambda value: readable_number(value) if isinstance(value, float) else value)
 
 
-@contextlib.contextmanager
-def _replacing(path: Path):
-    """A temporary name beside ``path`` to write to, renamed to ``path`` once whole and removed if writing fails."""
-    incoming = path.with_name(f".{path.name}.incoming")
-    try:
-        yield incoming
-        os.replace(incoming, path)
-    except OSError as error:
-        incoming.unlink(missing_ok=True)
-        if error.errno == errno.ENOSPC:  # say which report file could not be written
-            raise OSError(errno.ENOSPC, error.strerror, str(path)) from None
-        raise
-
-
 def write_text(path: Path, text: str) -> Path:
-    with _replacing(path) as incoming:
-        incoming.write_text(text)
-    return path
+    return write_whole(path, text)
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> Path:
     """``frame`` as CSV or Parquet, by the file's suffix."""
-    with _replacing(path) as incoming:
-        if path.suffix == ".parquet":
-            frame.to_parquet(incoming, index=False)
-        else:
-            frame.to_csv(incoming, index=False)
-    return path
+    data = frame.to_parquet(index=False) if path.suffix == ".parquet" else frame.to_csv(index=False)
+    return write_whole(path, data)
 
 
 def write_page(path: Path, title: str, figures: list[go.Figure], sections: list[Section]) -> Path:

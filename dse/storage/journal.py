@@ -14,15 +14,17 @@ write-ahead log here.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
 import sqlite3
 import sys
 from pathlib import Path
 
-import re
-
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
+
+from training.files import no_space
 
 JOURNAL_FILE = "study.log"
 """a run folder's study: Optuna's journal file"""
@@ -54,8 +56,52 @@ def sqlite_tables(path: Path) -> set[str]:
         return {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
+class WholeRecordsBackend(JournalFileBackend):
+    """Optuna's journal file, whose append a full disk leaves as it was, with one line naming the file and the bytes.
+
+    Optuna's own append leaves a record cut short on a full disk (which the next append would continue into a line no
+    reader parses), and there its lock fails as a RuntimeError that does not say why.
+    """
+
+    def __init__(self, file_path: str):
+        super().__init__(file_path)
+        self.path = Path(file_path)
+
+    def append_logs(self, logs: list[dict]) -> None:
+        try:
+            super().append_logs(logs)
+        except (OSError, RuntimeError) as error:
+            if not _full_disk(error):
+                raise
+            _cut_to_whole_records(self.path)  # truncating frees space: no lock needed, nor one to be had
+            size = sum(len(json.dumps(log, separators=(",", ":"))) + 1 for log in logs)
+            raise no_space(self.path, size) from None
+
+
+def _full_disk(error: BaseException | None) -> bool:
+    """A full disk, or an error raised while handling one (Optuna's lock turns a failed acquire into RuntimeError)."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            return True
+        error = error.__context__
+    return False
+
+
+def _cut_to_whole_records(journal_file: Path) -> bytes:
+    """Truncate ``journal_file`` after its last whole record (line); the bytes cut."""
+    with open(journal_file, "rb+") as file:
+        data = file.read()
+        if not data or data.endswith(b"\n"):
+            return b""
+        keep = data.rfind(b"\n") + 1
+        file.truncate(keep)
+        file.flush()
+        os.fsync(file.fileno())
+    return data[keep:]
+
+
 def drop_cut_record(journal_file: Path) -> int:
-    """Drop a last record cut short (a driver killed mid-append, a full disk) with one line saying so; its bytes.
+    """Drop a last record cut short (a driver killed mid-append) with one line saying so; its bytes.
 
     Optuna reads past such a line, but its next append would continue it and leave a journal it cannot read. The
     journal's own lock is held, so no append by a live driver is mistaken for a cut one.
@@ -69,17 +115,11 @@ def drop_cut_record(journal_file: Path) -> int:
     lock = JournalFileSymlinkLock(str(journal_file))
     lock.acquire()
     try:
-        with open(journal_file, "rb+") as file:
-            data = file.read()
-            if data.endswith(b"\n"):
-                return 0
-            keep = data.rfind(b"\n") + 1
-            file.truncate(keep)
-            file.flush()
-            os.fsync(file.fileno())
+        cut = _cut_to_whole_records(journal_file)
     finally:
         lock.release()
-    cut = data[keep:]
+    if not cut:
+        return 0
     operation = re.match(rb'\{"op_code":(\d+)', cut)
     what = f"operation {int(operation.group(1))}" if operation else "an unknown operation"
     print(f"dse: the last record of {journal_file} was cut short ({len(cut)} bytes, {what}; a driver stopped while "

@@ -13,6 +13,7 @@ import optuna
 from dse.storage import credentials
 from dse.storage.settings import StudyInputError
 from dse.storage.studies import open_study, storage_url
+from training.files import write_whole
 
 MANIFEST = "run.json"
 VERSIONS = ("optuna", "ray", "torch", "brevitas", "gymnasium", "mujoco", "qonnx", "finn-plus")
@@ -51,4 +52,4 @@ def record_command(
     }
     argv = credentials.masked_argv(command or sys.argv)
     manifest["commands"].append({"argv": argv, "budget": budget, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
-    (run_dir / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    write_whole(run_dir / MANIFEST, json.dumps(manifest, indent=2))

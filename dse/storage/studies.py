@@ -78,7 +78,7 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
     has_password = True
     try:
         if "://" not in url:
-            return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(url))
+            return optuna.storages.JournalStorage(journal.WholeRecordsBackend(url))
         connect, has_password = credentials.with_secret(url)
         storage = optuna.storages.RDBStorage(connect, engine_kwargs=_engine_kwargs(url))
         if storage.engine.name == "sqlite":

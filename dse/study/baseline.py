@@ -19,6 +19,7 @@ from dse.study.tasks import TaskFailed, TrainingOutcome, cached_outcome
 from objectives import Fp32Band
 from objectives.early_stop import EarlyStopper, Fp32Curve, early_stop_rule
 from objectives.parity import SPREAD
+from training.files import write_whole
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def _write_record(path: Path, settings: StudySettings, band: Fp32Band, ordered: 
         record["train_cpu_seconds"] += old.get("train_cpu_seconds", 0.0)
         record["train_env_steps"] += old.get("train_env_steps", 0)
         record["trained_on"] = sorted(set(record["trained_on"]) | set(old.get("trained_on", [])))
-    path.write_text(json.dumps(record, indent=2))
+    write_whole(path, json.dumps(record, indent=2))
 
 
 def _early_stop(settings: StudySettings, run_dirs: tuple[str, ...], log: Callable[[str], None]) -> EarlyStop | None:

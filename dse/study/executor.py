@@ -11,12 +11,14 @@ The store's folder of a training goes once its runs are in the cache.
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from dse.study.plan import OBJECT_STORE_BYTES
 from dse.study.signals import catch_stop_signals
 from dse.study.tasks import (
     RungOutcome,
@@ -35,11 +37,10 @@ from training import (
     TrainSpec,
 )
 from training.checkpoint import DEFAULT_SECONDS, CheckpointFolder
+from training.memory import TASK_OVERHEAD_BYTES, gigabytes
 
 WORKER_RETRIES = 3
 """a task whose worker process or node dies is retried this many times; an exception in training is not retried"""
-OBJECT_STORE_BYTES = 256 * 1024**2
-"""tasks pass specs and packed run folders (tens of kB to a few MB), so the local object store stays small"""
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ class RayExecutor:
     """Runs ``train_task`` tasks on a local Ray (started here) or on a cluster (``address``).
 
     ``task_per_seed``: split each candidate's seeds into one task each rather than training them together.
+    ``seed_bytes``: one seed's replay memory (``dse.study.plan.memory_of``). Each task declares the memory it holds,
+    so Ray starts no more tasks on a node than the node's memory takes.
     """
 
     def __init__(
@@ -94,6 +97,7 @@ class RayExecutor:
         threads: int = 1,
         task_per_seed: bool = False,
         checkpoints: CheckpointSettings | None = None,
+        seed_bytes: int = 0,
     ):
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -121,6 +125,8 @@ class RayExecutor:
         self.threads = threads
         self.task_per_seed = task_per_seed
         self.checkpoints = checkpoints
+        self.seed_bytes = seed_bytes
+        self.node_memory = max((node["Resources"].get("memory", 0) for node in ray.nodes() if node["Alive"]), default=0)
         self._store = None
         self._trainings: dict = {}
         if checkpoints is not None:
@@ -140,7 +146,8 @@ class RayExecutor:
             checkpoints = {"every_steps": self.checkpoints.every_steps, "every_seconds": self.checkpoints.every_seconds}
         elif until is not None:
             raise TaskFailed("a training paused at a rung needs checkpoints to resume from: the executor has none")
-        ref = self._task.remote([spec.to_dict() for spec in specs], self.threads, early_stop, self._store, checkpoints, until)
+        task = self._task.options(memory=self.task_memory(len(specs)))
+        ref = task.remote([spec.to_dict() for spec in specs], self.threads, early_stop, self._store, checkpoints, until)
         self._trainings[ref] = task_training(specs, early_stop)
         return ref
 
@@ -164,7 +171,18 @@ class RayExecutor:
                 self._store.drop.remote(task_training(group, early_stop))
 
     def submit_evaluation(self, run_dir: str, episodes: int, seed: tuple[int, ...], sigma: float):
-        return self._evaluation.remote(pack_run(run_dir), episodes, seed, sigma)
+        task = self._evaluation.options(memory=self.task_memory(0))
+        return task.remote(pack_run(run_dir), episodes, seed, sigma)
+
+    def task_memory(self, seeds: int) -> int:
+        """The bytes a task training ``seeds`` seeds declares; a one-line refusal where no node has them."""
+        needed = TASK_OVERHEAD_BYTES + seeds * self.seed_bytes
+        if needed > self.node_memory:
+            raise TaskFailed(
+                f"a training task of {seeds} seed(s) needs about {gigabytes(needed)}, more than the "
+                f"{gigabytes(self.node_memory)} Ray schedules tasks in on any node: lower --buffer-size or --seeds, "
+                "or train each seed in a task of its own (--task-per-seed)")
+        return needed
 
     def wait(self, refs: list, timeout: float | None = None) -> list:
         """The refs among ``refs`` that have finished (at least one unless the timeout passes)."""
@@ -176,7 +194,11 @@ class RayExecutor:
         try:
             return self._ray.get(ref)
         except self._ray.exceptions.RayTaskError as error:
-            cause = error.cause if getattr(error, "cause", None) is not None else error
+            cause = error
+            while isinstance(cause, self._ray.exceptions.RayTaskError) and getattr(cause, "cause", None) is not None:
+                cause = cause.cause  # a task's call to the checkpoint store failed inside it
+            if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:  # a full disk: one line, as on the driver
+                raise OSError(errno.ENOSPC, cause.strerror, cause.filename) from None
             raise TaskFailed(_one_line(cause)) from None
         except self._ray.exceptions.RayError as error:
             raise TaskFailed(f"{type(error).__name__}: {_one_line(error)}") from None

@@ -27,6 +27,8 @@ CRITIC_SECONDS = 1.1e-7
 POLICY_SECONDS = 7.2e-8
 """per seed and env step, times (policy width)^2 x batch / 256"""
 REFERENCE_BATCH = 256
+OBJECT_STORE_BYTES = 256 * 1024**2
+"""a local Ray's object store: tasks pass specs and packed run folders (tens of kB to a few MB), so it stays small"""
 
 
 def seconds_per_seed_step(critic_width: int, policy_widths: Sequence[int], batch_size: int) -> float:
@@ -140,19 +142,28 @@ def fit_memory(settings: StudySettings, workers: int, task_per_seed: bool, avail
         lower = "lower --buffer-size (or --steps), or " if TASK_OVERHEAD_BYTES < available else ""
         raise StudyInputError(
             f"one training seed needs about {gigabytes(TASK_OVERHEAD_BYTES + seed_bytes)} (a replay memory of "
-            f"{gigabytes(seed_bytes)}), more than this machine's {gigabytes(available)}: {lower}run on a larger "
-            "machine (--ray-address)")
+            f"{gigabytes(seed_bytes)}), more than the {gigabytes(available)} free on this machine: {lower}run on a "
+            "larger machine (--ray-address)")
     if task_bytes > available:
         task_per_seed, task_bytes = True, TASK_OVERHEAD_BYTES + seed_bytes
         notes.append(f"a candidate's {settings.seeds} seeds need about {gigabytes(memory_of(settings, False)[1])} in "
-                     f"one task, more than this machine's {gigabytes(available)}: each seed trains in a task of its own "
-                     "(as --task-per-seed)")
+                     f"one task, more than the {gigabytes(available)} free on this machine: each seed trains in a task "
+                     "of its own (as --task-per-seed)")
     if workers * task_bytes > available:
         fitting = max(1, available // task_bytes)
-        notes.append(f"{workers} workers' tasks need about {gigabytes(workers * task_bytes)}, more than this "
-                     f"machine's {gigabytes(available)}: {fitting} at once (lower --seeds or --buffer-size for more)")
+        notes.append(f"{workers} workers' tasks need about {gigabytes(workers * task_bytes)}, more than the "
+                     f"{gigabytes(available)} free on this machine: {fitting} at once (lower --seeds or --buffer-size "
+                     "for more)")
         workers = fitting
     return workers, task_per_seed, tuple(notes)
+
+
+def local_memory() -> int:
+    """The bytes a local Ray schedules training tasks in: this machine's memory free now, less the object store (as
+    Ray itself reckons its node's memory)."""
+    import psutil
+
+    return psutil.virtual_memory().available - OBJECT_STORE_BYTES
 
 
 def _hours(seconds: float) -> str:

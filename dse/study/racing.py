@@ -31,8 +31,8 @@ from dse.storage.trials import counts_toward_budget
 from dse.study.pool import ActiveTrial
 from dse.study.pricing import HardwarePricer
 from objectives import Fp32Band
-from objectives.parity import seed_std
 from objectives.pareto import RunningFront
+from objectives.parity import seed_std
 
 Z = 1.645
 """one-sided 95% normal quantile of the bound on a candidate's all-seed mean return"""

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import optuna
-import psutil
 
 from dse.storage import credentials
 from dse.storage.journal import drop_cut_record
@@ -25,7 +24,7 @@ from dse.storage.studies import (
 from dse.strategies.samplers import make_sampler, startup_candidates
 from dse.study.driver import Driver
 from dse.study.executor import CheckpointSettings, RayExecutor
-from dse.study.plan import StudyPlan, fit_memory, plan_study
+from dse.study.plan import StudyPlan, fit_memory, local_memory, memory_of, plan_study
 from dse.study.tasks import cached_outcome
 from training.checkpoint import DEFAULT_SECONDS
 
@@ -92,7 +91,7 @@ def plan(
     run_dir = Path(run_dir)
     notes: tuple[str, ...] = ()
     if local:
-        workers, task_per_seed, notes = fit_memory(settings, workers, task_per_seed, psutil.virtual_memory().total)
+        workers, task_per_seed, notes = fit_memory(settings, workers, task_per_seed, local_memory())
     _, storage, study_name = _resolve(run_dir, settings, storage, study_name)
     url = existing_storage_url(run_dir, storage)
     finished = finished_in(url, study_name) if url else 0
@@ -157,7 +156,7 @@ def run_study(
     run_dir = Path(run_dir)
     notes: tuple[str, ...] = ()
     if executor is None and ray_address is None:  # the trainings run on this machine: fit them to its memory
-        workers, task_per_seed, notes = fit_memory(settings, workers, task_per_seed, psutil.virtual_memory().total)
+        workers, task_per_seed, notes = fit_memory(settings, workers, task_per_seed, local_memory())
     manifest, storage, study_name = _resolve(run_dir, settings, storage, study_name)
     cache_dir = Path(cache) if cache else run_dir / "cache"
     _check_writable(run_dir, "run folder")
@@ -180,7 +179,8 @@ def run_study(
         if executor is None:
             # with neither interval a training still saves where it pauses at a rung
             checkpoints = CheckpointSettings(cache_dir / "resume", checkpoint_steps, checkpoint_minutes * 60 or None)
-            executor = RayExecutor(ray_address, workers, cpus_per_task, threads, task_per_seed, checkpoints)
+            executor = RayExecutor(ray_address, workers, cpus_per_task, threads, task_per_seed, checkpoints,
+                                   seed_bytes=memory_of(settings, task_per_seed)[0])
         driver = Driver(run_dir, settings, study, executor, cache_dir, log=log, lease=lease, designs=designs)
         driver.baseline()
         log(f"study {study_name}: {finished}/{budget} trials finished; {settings.strategy} strategy, "

@@ -13,6 +13,7 @@ the driver and the nodes.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import math
@@ -35,6 +36,7 @@ from training import (
     verify_run,
 )
 from training.checkpoint import training_identity
+from training.files import no_space
 from training.run_folder import COMPLETE
 
 
@@ -161,7 +163,12 @@ def unpack_run(archive: bytes, run_dir: Path | str) -> Path:
     incoming = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
     try:
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-            tar.extractall(incoming, filter="data")
+            try:
+                tar.extractall(incoming, filter="data")
+            except OSError as error:
+                if error.errno == errno.ENOSPC:  # name the run and what it needs, not a file of the temporary folder
+                    raise no_space(run_dir, sum(member.size for member in tar.getmembers())) from None
+                raise
         if run_dir.exists():
             shutil.rmtree(run_dir)
         os.replace(incoming, run_dir)
@@ -221,8 +228,9 @@ def _checkpointing(store, settings: dict, training: str, folder: Path):
     for name in ray.get(store.names.remote(training)):
         (folder / name).write_bytes(ray.get(store.read.remote(training, name)))
 
-    def send(saved) -> None:
-        ray.get(store.put.remote(training, {path.name: path.read_bytes() for path in saved.written}, list(saved.kept)))
+    def send(saved) -> None:  # a file at a time, the state last: the store's previous save stays whole till then
+        for path in saved.written:
+            ray.get(store.put.remote(training, {path.name: path.read_bytes()}, list(saved.kept)))
 
     return Checkpointing(folder, settings["every_steps"], settings["every_seconds"], on_save=send)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from dse.storage.settings import StudyInputError
 from search_spaces import Candidate, SearchSpace
+from training.files import write_whole
 
 TABLE_VERSION = 1
 
@@ -90,7 +91,7 @@ class Table:
     def save(self, path: Path | str) -> Path:
         path = Path(path)
         data = {"table_version": TABLE_VERSION, **asdict(self)}
-        path.write_bytes(gzip.compress(json.dumps(data, separators=(",", ":")).encode(), mtime=0))
+        write_whole(path, gzip.compress(json.dumps(data, separators=(",", ":")).encode(), mtime=0))
         return path
 
     @classmethod

@@ -39,11 +39,10 @@ class SmallDisk:
         self._filler = mount / "filler"
 
     def fill(self) -> None:
-        with open(self._filler, "ab") as filler:
+        with open(self._filler, "ab", buffering=0) as filler:  # unbuffered: closing it has nothing left to write
             try:
                 while True:
                     filler.write(b"\0" * 65536)
-                    filler.flush()
             except OSError:
                 pass
 

@@ -184,3 +184,18 @@ def test_a_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys):
     assert "with 2 workers; memory: about 512 MB per training task (0.017 MB of replay per seed)" in text
     assert not out.exists()
 
+
+
+def test_a_training_task_declares_its_memory_and_one_no_node_holds_is_refused_in_one_line():
+    from dse.study.executor import RayExecutor
+    from dse.study.tasks import TaskFailed
+    from training import TrainSpec
+    from training.memory import TASK_OVERHEAD_BYTES
+
+    executor = RayExecutor(None, 1, seed_bytes=2**20)
+    assert 0 < executor.task_memory(3) == TASK_OVERHEAD_BYTES + 3 * 2**20 < executor.node_memory
+    too_large = RayExecutor(None, 1, seed_bytes=executor.node_memory)
+    with pytest.raises(TaskFailed, match=r"^a training task of 1 seed\(s\) needs about \S+ GB, more than the \S+ GB Ray "
+                                         r"schedules tasks in on any node: lower --buffer-size or --seeds, or train each "
+                                         r"seed in a task of its own \(--task-per-seed\)$"):
+        too_large.submit([TrainSpec("Pendulum-v1")])

@@ -2,7 +2,10 @@
 does: one line naming the signal, exit 143, no native stack dump, the lease released. A full disk is one line, and
 leaves the saves before it whole. Either way the same command then resumes to what a clean run gives, bit for bit."""
 
+import errno
 import json
+import random
+import re
 import signal
 import subprocess
 import sys
@@ -10,10 +13,13 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 import torch
 
 from dse.storage.run_folder import open_run_study
+from dse.storage.studies import open_study
 from dse.study.deploy import integer_actor
+from dse.study.tasks import pack_run, unpack_run
 from tests.dse.tiny import TINY_STUDY
 from training import TrainSpec, train_seeds
 
@@ -109,3 +115,41 @@ def test_a_full_disk_is_one_line_keeps_the_saves_before_and_the_same_command_goe
     assert not list(resume.glob(".*.incoming")), "a save that could not be written leaves nothing behind"
     small_disk.free()
     resumes_as_a_clean_run(command, out, tmp_path)
+
+
+def test_a_full_disk_leaves_the_journal_whole_and_the_study_goes_on(small_disk):
+    journal = small_disk.mount / "study.log"
+    study = open_study(str(journal), "study")
+    for value in range(3):
+        study.tell(study.ask(), [float(value)] * len(study.directions))
+    before = journal.read_bytes()
+    small_disk.fill()
+    with pytest.raises(OSError) as raised:
+        # larger than a page: Optuna's append writes what fits the file's last page before the disk refuses the rest
+        study.set_user_attr("note", "x" * 10_000)
+    error = raised.value
+    assert error.errno == errno.ENOSPC and error.filename == str(journal)
+    assert re.fullmatch(r"no space left on the device \(0\.0096 MB needed\)", error.strerror), error.strerror
+    assert journal.read_bytes().endswith(b"\n") and journal.read_bytes().startswith(before), "whole records only"
+    small_disk.free()
+    again = open_study(str(journal), "study")
+    again.tell(again.ask(), [3.0] * len(again.directions))
+    assert [t.values[0] for t in again.get_trials()] == [0.0, 1.0, 2.0, 3.0] and "note" not in again.user_attrs
+
+
+def test_a_full_disk_while_a_policy_enters_the_cache_keeps_the_cache_as_it_was(small_disk, tmp_path):
+    trained = tmp_path / "trained"
+    trained.mkdir()
+    (trained / "policy.pt").write_bytes(random.Random(0).randbytes(2**20))  # incompressible: 1 MB on disk too
+    cached = small_disk.mount / "cache" / "run"
+    cached.mkdir(parents=True)
+    (cached / "policy.pt").write_bytes(b"the run that was there")
+    small_disk.fill()
+    with pytest.raises(OSError) as raised:
+        unpack_run(pack_run(trained), cached)
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(cached)
+    assert raised.value.strerror == "no space left on the device (1 MB needed)"
+    assert [path.name for path in cached.parent.iterdir()] == ["run"] and (cached / "policy.pt").read_bytes() == b"the run that was there"
+    small_disk.free()
+    unpack_run(pack_run(trained), cached)
+    assert (cached / "policy.pt").read_bytes() == (trained / "policy.pt").read_bytes()

@@ -116,6 +116,20 @@ def test_a_save_sends_only_the_replay_rows_added_since_the_last_one_and_drops_ov
     assert sorted(path.name for path in (tmp_path / "checkpoint").iterdir()) == sorted(sent[-1].kept)
 
 
+def test_a_save_larger_than_a_piece_is_written_and_resumed_in_pieces_bit_for_bit(tmp_path):
+    spec, seeds = CASES["sac-qat-InvertedPendulum"]
+    straight = train_seeds(spec, seeds, [tmp_path / f"straight-{seed}" for seed in seeds])
+    row_bytes = len(seeds) * 4 * (2 * 4 + 1 + 2)  # both seeds' rows: 4-dim observations twice, action, reward, flag
+    sent = []
+    checkpointing = Checkpointing(tmp_path / "checkpoint", every_seconds=None, on_save=sent.append, piece_bytes=100 * row_bytes)
+    train_to(spec, seeds, [tmp_path / f"paused-{seed}" for seed in seeds], 350, checkpointing)
+    assert [path.name for path in sent[0].written] == [
+        "replay-0-100.pt", "replay-100-200.pt", "replay-200-300.pt", "replay-300-350.pt", "state-350.pt"]
+    resumed = train_seeds(spec, seeds, [tmp_path / f"resumed-{seed}" for seed in seeds], checkpointing=checkpointing)
+    for one, other in zip(straight, resumed):
+        assert_same_run(one.run_dir, other.run_dir)
+
+
 def test_a_checkpoint_of_another_training_is_refused_in_one_line(tmp_path):
     spec = tiny_spec(FP32, total_steps=300, eval_every=0)
     checkpointing = Checkpointing(tmp_path / "checkpoint", every_steps=100, every_seconds=None)

@@ -1,0 +1,63 @@
+"""Files written whole or not at all: under a temporary name beside the file, renamed over it once complete.
+
+A process killed mid-write, or a full disk, leaves the file as it was before (or absent) and no temporary behind.
+A full disk (ENOSPC) is an ``OSError`` that names the file it could not write and, where known, the space it needed,
+so a user reads one line saying what to free (``dse.cli.main`` prints it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from training.memory import gigabytes
+
+
+def no_space(path: Path | str, size: int | None = None) -> OSError:
+    """The error of a full disk at ``path``, with the ``size`` in bytes the write needed where it is known."""
+    needed = f" ({gigabytes(size)} needed)" if size else ""
+    return OSError(errno.ENOSPC, f"no space left on the device{needed}", str(path))
+
+
+def sync_folder(folder: Path) -> None:
+    """Sync a folder's entries, so a rename in it survives a crash of the machine."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+@contextlib.contextmanager
+def replacing(path: Path, size: int | None = None, sync: bool = False) -> Iterator[Path]:
+    """A temporary name beside ``path`` to write to, renamed to ``path`` once the block ends, removed if it fails.
+
+    ``sync``: the file's bytes and then the rename reach the disk before this returns (a save a training resumes
+    from); reports and records a rerun rewrites skip the cost. ``size``: the bytes written, named on a full disk.
+    """
+    incoming = path.with_name(f".{path.name}.{os.getpid()}.incoming")
+    try:
+        yield incoming
+        if sync:
+            with open(incoming, "rb") as written:
+                os.fsync(written.fileno())
+        os.replace(incoming, path)
+    except OSError as error:
+        incoming.unlink(missing_ok=True)
+        if error.errno == errno.ENOSPC:
+            raise no_space(path, size) from None
+        raise
+    if sync:
+        sync_folder(path.parent)
+
+
+def write_whole(path: Path, data: bytes | str, sync: bool = False) -> Path:
+    """``data`` (text as UTF-8) in ``path``, whole or not at all (``replacing``)."""
+    if isinstance(data, str):
+        data = data.encode()
+    with replacing(path, len(data), sync) as incoming:
+        incoming.write_bytes(data)
+    return path
