@@ -8,6 +8,7 @@ was reached, and how the command ended (its exit code; 137 or -9 is an out-of-me
 """
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -47,13 +48,17 @@ def main() -> None:
         time.sleep(1.0)
     if child.poll() is None:
         child.send_signal(signal.SIGTERM)
-    code = child.wait(timeout=300)
+    try:
+        code = child.wait(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        code = child.wait()
     reader.join(timeout=10)
     plan = [line.strip() for line in lines if line.startswith("plan:") or "memory" in line]
     print("\n".join(plan) or "(no plan line)")
     print(f"peak resident memory of the process tree: {peak / 2**30:.2f} GiB at {peak_at:.0f} s; "
           f"machine total {psutil.virtual_memory().total / 2**30:.1f} GiB")
-    print(f"ran {time.monotonic() - started:.0f} s; exit {code} ({'stopped by SIGTERM' if code == 143 else 'ended'})")
+    print(f"ran {time.monotonic() - started:.0f} s; exit {code} ({'stopped by SIGTERM' if code in (143, -15) else 'ended'})")
     print("".join(lines[-5:]), file=sys.stderr)
 
 

@@ -53,10 +53,10 @@ CHECKPOINT_VERSION = 1
 DEFAULT_SECONDS = 600.0
 """a save at least every 10 minutes of training: the most work a killed training loses"""
 DAMAGED = ".damaged"
+"""the suffix of a state file set aside because it cannot be read"""
 PIECE_BYTES = 64 * 2**20
 """the most replay bytes (all seeds' rows, both observations) one replay file holds: a save, its copy sent to the
 driver's store and a resume each hold one piece at a time, whatever the replay memory's size"""
-"""the suffix of a state file set aside because it cannot be read"""
 _STATE = re.compile(r"state-(\d+)\.pt")
 _REPLAY = re.compile(r"replay-(\d+)-(\d+)\.pt")
 # Attributes of a MuJoCo env that are the simulator or its renderer: copied with mj_copyData, or never saved.

@@ -1,6 +1,7 @@
 """Files written whole or not at all: under a temporary name beside the file, renamed over it once complete.
 
-A process killed mid-write, or a full disk, leaves the file as it was before (or absent) and no temporary behind.
+A process killed mid-write, or a full disk, leaves the file as it was before (or absent); a full disk or a stop
+(Ctrl-C, SIGTERM) leaves no temporary behind either (a SIGKILL can, under a hidden name of its own).
 A full disk (ENOSPC) is an ``OSError`` that names the file it could not write and, where known, the space it needed,
 so a user reads one line saying what to free (``dse.cli.main`` prints it).
 """
@@ -45,9 +46,9 @@ def replacing(path: Path, size: int | None = None, sync: bool = False) -> Iterat
             with open(incoming, "rb") as written:
                 os.fsync(written.fileno())
         os.replace(incoming, path)
-    except OSError as error:
+    except BaseException as error:  # a stop (Ctrl-C, SIGTERM) mid-write too: nothing is left behind
         incoming.unlink(missing_ok=True)
-        if error.errno == errno.ENOSPC:
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
             raise no_space(path, size) from None
         raise
     if sync:

@@ -59,32 +59,39 @@ def sqlite_tables(path: Path) -> set[str]:
 class WholeRecordsBackend(JournalFileBackend):
     """Optuna's journal file, whose append a full disk leaves as it was, with one line naming the file and the bytes.
 
-    Optuna's own append leaves a record cut short on a full disk (which the next append would continue into a line no
-    reader parses), and there its lock fails as a RuntimeError that does not say why.
+    Optuna's own append leaves a record cut short on a full disk, which its next append would continue into a line no
+    reader parses; so this one writes as Optuna's does (under the same lock, synced) and on a full disk truncates the
+    file back to where the append began before it lets the lock go.
     """
 
     def __init__(self, file_path: str):
-        super().__init__(file_path)
+        self.lock = JournalFileSymlinkLock(file_path)
+        super().__init__(file_path, lock_obj=self.lock)
         self.path = Path(file_path)
 
     def append_logs(self, logs: list[dict]) -> None:
+        records = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n").encode()
         try:
-            super().append_logs(logs)
-        except (OSError, RuntimeError) as error:
-            if not _full_disk(error):
-                raise
-            _cut_to_whole_records(self.path)  # truncating frees space: no lock needed, nor one to be had
-            size = sum(len(json.dumps(log, separators=(",", ":"))) + 1 for log in logs)
-            raise no_space(self.path, size) from None
-
-
-def _full_disk(error: BaseException | None) -> bool:
-    """A full disk, or an error raised while handling one (Optuna's lock turns a failed acquire into RuntimeError)."""
-    while error is not None:
-        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
-            return True
-        error = error.__context__
-    return False
+            self.lock.acquire()
+        except OSError as error:  # the lock is a new link: it too needs space
+            if error.errno == errno.ENOSPC:
+                raise no_space(self.path, len(records)) from None
+            raise
+        try:
+            with open(self.path, "ab", buffering=0) as file:  # unbuffered: a refused write leaves nothing to flush
+                begun = file.tell()
+                try:
+                    unwritten = memoryview(records)
+                    while unwritten:
+                        unwritten = unwritten[file.write(unwritten):]
+                    os.fsync(file.fileno())
+                except OSError as error:
+                    if error.errno != errno.ENOSPC:
+                        raise
+                    os.truncate(self.path, begun)
+                    raise no_space(self.path, len(records)) from None
+        finally:
+            self.lock.release()
 
 
 def _cut_to_whole_records(journal_file: Path) -> bytes:

@@ -126,7 +126,7 @@ class RayExecutor:
         self.task_per_seed = task_per_seed
         self.checkpoints = checkpoints
         self.seed_bytes = seed_bytes
-        self.node_memory = max((node["Resources"].get("memory", 0) for node in ray.nodes() if node["Alive"]), default=0)
+        self.node_memory = self._largest_node_memory()
         self._store = None
         self._trainings: dict = {}
         if checkpoints is not None:
@@ -171,18 +171,23 @@ class RayExecutor:
                 self._store.drop.remote(task_training(group, early_stop))
 
     def submit_evaluation(self, run_dir: str, episodes: int, seed: tuple[int, ...], sigma: float):
-        task = self._evaluation.options(memory=self.task_memory(0))
-        return task.remote(pack_run(run_dir), episodes, seed, sigma)
+        return self._evaluation.remote(pack_run(run_dir), episodes, seed, sigma)
 
     def task_memory(self, seeds: int) -> int:
         """The bytes a task training ``seeds`` seeds declares; a one-line refusal where no node has them."""
         needed = TASK_OVERHEAD_BYTES + seeds * self.seed_bytes
         if needed > self.node_memory:
+            self.node_memory = self._largest_node_memory()  # a cluster may have grown since
+        if needed > self.node_memory:
+            split = ", or train each seed in a task of its own (--task-per-seed)" if seeds > 1 else ""
             raise TaskFailed(
-                f"a training task of {seeds} seed(s) needs about {gigabytes(needed)}, more than the "
-                f"{gigabytes(self.node_memory)} Ray schedules tasks in on any node: lower --buffer-size or --seeds, "
-                "or train each seed in a task of its own (--task-per-seed)")
+                f"a training task of {seeds} seed{'s' if seeds > 1 else ''} needs about {gigabytes(needed)}, more than "
+                f"the {gigabytes(self.node_memory)} Ray schedules tasks in on any node: lower --buffer-size or "
+                f"--seeds{split}")
         return needed
+
+    def _largest_node_memory(self) -> int:
+        return max((node["Resources"].get("memory", 0) for node in self._ray.nodes() if node["Alive"]), default=0)
 
     def wait(self, refs: list, timeout: float | None = None) -> list:
         """The refs among ``refs`` that have finished (at least one unless the timeout passes)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from dse.storage.settings import StudyInputError, StudySettings
 from training.memory import TASK_OVERHEAD_BYTES, gigabytes, replay_row_bytes, replay_rows
@@ -67,7 +68,11 @@ class StudyPlan:
     @property
     def memory(self) -> str:
         return (f"memory: about {gigabytes(self.task_bytes)} per training task ({gigabytes(self.seed_bytes)} of replay "
-                f"per seed), {gigabytes(self.task_bytes * self.workers)} with {self.workers} workers")
+                f"per seed), {gigabytes(self.task_bytes * self.workers)} with {self.worker_count}")
+
+    @property
+    def worker_count(self) -> str:
+        return f"{self.workers} worker{'s' if self.workers != 1 else ''}"
 
     @property
     def wall_seconds(self) -> float:
@@ -91,7 +96,7 @@ class StudyPlan:
             f"plan: {self.trials} candidates x {self.seeds} seeds = up to {self.trainings:,} trainings "
             f"(+{self.baseline_trainings} FP32 baseline), {self.env_steps:,} env steps{rungs}; about "
             f"{_hours(self.cpu_seconds)} CPU-hours at the 2-core development machine's speed (docs/performance.md), "
-            f"{duration(self.wall_seconds)} with {self.workers} workers; {self.memory}"
+            f"{duration(self.wall_seconds)} with {self.worker_count}; {self.memory}"
         ) + "".join(f"\n{note}" for note in self.notes)
 
 
@@ -159,11 +164,20 @@ def fit_memory(settings: StudySettings, workers: int, task_per_seed: bool, avail
 
 
 def local_memory() -> int:
-    """The bytes a local Ray schedules training tasks in: this machine's memory free now, less the object store (as
-    Ray itself reckons its node's memory)."""
+    """The bytes a local Ray schedules training tasks in: the memory free now, less the object store. "Free" is this
+    machine's available memory, or what a container's memory limit leaves (cgroup v2), whichever is less, as Ray
+    itself reckons its node's memory."""
     import psutil
 
-    return psutil.virtual_memory().available - OBJECT_STORE_BYTES
+    free = psutil.virtual_memory().available
+    cgroup = Path("/sys/fs/cgroup")
+    try:
+        limit = (cgroup / "memory.max").read_text().strip()
+        if limit.isdigit():
+            free = min(free, int(limit) - int((cgroup / "memory.current").read_text()))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 memory controller here: the machine's own figure stands
+    return max(0, free - OBJECT_STORE_BYTES)
 
 
 def _hours(seconds: float) -> str:

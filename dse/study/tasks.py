@@ -159,21 +159,23 @@ def pack_run(run_dir: Path | str) -> bytes:
 def unpack_run(archive: bytes, run_dir: Path | str) -> Path:
     """Unpack ``pack_run``'s bytes into ``run_dir``, replacing what is there only once every file is written."""
     run_dir = Path(run_dir)
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    incoming = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
+    incoming = None
     try:
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        incoming = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-            try:
-                tar.extractall(incoming, filter="data")
-            except OSError as error:
-                if error.errno == errno.ENOSPC:  # name the run and what it needs, not a file of the temporary folder
-                    raise no_space(run_dir, sum(member.size for member in tar.getmembers())) from None
-                raise
+            tar.extractall(incoming, filter="data")
         if run_dir.exists():
             shutil.rmtree(run_dir)
         os.replace(incoming, run_dir)
+    except OSError as error:
+        if error.errno == errno.ENOSPC:  # name the run and what it needs, not a file of the temporary folder
+            with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+                raise no_space(run_dir, sum(member.size for member in tar.getmembers())) from None
+        raise
     finally:
-        shutil.rmtree(incoming, ignore_errors=True)
+        if incoming is not None:
+            shutil.rmtree(incoming, ignore_errors=True)
     return run_dir
 
 
