@@ -38,6 +38,12 @@ STRATEGIES = {
 """each at its dse run defaults (early stopping included; off under rungs), against the staged rule; seed racing trains
 1 of a candidate's seeds first (it needs --seeds 2 or more); under rungs the budget counts candidates started"""
 BOOTSTRAP = 10_000
+RACING_FIRST = (1, 2, 3)
+"""the seeds a racing candidate trains first (K), against every candidate trained with all N of the table's seeds
+(replicates draw their order); a K of N or more is left out"""
+RACING_ORDERS = {"random, whole space": ["--strategy", "random"], "search (default)": ["--strategy", "search"]}
+"""which candidates are trained, and in what order: all of them, or the default search's (at the staged rule's
+number of candidates with all N seeds)"""
 
 
 def replay(table: Path, out: Path, options: list[str], cache: Path) -> RunData:
@@ -57,6 +63,12 @@ def front_candidates(run: RunData) -> set[str]:
 
 def trained_candidates(run: RunData) -> set[str]:
     scored = run.trials[run.trials["outcome"] == "trained"]
+    return {f"w{row.width}-c{row.core_bits}-i{row.input_bits}-o{row.output_bits}" for row in scored.itertuples()}
+
+
+def full_seed_candidates(run: RunData) -> set[str]:
+    """Trained with every seed: not raced out."""
+    scored = run.trials[(run.trials["outcome"] == "trained") & run.trials["raced_out"].isna()]
     return {f"w{row.width}-c{row.core_bits}-i{row.input_bits}-o{row.output_bits}" for row in scored.itertuples()}
 
 
@@ -98,10 +110,31 @@ def table_rows(table_path: Path, replicates: int, seeds: int, work: Path) -> tup
             "staged_pick_as_all_seeds": None if name != "staged" else
             run.staged_pick is not None and run.staged_pick == staged_all.staged_pick,
         })
+    racing = racing_rows(table_path, table, replicates, work, cache, true_front, candidates_trained(staged_all))
     facts = {"env": table.env_id, "seeds": table.seeds, "candidates": len(table.candidates), "true_front": len(true_front),
              "staged_pick_all_seeds": staged_all.staged_pick.label if staged_all.staged_pick else None,
              "replay_seconds": seconds, "replays": len(runs)}
-    return rows, facts
+    return rows + racing, facts
+
+
+def racing_rows(table_path: Path, table: Table, replicates: int, work: Path, cache: Path, true_front: set[str],
+                budget: int) -> list[dict]:
+    """Seed racing against fixed N seeds on one table: the seed-trainings each spends and the share of the true front
+    it ends with every seed trained, per replicate (the order of the table's seeds and the sampler's seed)."""
+    rows = []
+    for replicate in range(1, replicates + 1):
+        common = ["--seeds", str(table.seeds), "--replicate", str(replicate)]
+        for order, options in RACING_ORDERS.items():
+            size = len(table.candidates) if order.startswith("random") else budget
+            rules = {"fixed N": []} | {f"racing K={first}": ["--seed-racing", str(first)] for first in RACING_FIRST
+                                        if first < table.seeds}
+            for name, racing in rules.items():
+                folder = work / f"racing-{re.sub('[^a-z0-9]+', '-', order + ' ' + name).strip('-')}-{replicate}"
+                run = replay(table_path, folder, [*options, *racing, "--budget", str(size), *common], cache)
+                rows.append({"env": table.env_id, "replicate": replicate, "strategy": f"{name} ({order})",
+                             "budget": f"N={table.seeds}", "candidates": candidates_trained(run), "trainings": run.trainings,
+                             "true_front_recovered": len(true_front & full_seed_candidates(run)) / len(true_front)})
+    return rows
 
 
 def summarize(rows: pd.DataFrame) -> pd.DataFrame:
@@ -115,6 +148,23 @@ def summarize(rows: pd.DataFrame) -> pd.DataFrame:
                     "hv ratio to staged": ratios.mean() if len(ratios) else np.nan, "95% low": low, "95% high": high,
                     "true front recovered": group["true_front_recovered"].mean(),
                     "staged pick = all-seed pick": picks.astype(bool).mean() if len(picks) else np.nan})  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def racing_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per table, order and K: racing's seed-trainings and true-front recovery over fixed N's, paired by replicate."""
+    out = []
+    racing = rows[rows["budget"].astype(str).str.startswith("N=")]
+    for (env, order), group in racing.groupby(["env", racing["strategy"].str.extract(r"\((.*)\)")[0]], sort=False):
+        fixed = group[group["strategy"].str.startswith("fixed")].set_index("replicate")
+        for name, raced in group[~group["strategy"].str.startswith("fixed")].groupby("strategy", sort=False):
+            raced = raced.set_index("replicate")
+            spent = (raced["trainings"] / fixed["trainings"]).to_numpy(dtype=float)
+            kept = (raced["true_front_recovered"] / fixed["true_front_recovered"]).to_numpy(dtype=float)
+            (spent_low, spent_high), (kept_low, kept_high) = interval(spent), interval(kept)
+            out.append({"env": env, "order": order, "rule": name.split(" (")[0], "replicates": len(raced),
+                        "seed-trainings / fixed N": spent.mean(), "95% interval (trainings)": f"{spent_low:.3f}..{spent_high:.3f}",
+                        "true-front recovery / fixed N": kept.mean(), "95% interval (recovery)": f"{kept_low:.3f}..{kept_high:.3f}"})
     return pd.DataFrame(out)
 
 
@@ -133,16 +183,19 @@ def run(argv: list[str] | None = None) -> pd.DataFrame:
         rows += table_rows_
         facts.append(table_facts)
     frame = pd.DataFrame(rows)
-    summary = summarize(frame)
+    summary = summarize(frame[~frame["budget"].astype(str).str.startswith("N=")])
+    racing = racing_summary(frame)
     args.out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out / "replicates.csv", index=False)
     summary.to_csv(args.out / "results.csv", index=False)
     (args.out / "results.md").write_text(
         f"# Strategies against the staged rule ({args.replicates} replicates, {args.seeds} seeds per study)\n\n"
-        + markdown_table(pd.DataFrame(facts)) + "\n\n" + markdown_table(summary) + "\n")
+        + markdown_table(pd.DataFrame(facts)) + "\n\n" + markdown_table(summary) + "\n\n## Seed racing against fixed N\n\n"
+        + markdown_table(racing) + "\n")
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
     print(markdown_table(summary))
+    print(markdown_table(racing))
     return summary
 
 
