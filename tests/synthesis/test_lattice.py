@@ -1,0 +1,47 @@
+"""The open flow on Lattice parts: a small policy's RTL synthesized, placed, routed and packed by yosys, nextpnr and
+the family's packer; the figures are nextpnr's own."""
+
+import json
+import re
+
+import pytest
+
+from synthesis import lower_qonnx, post_synth
+from synthesis.errors import SynthesisInputError
+from synthesis.estimate import SynthesisSettings
+from synthesis.lattice import PARTS, lattice_part, place_and_route, require
+
+
+@pytest.mark.parametrize("name", ["lfe5u-25f", "ice40up5k"])
+def test_a_policy_goes_to_a_bitstream_with_the_routers_resources_and_timing(name, policy_onnx, tmp_path):
+    policy = lower_qonnx(policy_onnx(obs_dim=3, act_dim=1, width=8, core_bits=2, input_bits=4, output_bits=8))
+    post_synth.generate_rtl(policy, [(1, 1)] * len(policy.layers), SynthesisSettings(), tmp_path)
+    part = require(name)
+    placed = place_and_route(tmp_path / "policy.v", part)
+
+    bitstream = tmp_path / ("policy.bit" if part.family == "ecp5" else "policy.bin")
+    assert placed.bitstream == str(bitstream) and bitstream.stat().st_size > 10_000
+    report = json.loads((tmp_path / "lattice" / "report.json").read_text())
+    used = {cell: figures["used"] for cell, figures in report["utilization"].items()}
+    cells = {"ecp5": ("TRELLIS_COMB", "DP16KD", "MULT18X18D", "TRELLIS_IO"),
+             "ice40": ("ICESTORM_LC", "ICESTORM_RAM", "ICESTORM_DSP", "SB_IO")}[part.family]  # fmt: skip
+    assert (placed.luts, placed.block_rams, placed.dsps, placed.io) == tuple(used.get(cell, 0) for cell in cells)
+    assert placed.luts > 0 and placed.ffs > 0
+    ports = policy.obs_dim * policy.input_bits + policy.action_dim * policy.layers[-1].output_bits + 6  # clk rst valid ready
+    assert placed.io == ports == len(placed.pins)
+
+    # the figure is the router's: the last (post-route) maximum frequency nextpnr's log states
+    log = (tmp_path / "lattice" / "nextpnr.log").read_text()
+    stated = [float(mhz) for mhz in re.findall(r"Max frequency for clock '[^']+': ([0-9.]+) MHz", log)]
+    assert placed.fmax_mhz == pytest.approx(stated[-1], abs=0.01)
+    if part.default_clock_mhz is None:  # routed again at the clock the first pass closed at
+        assert placed.target_mhz <= placed.fmax_mhz * 1.1 and placed.target_mhz < 100
+    else:
+        assert placed.target_mhz == part.default_clock_mhz
+
+
+def test_lattice_parts_are_found_by_short_name_and_an_unknown_one_is_one_line():
+    assert lattice_part("LFE5U-25F") is PARTS["LFE5U-25F-6BG256C"] and lattice_part("ice40-up5k").family == "ice40"
+    assert lattice_part("xc7a15tfgg484-1") is None
+    with pytest.raises(SynthesisInputError, match=r"^unknown Lattice part 'lfe5u-12f'; known: LFE5U-25F-6BG256C \(lfe5u-25f\)"):
+        require("lfe5u-12f")
