@@ -76,21 +76,28 @@ def test_sigterm_stops_a_study_that_the_same_command_resumes_bit_for_bit(tmp_pat
         assert same_training(policy_dir, straight.run_dir), policy_dir.name
 
 
-TRAIN = ["train", "--env", "Pendulum-v1", "--width", "8", "--core-bits", "2", "--steps", "3000", "--learning-starts",
-         "100", "--critic-width", "32", "--batch-size", "32", "--eval-every", "1000", "--eval-episodes", "2",
+TRAIN = ["train", "--env", "Pendulum-v1", "--width", "8", "--core-bits", "2", "--steps", "2000", "--learning-starts",
+         "100", "--critic-width", "32", "--batch-size", "32", "--eval-every", "500", "--eval-episodes", "2",
          "--final-eval-episodes", "2", "--no-progress"]
 
 
-def resumes_as_a_clean_run(command: list[str], out: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def clean_training(tmp_path_factory) -> Path:
+    """``TRAIN`` run straight through, once for the module's stopped trainings to be compared with."""
+    out = tmp_path_factory.mktemp("clean") / "run"
+    clean = subprocess.run([*DSE, *TRAIN, "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert clean.returncode == 0, clean.stderr[-2000:]
+    return out
+
+
+def resumes_as_a_clean_run(command: list[str], out: Path, clean: Path) -> None:
     resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0 and "resuming" in resumed.stdout, resumed.stderr[-2000:]
     assert json.loads((out / "complete.json").read_text())["resumed_at"]
-    clean = subprocess.run([*DSE, *TRAIN, "--out", str(tmp_path / "clean")], capture_output=True, text=True, timeout=600)
-    assert clean.returncode == 0, clean.stderr[-2000:]
-    assert same_training(out, tmp_path / "clean")
+    assert same_training(out, clean)
 
 
-def test_sigterm_stops_dse_train_which_the_same_command_resumes_bit_for_bit(tmp_path):
+def test_sigterm_stops_dse_train_which_the_same_command_resumes_bit_for_bit(tmp_path, clean_training):
     out = tmp_path / "stopped"
     command = [*DSE, *TRAIN, "--checkpoint-minutes", "0.005", "--out", str(out)]
     training = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -98,10 +105,10 @@ def test_sigterm_stops_dse_train_which_the_same_command_resumes_bit_for_bit(tmp_
     wait_for(lambda: any(resume.glob("state-*.pt")), training, "a save")
     terminate(training)
     assert not (out / "complete.json").exists()
-    resumes_as_a_clean_run(command, out, tmp_path)
+    resumes_as_a_clean_run(command, out, clean_training)
 
 
-def test_a_full_disk_is_one_line_keeps_the_saves_before_and_the_same_command_goes_on(small_disk, tmp_path):
+def test_a_full_disk_is_one_line_keeps_the_saves_before_and_the_same_command_goes_on(small_disk, clean_training):
     out = small_disk.mount / "run"
     command = [*DSE, *TRAIN, "--checkpoint-minutes", "0.002", "--out", str(out)]
     training = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -114,7 +121,7 @@ def test_a_full_disk_is_one_line_keeps_the_saves_before_and_the_same_command_goe
     assert line.startswith("dse: error: ") and "space left on" in line and "run the same command again" in line
     assert not list(resume.glob(".*.incoming")), "a save that could not be written leaves nothing behind"
     small_disk.free()
-    resumes_as_a_clean_run(command, out, tmp_path)
+    resumes_as_a_clean_run(command, out, clean_training)
 
 
 def test_a_full_disk_leaves_the_journal_whole_and_the_study_goes_on(small_disk):
