@@ -54,7 +54,7 @@ class PlanProposer:
         self.study = study
 
     def chooses(self) -> bool:
-        return True
+        return nothing_waiting(self.study)
 
     def propose(self, known: set[Candidate], training: list[Candidate], running: set[Candidate]) -> Candidate | None:
         plan = self.planner.plan(verdicts(self.study))
@@ -71,6 +71,12 @@ def verdicts(study: optuna.Study) -> dict[Candidate, bool]:
     return found
 
 
+def nothing_waiting(study: optuna.Study) -> bool:
+    """No trial waits to be asked (one a stopped driver left to redo, or enqueued but not asked): a proposer's own
+    pick waits until those are asked, since Optuna's ask takes the oldest waiting trial, not the newest."""
+    return not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+
+
 class RandomProposer:
     """Uniform over the candidates not told or training (random without replacement).
 
@@ -82,7 +88,7 @@ class RandomProposer:
         self.study = study
 
     def chooses(self) -> bool:
-        return True
+        return nothing_waiting(self.study)
 
     def propose(self, known: set[Candidate], training: list[Candidate], running: set[Candidate]) -> Candidate | None:
         unknown = [candidate for candidate in self.settings.space.candidates() if candidate not in known]
@@ -110,7 +116,7 @@ class HypervolumeProposer:
         self._search: HypervolumeSearch | None = None
 
     def chooses(self) -> bool:
-        return not self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+        return nothing_waiting(self.study)
 
     def propose(self, known: set[Candidate], training: list[Candidate], running: set[Candidate]) -> Candidate | None:
         if all(candidate in known for candidate in self.settings.space.candidates()):

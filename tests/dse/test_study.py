@@ -224,3 +224,17 @@ def test_memory_is_planned_a_task_per_seed_where_seeds_do_not_fit_and_a_refusal_
     assert "each seed trains in a task of its own" in notes[0]
     with pytest.raises(StudyInputError, match=r"one training seed needs about 2 GB .* lower --buffer-size"):
         fit_memory(humanoid, 1, False, 1 * gib)
+
+
+def test_a_proposer_lets_a_trial_waiting_to_be_redone_be_asked_before_its_own_pick(tmp_path):
+    """Optuna's ask takes the oldest waiting trial: a pick enqueued behind a trial to redo would be asked a turn late,
+    after the driver had admitted the redo as if it were the pick (a repeat, and a waiting trial left over)."""
+    from dse.strategies.proposers import RandomProposer
+
+    study = open_study(str(tmp_path / "study.log"), "s")
+    proposer = RandomProposer(settings(strategy="random"), study)
+    assert proposer.chooses()
+    study.enqueue_trial(SearchSpace().candidates()[0].params())  # what a stopped driver leaves to redo
+    assert not proposer.chooses()
+    study.ask()
+    assert proposer.chooses()
