@@ -76,8 +76,8 @@ def test_sigterm_stops_a_study_that_the_same_command_resumes_bit_for_bit(tmp_pat
         assert same_training(policy_dir, straight.run_dir), policy_dir.name
 
 
-TRAIN = ["train", "--env", "Pendulum-v1", "--width", "8", "--core-bits", "2", "--steps", "2000", "--learning-starts",
-         "100", "--critic-width", "32", "--batch-size", "32", "--eval-every", "500", "--eval-episodes", "2",
+TRAIN = ["train", "--env", "Pendulum-v1", "--width", "8", "--core-bits", "2", "--steps", "1200", "--learning-starts",
+         "100", "--critic-width", "32", "--batch-size", "32", "--eval-every", "400", "--eval-episodes", "2",
          "--final-eval-episodes", "2", "--no-progress"]
 
 
