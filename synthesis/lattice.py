@@ -41,7 +41,7 @@ class LatticePart:
     """One Lattice part in one package and speed grade, as nextpnr takes it."""
 
     name: str
-    """the ordering code, e.g. LFE5U-25F-6BG256C"""
+    """the ordering code, e.g. LFE5U-25F-6BG381C"""
     family: str
     """"ecp5" or "ice40" (``FAMILIES``)"""
     nextpnr: tuple[str, ...]
@@ -58,19 +58,21 @@ class LatticePart:
     default_clock_mhz: float | None
     """the clock a design is placed and routed for; None: the fastest it closes at (``place_and_route``)"""
     aliases: tuple[str, ...] = ()
+    boards: str = ""
+    """boards that carry the part in this package, for the bitstream's README"""
 
 
 PARTS = {
     part.name: part
     for part in (
-        LatticePart("LFE5U-25F-6BG256C", "ecp5", ("--25k", "--package", "CABGA256", "--speed", "6"), 24_288, 24_288, 56, 28,
-                    197, 100.0, ("lfe5u-25f",)),
+        LatticePart("LFE5U-25F-6BG381C", "ecp5", ("--25k", "--package", "CABGA381", "--speed", "6"), 24_288, 24_288, 56, 28,
+                    197, 100.0, ("lfe5u-25f",), "ULX3S (25F), Colorlight i5"),
         LatticePart("LFE5U-45F-6BG381C", "ecp5", ("--45k", "--package", "CABGA381", "--speed", "6"), 43_848, 43_848, 108, 72,
-                    245, 100.0, ("lfe5u-45f",)),
+                    245, 100.0, ("lfe5u-45f",), "ULX3S (45F)"),
         LatticePart("LFE5U-85F-6BG381C", "ecp5", ("--85k", "--package", "CABGA381", "--speed", "6"), 83_640, 83_640, 208, 156,
-                    365, 100.0, ("lfe5u-85f",)),
+                    365, 100.0, ("lfe5u-85f",), "ULX3S (85F)"),
         LatticePart("iCE40UP5K-SG48I", "ice40", ("--up5k", "--package", "sg48"), 5_280, 5_280, 30, 8, 39, None,
-                    ("ice40up5k",)),
+                    ("ice40up5k",), "iCEBreaker, UPduino v3"),
     )
 }
 
@@ -139,11 +141,13 @@ def place_and_route(rtl_file: Path, part: LatticePart, clock_mhz: float | None =
          folder / "nextpnr.log")
     used = {cell: figures["used"] for cell, figures in report["utilization"].items()}
     ffs = used.get(names["ffs"], 0) if part.family == "ecp5" else _yosys_ffs(folder / "netlist.json")
-    return PlacedDesign(
+    placed = PlacedDesign(
         part.name, used.get(names["luts"], 0), ffs, used.get(names["block_rams"], 0), used.get(names["dsps"], 0),
         used.get(names["io"], 0), report["utilization"], _fmax(report), target, _pins(folder / "routed.json"),
         str(bitstream), time.monotonic() - started,
     )  # fmt: skip
+    (folder / "README.md").write_text(_readme(placed, part, folder_name))
+    return placed
 
 
 def _route(nextpnr: str, part: LatticePart, routed: tuple[str, str], folder: Path, folder_name: str, clock_mhz: float) -> dict:
@@ -175,6 +179,39 @@ def _pins(routed: Path) -> dict:
         if cell["type"] in ("TRELLIS_IO", "SB_IO") and "NEXTPNR_BEL" in cell.get("attributes", {}):
             pins[name.removesuffix("$tr_io").removesuffix("$sb_io")] = cell["attributes"]["NEXTPNR_BEL"]
     return dict(sorted(pins.items()))
+
+
+def _readme(placed: PlacedDesign, part: LatticePart, folder_name: str) -> str:
+    """How the bitstream was made and how to put it on a board."""
+    timing = "no path between registers" if placed.fmax_mhz is None else f"{placed.fmax_mhz:.1f} MHz"
+    constraints = ("an LPF file (`LOCATE COMP \"obs[0]\" SITE \"B11\";`, `IOBUF PORT ... IO_TYPE=LVCMOS33;`)"
+                   if part.family == "ecp5" else "a PCF file (`set_io obs[0] 2`)")
+    option = "--lpf" if part.family == "ecp5" else "--pcf"
+    pins = "\n".join(f"| `{port}` | {site} |" for port, site in placed.pins.items())
+    return f"""# {Path(placed.bitstream).name}: the policy on {part.name}
+
+Made from `policy.v` by yosys, nextpnr and {FAMILIES[part.family][2].removeprefix("yowasp-")} (`{folder_name}/` holds
+their scripts, logs and nextpnr's `report.json`): {placed.luts:,} {"LUT4" if part.family == "ecp5" else "logic cells"},
+{placed.ffs:,} FF, {placed.block_rams} block RAM, {placed.dsps} multipliers; routed for {placed.target_mhz:g} MHz, it
+closes at {timing}.
+
+**Pins are nextpnr's choice, not a board's.** No constraints file was given, so nextpnr put every port on an I/O site
+of its choosing (below). Before the bitstream drives anything on a board ({part.boards or "any board with this part"}),
+constrain the ports to the pins your board wires to its headers with {constraints}, then route and pack again from
+this folder:
+
+    yowasp-nextpnr-{part.family} {" ".join(part.nextpnr)} --json {folder_name}/netlist.json {option} board.{option[2:]} \\
+        {FAMILIES[part.family][3][0]} {folder_name}/{FAMILIES[part.family][3][1]} --freq {placed.target_mhz:g}
+    {FAMILIES[part.family][2]} {folder_name}/{FAMILIES[part.family][3][1]} {Path(placed.bitstream).name}
+
+and program it, e.g. with openFPGALoader: `openFPGALoader -b <board> {Path(placed.bitstream).name}` (SRAM; `-f` writes
+the board's flash). The interface is the stream of `policy.v` (see README.md beside it): `clk`, `rst`, `in_valid`,
+`in_ready`, `obs`, `out_valid`, `out_ready`, `action`.
+
+| port | I/O site nextpnr chose |
+|---|---|
+{pins}
+"""
 
 
 def _run(tool: str, command: list[str], cwd: Path, log: Path) -> None:

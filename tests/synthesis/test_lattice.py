@@ -29,6 +29,8 @@ def test_a_policy_goes_to_a_bitstream_with_the_routers_resources_and_timing(name
     assert placed.luts > 0 and placed.ffs > 0
     ports = policy.obs_dim * policy.input_bits + policy.action_dim * policy.layers[-1].output_bits + 6  # clk rst valid ready
     assert placed.io == ports == len(placed.pins)
+    readme = (tmp_path / "lattice" / "README.md").read_text()  # how to put it on a board: every pin to constrain
+    assert f"openFPGALoader -b <board> {bitstream.name}" in readme and all(f"| `{port}` |" in readme for port in placed.pins)
 
     # the figure is the router's: the last (post-route) maximum frequency nextpnr's log states
     log = (tmp_path / "lattice" / "nextpnr.log").read_text()
@@ -41,7 +43,7 @@ def test_a_policy_goes_to_a_bitstream_with_the_routers_resources_and_timing(name
 
 
 def test_lattice_parts_are_found_by_short_name_and_an_unknown_one_is_one_line():
-    assert lattice_part("LFE5U-25F") is PARTS["LFE5U-25F-6BG256C"] and lattice_part("ice40-up5k").family == "ice40"
+    assert lattice_part("LFE5U-25F") is PARTS["LFE5U-25F-6BG381C"] and lattice_part("ice40-up5k").family == "ice40"
     assert lattice_part("xc7a15tfgg484-1") is None
-    with pytest.raises(SynthesisInputError, match=r"^unknown Lattice part 'lfe5u-12f'; known: LFE5U-25F-6BG256C \(lfe5u-25f\)"):
+    with pytest.raises(SynthesisInputError, match=r"^unknown Lattice part 'lfe5u-12f'; known: LFE5U-25F-6BG381C \(lfe5u-25f\)"):
         require("lfe5u-12f")
