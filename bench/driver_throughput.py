@@ -117,7 +117,7 @@ def driver_rate(url: str, sampler: str, trials: int, run_dir: Path) -> float:
         return [design], design
 
     dse.study.scoring.designs = designs
-    driver.fp32 = Baseline(Fp32Band(95.0, 10.0, 2), (), None)
+    driver.fp32 = Baseline(Fp32Band.from_seed_returns([88.0, 102.0]), (88.0, 102.0), (), None)
     started = time.perf_counter()
     driver.run(trials)
     return len(study.get_trials(deepcopy=False)) / (time.perf_counter() - started)

@@ -35,6 +35,8 @@ class EarlyStop:
 @dataclass(frozen=True)
 class Baseline:
     band: Fp32Band
+    seed_returns: tuple[float, ...]
+    """each baseline seed's mean return, in seed order (the band is their mean and spread)"""
     run_dirs: tuple[str, ...]
     """the baseline seeds' run folders, in seed order"""
     early_stop: EarlyStop | None
@@ -80,7 +82,8 @@ def train_baseline(
     _write_record(run_dir / BASELINE_FILE, settings, band, ordered, executor.threads)
     log(f"FP32 band of {settings.env_id}: {band.mean:.1f} +- {band.std:.1f} over {band.seeds} seeds ({SPREAD})")
     run_dirs = tuple(outcome.run_dir for outcome in ordered)
-    return Baseline(band, run_dirs, _early_stop(settings, run_dirs, log))
+    seed_returns = tuple(outcome.mean_return for outcome in ordered)
+    return Baseline(band, seed_returns, run_dirs, _early_stop(settings, run_dirs, log))
 
 
 def _write_record(path: Path, settings: StudySettings, band: Fp32Band, ordered: list[TrainingOutcome], threads: int) -> None:

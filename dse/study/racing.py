@@ -1,12 +1,20 @@
 """Seed racing (``--seed-racing K``): a candidate trains K of its seeds first, and the rest only while its parity
 verdict or its place on the front is uncertain.
 
-After the first K seeds, with their mean return m and the spread of one seed's mean
-return pooled over the candidates scored so far (s; the FP32 baseline's spread until
-two candidates have several seeds), the candidate's expected return is bounded
-one-sidedly by m + z s / sqrt(K) (z = 1.645: 95%; conservative for the all-seed mean,
-whose own spread is smaller). The candidate stops at K seeds ("raced out") when it fits
-nowhere (as priced before training), or when that bound is
+After the first K of its N seeds, with their mean return m, the candidate's all-seed
+mean return is bounded one-sidedly by the smaller of two bounds:
+- the statistical one, m + z s / sqrt(K), with z = 1.645 (95%; conservative for the
+  all-seed mean, whose own spread is smaller) and s the spread of one seed's return
+  pooled over the candidates scored so far (the FP32 baseline's spread until two
+  candidates have several seeds);
+- the range one, (K m + (N - K) b) / N, with b the best return of any one seed trained
+  in the study so far (the FP32 baseline's seeds and every candidate's): its other seeds
+  would each have to beat every seed seen to exceed it. Where returns pile up at the
+  most an env can give (InvertedPendulum's 1,000), the statistical bound lies above that
+  most, since rare failed seeds make the spread wide, and could never rule a candidate
+  out against a front that reached it; the range bound can.
+The candidate stops at K seeds ("raced out") when it fits nowhere (as priced before
+training), or when the bound is
 - below the FP32 band's lower edge: it cannot reach parity; or
 - no better than the return of a feasible design already found that matches or beats
   every design it fits at (LUTs, latency, energy, as priced before training): none of
@@ -16,12 +24,13 @@ that more seeds would have brought to parity or onto the front (and, through the
 front test, one whose trained designs come out cheaper than priced). A raced-out
 candidate is scored as any trial with the seeds it trained (``raced_out`` says why).
 Early stopping is off under racing: a stop rule would judge the first seeds apart from
-the rest.
+the rest. docs/results/strategies/ measures racing against training every seed.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import optuna
@@ -41,10 +50,12 @@ Z = 1.645
 class SeedRace:
     """Decides, for a candidate whose first seeds are trained, whether its other seeds are worth training."""
 
-    def __init__(self, settings: StudySettings, study: optuna.Study, band: Fp32Band, pricer: HardwarePricer):
+    def __init__(self, settings: StudySettings, study: optuna.Study, band: Fp32Band, baseline_returns: Sequence[float],
+                 pricer: HardwarePricer):  # fmt: skip
         self.first = settings.seed_racing
         self.study = study
         self.band = band
+        self.baseline_returns = list(baseline_returns)
         self.pricer = pricer
 
     @property
@@ -63,7 +74,7 @@ class SeedRace:
     def verdict(self, active: ActiveTrial, front: RunningFront) -> str | None:
         """Why the candidate stops at its first seeds, or None: it trains every seed (``active.seeds_now`` cleared)."""
         returns = [outcome.mean_return for outcome in active.ordered()]
-        bound = float(np.mean(returns)) + Z * self._spread() / math.sqrt(len(returns))
+        bound = self._bound(returns, len(active.specs))
         if bound < self.band.lower:
             return (f"raced out after {len(returns)} seeds: the bound on its return, {bound:.1f}, is below the FP32 "
                     f"band's lower edge {self.band.lower:.1f}")  # fmt: skip
@@ -76,11 +87,17 @@ class SeedRace:
         active.seeds_now = None
         return None
 
-    def _spread(self) -> float:
-        """One seed's spread pooled over the candidates scored with several seeds (root mean variance), else FP32's."""
-        variances = []
-        for trial in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-            seed_returns = trial.user_attrs.get("seed_returns", [])
-            if counts_toward_budget(trial) and len(seed_returns) > 1:
-                variances.append(seed_std(seed_returns) ** 2)
-        return math.sqrt(float(np.mean(variances))) if len(variances) >= 2 else self.band.std
+    def _bound(self, returns: list[float], seeds: int) -> float:
+        """The smaller of the statistical and the range bound on the mean return of all ``seeds`` (module doc)."""
+        scored = self._scored_seed_returns()
+        variances = [seed_std(values) ** 2 for values in scored if len(values) > 1]
+        spread = math.sqrt(float(np.mean(variances))) if len(variances) >= 2 else self.band.std
+        statistical = float(np.mean(returns)) + Z * spread / math.sqrt(len(returns))
+        best_seed = max([*self.baseline_returns, *returns, *(value for values in scored for value in values)])
+        by_range = (sum(returns) + (seeds - len(returns)) * best_seed) / seeds
+        return min(statistical, by_range)
+
+    def _scored_seed_returns(self) -> list[list[float]]:
+        """Each scored candidate's per-seed returns (a raced-out one's first seeds too)."""
+        trials = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        return [trial.user_attrs.get("seed_returns", []) for trial in trials if counts_toward_budget(trial)]

@@ -19,7 +19,7 @@ from training import TrainSpec
 CANDIDATE = Candidate(16, 2, 6, 8)
 
 
-def _race(tmp_path, front_points=()) -> tuple[SeedRace, RunningFront]:
+def _race(tmp_path, front_points=(), baseline_returns=(90.0, 100.0, 110.0)) -> tuple[SeedRace, RunningFront]:
     settings = StudySettings(env_id="Pendulum-v1", strategy="search", sampler="tpe", sampler_seed=0, seeds=3,
                              template=TrainSpec("Pendulum-v1"), space=SearchSpace(), synthesis={}, seed_racing=1)
     study = optuna.create_study(directions=["maximize", "minimize", "minimize", "minimize"])
@@ -27,7 +27,8 @@ def _race(tmp_path, front_points=()) -> tuple[SeedRace, RunningFront]:
     front = RunningFront()
     for point in front_points:
         front.add(point)
-    return SeedRace(settings, study, Fp32Band(100.0, 10.0, 3), pricer), front
+    band = Fp32Band.from_seed_returns(list(baseline_returns))
+    return SeedRace(settings, study, band, baseline_returns, pricer), front
 
 
 def _after_first_seed(mean_return: float) -> ActiveTrial:
@@ -46,7 +47,7 @@ def test_a_candidate_that_cannot_reach_parity_is_raced_out(tmp_path):
 
 def test_an_uncertain_candidate_trains_every_seed(tmp_path):
     race, front = _race(tmp_path)
-    active = _after_first_seed(85.0)  # bound 101.5: parity is possible
+    active = _after_first_seed(85.0)  # bound min(101.45, (85 + 2 x 110) / 3 = 101.67): parity is possible
     assert race.verdict(active, front) is None and active.seeds_now is None and active.wanted == 3
 
 
@@ -55,6 +56,15 @@ def test_a_candidate_the_front_covers_at_its_bound_is_raced_out(tmp_path):
     active = _after_first_seed(95.0)  # at parity maybe, but a found design is better on every objective
     reason = race.verdict(active, front)
     assert reason is not None and "no design of it would join the front" in reason
+
+
+def test_at_the_best_return_seen_the_range_bound_races_out_what_the_spread_cannot(tmp_path):
+    # returns that pile up at an env's most (1,000) with a rare failed seed: the spread (346) puts the statistical
+    # bound at 1,569, above anything a seed can return; no seed has beaten 1,000, so its other two seeds cannot
+    # raise its mean above 1,000, where a cheaper found design already is
+    race, front = _race(tmp_path, front_points=[(1000.0, 1.0, 1e-9, 1e-12)], baseline_returns=(1000.0, 1000.0, 400.0))
+    reason = race.verdict(_after_first_seed(1000.0), front)
+    assert reason is not None and "bound on its return, 1000.0, no design of it would join the front" in reason
 
 
 @pytest.mark.parametrize("options, message", [
