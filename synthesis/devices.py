@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synthesis.errors import SynthesisInputError
+from synthesis.placement import BlockMemory
 
 #: Toggle rate the dynamic coefficients are quoted at (UG440's default).
 REFERENCE_TOGGLE_RATE = 0.125
@@ -63,6 +64,10 @@ class Device:
     static_w: float
     """device static power at 25 C junction, typical process, as Vivado's power estimate reports it (see DEVICES)"""
     boards: str = ""
+
+    @property
+    def block_memory(self) -> BlockMemory:
+        return BlockMemory.of_bram36(self.bram36)
 
     def over(
         self, luts: float, ffs: float, bram36: float, dsps: float, path_ns: float | None = None, clock_mhz: float = 100.0

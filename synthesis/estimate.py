@@ -29,7 +29,7 @@ from synthesis.dataflow import finn_model
 from synthesis.devices import DEFAULT_DEVICE, REFERENCE_TOGGLE_RATE, Device, device
 from synthesis.errors import SynthesisInputError
 from synthesis.lowering import IntegerPolicy
-from synthesis.report import HardwareReport
+from synthesis.report import HardwareReport, write_report
 
 DEFAULT_TARGETS = tuple(10.0**power for power in range(2, 10))
 
@@ -221,9 +221,7 @@ class Synthesizer:
                 pass  # a damaged entry is rebuilt below
         report = build()
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(report.to_dict(), indent=2))
-        temporary.replace(path)
+        write_report(path, report.to_dict())
         return report
 
     def _report(self, graph, target_fps: float | None, notes: list[str]) -> HardwareReport:

@@ -190,9 +190,10 @@ def price(layers: list[rtl.FoldedLayer], hardware: HardwareModel, calibration: s
 
 
 def placed(
-    policy: IntegerPolicy, folding: list[tuple[int, int]], settings, weight_styles=None
+    policy: IntegerPolicy, folding: list[tuple[int, int]], settings, weight_styles=None, part=None
 ) -> list[rtl.FoldedLayer]:
-    """``policy`` folded and placed within the device of ``settings`` (a ``synthesis.estimate.SynthesisSettings``).
+    """``policy`` folded and placed within the device of ``settings`` (a ``synthesis.estimate.SynthesisSettings``), or
+    within ``part`` (anything with ``block_memory`` and ``dsps``: a Lattice part, ``synthesis.lattice``).
 
     Memories go where ``placement.place`` puts them; products fill the device's DSP48E1s and the
     rest are built in LUTs, unless ``settings.multipliers`` forces every product to one
@@ -201,9 +202,9 @@ def placed(
     ``weight_styles``: per layer, FINN's ``ram_style`` of a folding file ("block",
     "distributed" or "auto"), which overrides the settings' weight memory for that layer.
     """
-    part = settings.part
+    part = part or settings.part
     return placement.place(
-        rtl.fold(policy, folding, settings.pad_multiple), part.bram36, part.dsps,
+        rtl.fold(policy, folding, settings.pad_multiple), part.block_memory, part.dsps,
         weights=tuple(WEIGHT_PLACEMENT[style if style in ("block", "distributed") else settings.weight_memory]
                       for style in (weight_styles or ["auto"] * len(folding))),
         products=settings.multipliers,

@@ -1,6 +1,6 @@
 """Where a folded design's memories and multipliers go within a device's budget, the greatest LUT savings first.
 
-ROMs go to block RAM (RAMB18/36) or logic (yosys maps no ROM to LUTRAM, and a ROM as
+ROMs go to block RAM (the family's blocks: RAMB18 on 7-series, DP16KD on ECP5, SB_RAM40_4K on iCE40) or logic (yosys maps no ROM to LUTRAM, and a ROM as
 logic lets synthesis fold its constant bits); products go to the device's DSP48E1s
 until none are left, and the rest are built in LUTs. What is placed here is what the
 RTL generator (``synthesis.verilog``) writes and what the hardware model
@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
+from dataclasses import dataclass
 
 from synthesis.choices import PRODUCT_PLACEMENTS
 from synthesis.errors import SynthesisInputError
@@ -28,9 +29,28 @@ BRAM_MIN_LUTS = 64
 LOGIC_ROM_MAX_WORDS = 1024
 
 
+def blocks_for(depth: int, width: int, shapes: tuple[tuple[int, int], ...] = RAMB18_SHAPES) -> int:
+    """Blocks of ``shapes`` (RAMB18s by default) a ROM of ``depth`` words of ``width`` bits takes, in its best aspect
+    ratio."""
+    return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in shapes)
+
+
 def ramb18_count(depth: int, width: int) -> int:
     """RAMB18s a ROM of ``depth`` words of ``width`` bits takes, in its best aspect ratio."""
-    return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in RAMB18_SHAPES)
+    return blocks_for(depth, width)
+
+
+@dataclass(frozen=True)
+class BlockMemory:
+    """A part's block RAM as placement counts it: how many blocks, and the aspect ratios (depth, width) of one."""
+
+    blocks: float
+    shapes: tuple[tuple[int, int], ...] = RAMB18_SHAPES
+
+    @classmethod
+    def of_bram36(cls, bram36: float) -> BlockMemory:
+        """A 7-series part's: two RAMB18s per BRAM36."""
+        return cls(2 * bram36)
 
 
 def live_bits(words: list[int], width: int) -> int:
@@ -62,12 +82,13 @@ WEIGHT_PLACEMENTS = ("auto", "block", "logic")
 
 
 def place(
-    layers: list[FoldedLayer], bram36: int, dsps: int, *, weights: str | tuple[str, ...] = "auto", products: str = "auto"
+    layers: list[FoldedLayer], memory: BlockMemory, dsps: int, *, weights: str | tuple[str, ...] = "auto",
+    products: str = "auto",
 ) -> list[FoldedLayer]:
     """Memories to block RAM and products to DSPs, the greatest LUT savings first, within the budgets.
 
     A memory goes to BRAM when it would take at least ``BRAM_MIN_LUTS`` LUTs as logic,
-    in order of LUTs saved per RAMB18 used, while the device's RAMB18s last; the rest
+    in order of LUTs saved per block used, while the part's blocks (``memory``) last; the rest
     are logic. Memories deeper than ``LOGIC_ROM_MAX_WORDS`` go first, whatever they save,
     so that each read in logic stays within the clock period. Products (``FoldedLayer.product_units``) fill the device's DSP48E1s one by
     one, those that would cost the most LUTs first (``FoldedLayer.unit_cost``), as Vivado
@@ -85,11 +106,11 @@ def place(
             f"layer), products in {PRODUCT_PLACEMENTS}"
         )
     block: set[tuple[int, str]] = set()
-    free_blocks = 2 * bram36
+    free_blocks = memory.blocks
     candidates = []
     for layer in layers:
         for name, (words, width) in layer.roms.items():
-            luts, blocks = rom_luts(words, width), ramb18_count(len(words), live_bits(words, width))
+            luts, blocks = rom_luts(words, width), blocks_for(len(words), live_bits(words, width), memory.shapes)
             forced = styles[layer.index] if name == "weight_rom" else "auto"
             if forced == "block":
                 block.add((layer.index, name))

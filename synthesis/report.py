@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 
 def nanojoules(joules: float) -> str:
     """Energy for reading, in the one unit every report uses for it: 8.3 nJ, 619,652 nJ."""
     value = joules * 1e9
     return f"{value:,.1f} nJ" if abs(value) < 1000 else f"{value:,.0f} nJ"
+
+
+def write_report(path: Path, report: dict) -> None:
+    """``report`` as JSON in ``path``, under a temporary name until whole: a cached report another process may read."""
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(report, indent=2))
+    temporary.replace(path)
 
 
 @dataclass(frozen=True)

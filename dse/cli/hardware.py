@@ -8,8 +8,10 @@ import json
 import sys
 from pathlib import Path
 
+from dse.cli.open_flow import lattice_synth
 from dse.cli.options import CliError, add_device_options, positive_int, synthesis_settings
 from synthesis import lower_qonnx
+from synthesis.lattice import lattice_part
 from synthesis.report import nanojoules
 from training import read_run
 
@@ -111,6 +113,9 @@ def _conclude(chosen, nothing_fits: str, written: str) -> int:
 
 def cmd_synth(args: argparse.Namespace) -> int:
     policy, synthesizer = _synthesizer(args)
+    part = lattice_part(args.device)
+    if part is not None:
+        return lattice_synth(args, part, policy, synthesizer)
     designs, chosen = _designs(args, synthesizer)
     run_dir, device = Path(args.training), synthesizer.settings.device
     settings = dataclasses.asdict(synthesizer.settings)
@@ -153,22 +158,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_synthesis_options(parser: argparse.ArgumentParser) -> None:
+def _add_synthesis_options(parser: argparse.ArgumentParser, lattice: bool = False) -> None:
     parser.add_argument("training", help="a finished training folder (dse train) with a quantized policy")
     design = parser.add_mutually_exclusive_group()
     design.add_argument("--target-fps", type=float, help="one throughput target, actions/s (default: sweep 1e2..1e9)")
     design.add_argument("--folding", help="explicit PE/SIMD per layer: a FINN folding JSON file (default: solved per "
                                           "throughput target)")
-    add_device_options(parser)
+    add_device_options(parser, lattice)
 
 
 def register(commands) -> None:
     p = commands.add_parser("synth", help="the hardware of a training's integer policy (FINN's folding, the hardware model) -> synth.json")
-    _add_synthesis_options(p)
+    _add_synthesis_options(p, lattice=True)
     p.add_argument(
         "--post-synth",
         action="store_true",
-        help="also generate the design's RTL, synthesize it (yosys) and simulate it (Verilator) -> post_synth.json, rtl/",
+        help="also generate the design's RTL, synthesize it (yosys) and simulate it (Verilator) -> post_synth.json, rtl/; "
+             "on a Lattice part, place and route it (nextpnr) and pack a bitstream -> post_route-PART.json, rtl-PART/",
     )
     p.add_argument(
         "--observations", type=positive_int, default=1000, help="rollout observations the simulation checks"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from synthesis import DEFAULT_DEVICE, DEVICES
 from synthesis.choices import CALIBRATIONS, ESTIMATORS, PRODUCT_PLACEMENTS, WEIGHT_MEMORIES
+from synthesis.lattice import PARTS, lattice_part
 from training import ALGO_CONFIGS, PolicyConfig, TrainSpec, field_docs
 
 SCALE_FIELDS = ("scale_warmup_steps", "scale_percentile", "scale_momentum")
@@ -164,15 +165,23 @@ def spec_from_args(args: argparse.Namespace, policy: PolicyConfig, seed: int) ->
 
 # ---- hardware -----------------------------------------------------------------------------------
 def part_name(text: str) -> str:
-    """An argparse type: the FPGA part's own name (dashes and case do not matter), or the text for argparse to refuse."""
+    """An argparse type: the FPGA part's own name (dashes and case do not matter), or the text for argparse to refuse.
+
+    A Lattice part is named by its short name (``synthesis.lattice``: lfe5u-25f, ice40up5k, ...)."""
     folded = text.replace("-", "").lower()
+    lattice = lattice_part(text)
+    if lattice is not None:
+        return lattice.aliases[0]
     return next((part for part in DEVICES if part.replace("-", "").lower() == folded), text)
 
 
-def add_device_options(parser: argparse.ArgumentParser) -> None:
+def add_device_options(parser: argparse.ArgumentParser, lattice: bool = False) -> None:
+    """``lattice``: Lattice parts are offered too (placed and routed by the open flow, ``dse synth --post-synth``)."""
     group = parser.add_argument_group("hardware: the device and how designs are built and priced")
-    group.add_argument("--device", type=part_name, choices=list(DEVICES), default=DEFAULT_DEVICE, help="FPGA part")
-    group.add_argument("--clock-mhz", type=float, default=100.0, help="clock frequency")
+    choices = list(DEVICES) + ([part.aliases[0] for part in PARTS.values()] if lattice else [])
+    group.add_argument("--device", type=part_name, choices=choices, default=DEFAULT_DEVICE, help="FPGA part")
+    group.add_argument("--clock-mhz", type=float, help="clock frequency (default: 100 MHz; on a Lattice part its own "
+                                                       "default, or on the iCE40 the fastest each design closes at)")
     group.add_argument("--pad", type=int, default=32, help="pad observation and action dims to a multiple of this (1: off)")
     group.add_argument("--weight-memory", choices=WEIGHT_MEMORIES, default="cheaper",
                        help="weights in LUTRAM (distributed), BRAM (block), or per layer the smaller device share (cheaper)")
@@ -186,11 +195,12 @@ def add_device_options(parser: argparse.ArgumentParser) -> None:
 
 
 def synthesis_settings(args: argparse.Namespace):
-    """The hardware settings of the command (imports FINN's adapter)."""
+    """The hardware settings of the command (imports FINN's adapter); on a Lattice part, the XC7A15T's (the throughput
+    targets' foldings are solved there)."""
     from synthesis.estimate import SynthesisSettings
 
     return SynthesisSettings(
-        device=args.device, clock_mhz=args.clock_mhz, pad_multiple=args.pad, weight_memory=args.weight_memory,
+        device=DEFAULT_DEVICE if lattice_part(args.device) else args.device, clock_mhz=args.clock_mhz or 100.0, pad_multiple=args.pad, weight_memory=args.weight_memory,
         estimator=args.estimator, calibration=args.calibration, multipliers=args.multipliers,
     )  # fmt: skip
 

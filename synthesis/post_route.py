@@ -1,0 +1,184 @@
+"""One design on a Lattice part through the open flow: its RTL placed within the part, simulated by Verilator, placed
+and routed by nextpnr, and packed into a bitstream.
+
+    generate_rtl     -> policy.v, placement.json, README.md   (synthesis.post_synth, placed within the part's block RAM
+                        and multipliers)
+    simulate_rtl     -> sim/   (Verilator: bit-exactness, latency and interval in cycles)
+    place_and_route  -> PART/, policy-PART.bit or .bin   (synthesis.lattice)
+    report           -> post_route.json   (PostRouteReport)
+
+Resources and the maximum frequency are nextpnr's, of the routed design; latency and
+throughput are the simulated cycles at the clock the design was routed for. Energy is
+not estimated: no open power model of these parts exists, and Lattice publishes its
+per-resource figures only inside its closed power calculator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from synthesis import post_synth
+from synthesis.errors import SynthesisInputError
+from synthesis.lattice import FAMILIES, LatticePart, place_and_route
+from synthesis.lowering import IntegerPolicy
+from synthesis.report import write_report
+
+POWER_SOURCE = "not estimated: no open power model of Lattice parts (see synthesis.post_route)"
+
+
+@dataclass(frozen=True)
+class PostRouteReport:
+    """One design after place-and-route on a Lattice part: what ``post_route.json`` holds."""
+
+    device: str
+    """the part's ordering code"""
+    clock_mhz: float
+    """the clock it was routed for, and latency and throughput are at"""
+    fmax_mhz: float | None
+    """the routed design's maximum frequency by nextpnr's timing analysis (None: no path between registers)"""
+    meets_timing: bool
+    folding: tuple[tuple[int, int], ...]
+    rtl_dir: str
+    luts: int
+    """ECP5: LUT4s (TRELLIS_COMB); iCE40: logic cells"""
+    ffs: int
+    block_rams: int
+    dsps: int
+    """multipliers: MULT18X18D or SB_MAC16"""
+    io: int
+    fits: bool
+    over: tuple[str, ...]
+    """each resource the part lacks, with both figures, and the clock when the routed design misses it"""
+    latency_cycles: int
+    initiation_interval: float
+    throughput_fps: float
+    bit_exact: bool
+    observations: int
+    mismatches: int
+    energy_per_action_j: float | None
+    power_source: str
+    bitstream: str
+    seconds: float
+    """synthesis, place-and-route and packing"""
+    key: str
+
+    @property
+    def latency_s(self) -> float:
+        return self.latency_cycles / (self.clock_mhz * 1e6)
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"latency_s": self.latency_s}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PostRouteReport:
+        values = {f.name: data[f.name] for f in fields(cls)}
+        values["folding"] = tuple(tuple(pair) for pair in values["folding"])
+        values["over"] = tuple(values["over"])
+        return cls(**values)
+
+
+def ports(policy: IntegerPolicy) -> int:
+    """The design's top-level pins: observation and action levels, clk, rst and the two handshakes."""
+    return policy.obs_dim * policy.input_bits + policy.action_dim * policy.layers[-1].output_bits + 6
+
+
+def post_route(
+    policy: IntegerPolicy,
+    folding: list[tuple[int, int]],
+    settings,
+    part: LatticePart,
+    rtl_dir: Path,
+    observation_levels: np.ndarray,
+    clock_mhz: float | None = None,
+) -> PostRouteReport:
+    """The report of ``policy`` folded as ``folding`` on ``part``, built in ``rtl_dir`` (or read from there).
+
+    ``settings``: a ``synthesis.estimate.SynthesisSettings`` (padding, weight memory, multipliers; its device is not
+    used); ``clock_mhz`` None: the part's default clock, or the fastest the design closes at
+    (``synthesis.lattice.place_and_route``).
+    """
+    levels = np.asarray(observation_levels, dtype=np.int64)
+    if levels.ndim != 2 or levels.shape[1] != policy.obs_dim or len(levels) < 1:
+        raise SynthesisInputError(f"observation levels of shape {levels.shape}; need (n >= 1, {policy.obs_dim})")
+    check_pins(policy, part)
+    rtl_dir = Path(rtl_dir)
+    key = _key(policy, folding, settings, part, clock_mhz, levels)
+    cached = rtl_dir / "post_route.json"
+    if cached.exists():
+        try:
+            data = json.loads(cached.read_text())
+            if data.get("key") == key:
+                return PostRouteReport.from_dict(data)
+        except (json.JSONDecodeError, KeyError, TypeError):
+            pass  # a damaged report is rebuilt below
+    post_synth.generate_rtl(policy, folding, settings, rtl_dir, part=part)
+    simulation = post_synth.simulate_rtl(policy, rtl_dir, levels)
+    placed = place_and_route(rtl_dir / "policy.v", part, clock_mhz)
+    figures = (("LUT", placed.luts, part.luts), ("FF", placed.ffs, part.ffs),
+               ("block RAM", placed.block_rams, part.block_rams), ("multiplier", placed.dsps, part.dsps))  # fmt: skip
+    over = tuple(f"{name} {used:,} > {available:,}" for name, used, available in figures if used > available)
+    if not placed.meets_timing:
+        over += (f"clock {placed.fmax_mhz:.1f} MHz < {placed.target_mhz:g} MHz",)
+    mismatches = post_synth.mismatches(policy, simulation, levels)
+    report = PostRouteReport(
+        device=part.name,
+        clock_mhz=placed.target_mhz,
+        fmax_mhz=placed.fmax_mhz,
+        meets_timing=placed.meets_timing,
+        folding=tuple(tuple(pair) for pair in folding),
+        rtl_dir=str(rtl_dir),
+        luts=placed.luts,
+        ffs=placed.ffs,
+        block_rams=placed.block_rams,
+        dsps=placed.dsps,
+        io=placed.io,
+        fits=not over,
+        over=over,
+        latency_cycles=simulation.latency_cycles,
+        initiation_interval=simulation.initiation_interval,
+        throughput_fps=placed.target_mhz * 1e6 / simulation.initiation_interval,
+        bit_exact=mismatches == 0,
+        observations=len(levels),
+        mismatches=mismatches,
+        energy_per_action_j=None,
+        power_source=POWER_SOURCE,
+        bitstream=placed.bitstream,
+        seconds=placed.seconds,
+        key=key,
+    )
+    write_report(cached, report.to_dict())
+    return report
+
+
+def check_pins(policy: IntegerPolicy, part: LatticePart) -> None:
+    """A design whose ports outnumber the package's I/O pins cannot be placed (its stream is parallel): one line."""
+    pins = ports(policy)
+    if pins > part.io:
+        raise SynthesisInputError(
+            f"the policy's {pins} ports ({policy.obs_dim} observations x {policy.input_bits} bits, {policy.action_dim} "
+            f"actions x {policy.layers[-1].output_bits} bits, 6 for clock, reset and handshakes) exceed the {part.io} "
+            f"I/O pins of {part.name}; train with fewer --input-bits or choose a part with more pins"
+        )
+
+
+def _key(policy: IntegerPolicy, folding, settings, part: LatticePart, clock_mhz, levels: np.ndarray) -> str:
+    family = FAMILIES[part.family]
+    material = json.dumps(
+        {
+            "policy": policy.digest(),
+            "folding": [list(pair) for pair in folding],
+            "settings": {name: value for name, value in asdict(settings).items() if name != "device"},
+            "part": asdict(part),
+            "clock_mhz": clock_mhz,
+            "tools": post_synth.tools() | {family.nextpnr: metadata.version(family.nextpnr), "script": family.synth},
+            "observations": hashlib.sha256(np.ascontiguousarray(levels).tobytes()).hexdigest(),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(material.encode()).hexdigest()[:24]
