@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synthesis.errors import SynthesisInputError
-from synthesis.placement import BlockMemory
+from synthesis.memory import BlockMemory
 
 #: Toggle rate the dynamic coefficients are quoted at (UG440's default).
 REFERENCE_TOGGLE_RATE = 0.125

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synthesis import placement, rtl
+from synthesis.memory import ramb18_count
 
 @dataclass(frozen=True)
 class Memory:
@@ -67,7 +68,7 @@ class Memory:
 
     @property
     def ramb18(self) -> int:
-        return placement.ramb18_count(self.depth, self.live_bits) if self.live_bits else 0
+        return ramb18_count(self.depth, self.live_bits) if self.live_bits else 0
 
 
 def _varying_bits(columns: np.ndarray, width: int) -> np.ndarray:

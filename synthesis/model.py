@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from synthesis import devices, finn_build, placement, rtl, timing
+from synthesis import devices, finn_build, memory, placement, rtl, timing
 from synthesis.features import FF_TERMS, LUT_TERMS, design_record
 from synthesis.features import layer_features as layer_counts_of
 from synthesis.lowering import IntegerPolicy
@@ -131,7 +131,7 @@ def build(layers: list[rtl.FoldedLayer], calibration: Calibration, bram36: int) 
     record = design_record(layers)
     if calibration.build == "rtl":
         counts = layer_counts_of(record)
-        ramb18 = [sum(placement.ramb18_count(rom["depth"], rom["live_bits"]) for rom in record["roms"]
+        ramb18 = [sum(memory.ramb18_count(rom["depth"], rom["live_bits"]) for rom in record["roms"]
                       if rom["block"] and rom["layer"] == layer.index) for layer in layers]  # fmt: skip
         styles = [_rtl_styles(layer) for layer in layers]
         return Build(counts, ramb18, [0.0] * len(layers), [weights for weights, _ in styles], [thresholds for _, thresholds in styles])

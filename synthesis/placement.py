@@ -1,7 +1,7 @@
 """Where a folded design's memories and multipliers go within a device's budget, the greatest LUT savings first.
 
 ROMs go to block RAM (the family's blocks: RAMB18 on 7-series, DP16KD on ECP5, SB_RAM40_4K on iCE40) or logic (yosys maps no ROM to LUTRAM, and a ROM as
-logic lets synthesis fold its constant bits); products go to the device's DSP48E1s
+logic lets synthesis fold its constant bits); products go to the part's multipliers (DSP48E1, MULT18X18D, SB_MAC16)
 until none are left, and the rest are built in LUTs. What is placed here is what the
 RTL generator (``synthesis.verilog``) writes and what the hardware model
 (``synthesis.model``) prices.
@@ -12,45 +12,19 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
-from dataclasses import dataclass
 
 from synthesis.choices import PRODUCT_PLACEMENTS
 from synthesis.errors import SynthesisInputError
+from synthesis.memory import BlockMemory, blocks_for
 from synthesis.rtl import FoldedLayer
 
 
-#: RAMB18 aspect ratios (depth, width) of 7-series block RAM in simple dual port (UG473).
-RAMB18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
 #: Fewer LUTs than this as logic and a memory stays out of block RAM.
 BRAM_MIN_LUTS = 64
 #: A ROM deeper than this goes to block RAM first, whatever it saves: abc builds a ROM of 2**a words in logic in
 #: about a - 5 LUT levels, and on the calibration grid ROMs of 2,048 and 8,192 words in logic read in 8.6-10.4 ns,
 #: over the clock period with routing, where every ROM of at most 1,024 words read within 8.4 ns.
 LOGIC_ROM_MAX_WORDS = 1024
-
-
-def blocks_for(depth: int, width: int, shapes: tuple[tuple[int, int], ...] = RAMB18_SHAPES) -> int:
-    """Blocks of ``shapes`` (RAMB18s by default) a ROM of ``depth`` words of ``width`` bits takes, in its best aspect
-    ratio."""
-    return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in shapes)
-
-
-def ramb18_count(depth: int, width: int) -> int:
-    """RAMB18s a ROM of ``depth`` words of ``width`` bits takes, in its best aspect ratio."""
-    return blocks_for(depth, width)
-
-
-@dataclass(frozen=True)
-class BlockMemory:
-    """A part's block RAM as placement counts it: how many blocks, and the aspect ratios (depth, width) of one."""
-
-    blocks: float
-    shapes: tuple[tuple[int, int], ...] = RAMB18_SHAPES
-
-    @classmethod
-    def of_bram36(cls, bram36: float) -> BlockMemory:
-        """A 7-series part's: two RAMB18s per BRAM36."""
-        return cls(2 * bram36)
 
 
 def live_bits(words: list[int], width: int) -> int:
@@ -90,7 +64,7 @@ def place(
     A memory goes to BRAM when it would take at least ``BRAM_MIN_LUTS`` LUTs as logic,
     in order of LUTs saved per block used, while the part's blocks (``memory``) last; the rest
     are logic. Memories deeper than ``LOGIC_ROM_MAX_WORDS`` go first, whatever they save,
-    so that each read in logic stays within the clock period. Products (``FoldedLayer.product_units``) fill the device's DSP48E1s one by
+    so that each read in logic stays within the clock period. Products (``FoldedLayer.product_units``) fill the part's multipliers one by
     one, those that would cost the most LUTs first (``FoldedLayer.unit_cost``), as Vivado
     infers DSPs until the device has none left; the rest are built in LUTs. A product
     whose weight is zero in every fold is no product, and one by a constant that costs

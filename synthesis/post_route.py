@@ -24,12 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from synthesis import post_synth
-from synthesis.errors import SynthesisInputError
-from synthesis.lattice import FAMILIES, LatticePart, place_and_route
+from synthesis.errors import SynthesisInputError, ToolFailure
+from synthesis.lattice import FIRST_PASS_MHZ, PACKAGE, place_and_route
+from synthesis.lattice_parts import FAMILIES, LatticePart
 from synthesis.lowering import IntegerPolicy
 from synthesis.report import write_report
 
-POWER_SOURCE = "not estimated: no open power model of Lattice parts (see synthesis.post_route)"
+POWER_SOURCE = "not estimated: no open power model of Lattice parts exists (synthesis.post_route)"
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class PostRouteReport:
     bitstream: str
     seconds: float
     """synthesis, place-and-route and packing"""
+    notes: tuple[str, ...]
     key: str
 
     @property
@@ -80,6 +82,7 @@ class PostRouteReport:
         values = {f.name: data[f.name] for f in fields(cls)}
         values["folding"] = tuple(tuple(pair) for pair in values["folding"])
         values["over"] = tuple(values["over"])
+        values["notes"] = tuple(values["notes"])
         return cls(**values)
 
 
@@ -100,8 +103,8 @@ def post_route(
     """The report of ``policy`` folded as ``folding`` on ``part``, built in ``rtl_dir`` (or read from there).
 
     ``settings``: a ``synthesis.estimate.SynthesisSettings`` (padding, weight memory, multipliers; its device is not
-    used); ``clock_mhz`` None: the part's default clock, or the fastest the design closes at
-    (``synthesis.lattice.place_and_route``).
+    used); ``clock_mhz`` None: the fastest the design closes at (``synthesis.lattice.place_and_route``). A design the
+    part has too few cells for is reported as not fitting, without timing or bitstream.
     """
     levels = np.asarray(observation_levels, dtype=np.int64)
     if levels.ndim != 2 or levels.shape[1] != policy.obs_dim or len(levels) < 1:
@@ -113,7 +116,7 @@ def post_route(
     if cached.exists():
         try:
             data = json.loads(cached.read_text())
-            if data.get("key") == key:
+            if data.get("key") == key and (not data["bitstream"] or Path(data["bitstream"]).exists()):
                 return PostRouteReport.from_dict(data)
         except (json.JSONDecodeError, KeyError, TypeError):
             pass  # a damaged report is rebuilt below
@@ -123,8 +126,18 @@ def post_route(
     figures = (("LUT", placed.luts, part.luts), ("FF", placed.ffs, part.ffs),
                ("block RAM", placed.block_rams, part.block_rams), ("multiplier", placed.dsps, part.dsps))  # fmt: skip
     over = tuple(f"{name} {used:,} > {available:,}" for name, used, available in figures if used > available)
-    if not placed.meets_timing:
+    if placed.routed and not placed.meets_timing:
         over += (f"clock {placed.fmax_mhz:.1f} MHz < {placed.target_mhz:g} MHz",)
+    if not placed.routed:
+        clock = "not placed: the part has too few cells for it (no timing, no bitstream)"
+        over = over or tuple(f"{cell} {figures['used']:,} > {figures['available']:,}"
+                             for cell, figures in placed.utilization.items() if figures["used"] > figures["available"])  # fmt: skip
+    elif clock_mhz is None:
+        clock = f"clock: {placed.target_mhz:g} MHz, the fastest this design closes at by nextpnr's timing analysis"
+    elif placed.fmax_mhz is None:
+        clock = f"clock: {clock_mhz:g} MHz as asked; no path runs between registers"
+    else:
+        clock = f"clock: {clock_mhz:g} MHz as asked; the routed design's maximum is {placed.fmax_mhz:.1f} MHz"
     mismatches = post_synth.mismatches(policy, simulation, levels)
     report = PostRouteReport(
         device=part.name,
@@ -150,6 +163,7 @@ def post_route(
         power_source=POWER_SOURCE,
         bitstream=placed.bitstream,
         seconds=placed.seconds,
+        notes=(clock, f"energy {POWER_SOURCE}"),
         key=key,
     )
     write_report(cached, report.to_dict())
@@ -169,14 +183,22 @@ def check_pins(policy: IntegerPolicy, part: LatticePart) -> None:
 
 def _key(policy: IntegerPolicy, folding, settings, part: LatticePart, clock_mhz, levels: np.ndarray) -> str:
     family = FAMILIES[part.family]
+    try:
+        nextpnr = metadata.version(family.nextpnr)
+    except metadata.PackageNotFoundError:
+        raise ToolFailure("nextpnr", f"{family.nextpnr} is not installed (pip install 'dse[post-synth]', which has "
+                                     f"{PACKAGE})") from None  # fmt: skip
     material = json.dumps(
         {
             "policy": policy.digest(),
             "folding": [list(pair) for pair in folding],
-            "settings": {name: value for name, value in asdict(settings).items() if name != "device"},
+            # what the RTL and its placement depend on (the device and the estimate's settings are the XC7's)
+            "settings": {name: getattr(settings, name) for name in ("pad_multiple", "weight_memory", "multipliers")},
             "part": asdict(part),
             "clock_mhz": clock_mhz,
-            "tools": post_synth.tools() | {family.nextpnr: metadata.version(family.nextpnr), "script": family.synth},
+            "first_pass_mhz": FIRST_PASS_MHZ,
+            "tools": {name: version for name, version in post_synth.tools().items() if name != "yosys_script"}
+            | {family.nextpnr: nextpnr, "script": family.synth},
             "observations": hashlib.sha256(np.ascontiguousarray(levels).tobytes()).hexdigest(),
         },
         sort_keys=True,

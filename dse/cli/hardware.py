@@ -8,10 +8,9 @@ import json
 import sys
 from pathlib import Path
 
-from dse.cli.open_flow import lattice_synth
 from dse.cli.options import CliError, add_device_options, positive_int, synthesis_settings
 from synthesis import lower_qonnx
-from synthesis.lattice import lattice_part
+from synthesis.lattice_parts import lattice_part
 from synthesis.report import nanojoules
 from training import read_run
 
@@ -61,30 +60,42 @@ def _print_designs(designs: list, chosen) -> None:
         )
 
 
-def _post_synthesis(args: argparse.Namespace, policy, synthesizer, designs: list, chosen):
-    """(post-synthesis reports made, the chosen one or None): the one design asked for, or the sweep's highest that fits."""
+def _post_synthesis(args: argparse.Namespace, policy, synthesizer, designs: list, chosen, part=None):
+    """(reports made, the chosen one or None): the one design asked for, or the sweep's highest that fits; each
+    synthesized for the XC7 (``synthesis.post_synth``), or on ``part``, a Lattice part, placed and routed
+    (``synthesis.post_route``)."""
     from dse.study.deploy import rollout_observations
     from synthesis.errors import ToolFailure
+    from synthesis.post_route import check_pins, post_route
     from synthesis.post_synth import design_name, folding_of, highest_fitting, post_synthesize
 
     run_dir = Path(args.training)
+    if part is not None:
+        check_pins(policy, part)
     levels = policy.quantize_input(rollout_observations(run_dir, args.observations))
 
-    def synthesize(report):
+    def build(report):
         folding = folding_of(report)
         name = design_name(folding)
-        print(f"post-synthesis of design {name} (RTL, yosys, Verilator on {len(levels):,} observations) ...", flush=True)
+        where = "" if part is None else f" on {part.name}"
+        if part is None:
+            print(f"post-synthesis of design {name} (RTL, yosys, Verilator on {len(levels):,} observations) ...", flush=True)
+        else:
+            print(f"design {name}{where} (RTL, Verilator on {len(levels):,} observations, yosys, nextpnr) ...", flush=True)
         try:
-            return post_synthesize(policy, folding, synthesizer.settings, run_dir / "rtl" / name, levels)
+            if part is None:
+                return post_synthesize(policy, folding, synthesizer.settings, run_dir / "rtl" / name, levels)
+            return post_route(policy, folding, synthesizer.settings, part, run_dir / f"rtl-{part.aliases[0]}" / name,
+                              levels, args.clock_mhz)  # fmt: skip
         except ToolFailure as error:
-            raise CliError(f"design {name} of {run_dir}: {error}") from None
+            raise CliError(f"design {name} of {run_dir}{where}: {error}") from None
 
     if args.folding or args.target_fps is not None:
-        report = synthesize(chosen)
+        report = build(chosen)
         return [report], report
-    # targets past the fastest folding repeat the same design: each folding is synthesized once, for its highest target
+    # targets past the fastest folding repeat the same design: each folding is built once, for its highest target
     distinct = list({tuple(folding_of(report)): report for report in designs}.values())
-    return highest_fitting(distinct, synthesize)
+    return highest_fitting(distinct, build)
 
 
 def _print_post_synthesis(reports: list, chosen) -> None:
@@ -114,9 +125,12 @@ def _conclude(chosen, nothing_fits: str, written: str) -> int:
 def cmd_synth(args: argparse.Namespace) -> int:
     policy, synthesizer = _synthesizer(args)
     part = lattice_part(args.device)
-    if part is not None:
-        return lattice_synth(args, part, policy, synthesizer)
+    if part is not None and not args.post_synth:
+        raise CliError(f"--device {args.device} is placed and routed, not estimated: add --post-synth (the hardware "
+                       "model is fitted to 7-series parts only)")  # fmt: skip
     designs, chosen = _designs(args, synthesizer)
+    if part is not None:
+        return _post_route(args, part, policy, synthesizer, designs, chosen)
     run_dir, device = Path(args.training), synthesizer.settings.device
     settings = dataclasses.asdict(synthesizer.settings)
     _record(run_dir / "synth.json", "dse-synth", policy, designs, chosen, settings=settings)
@@ -138,8 +152,45 @@ def cmd_synth(args: argparse.Namespace) -> int:
         f"no synthesized design fits {device}; the designs tried are in {run_dir / 'post_synth.json'}",
         f"-> {run_dir / 'post_synth.json'}, RTL in {getattr(chosen, 'rtl_dir', None)}",
     )
+    return _exactness(reports)
+
+
+def _post_route(args: argparse.Namespace, part, policy, synthesizer, designs: list, chosen) -> int:
+    """dse synth --post-synth on a Lattice part: each design placed and routed, with a bitstream."""
+    reports, chosen = _post_synthesis(args, policy, synthesizer, designs, chosen, part)
+    run_dir, short = Path(args.training), part.aliases[0]
+    print(f"after place-and-route on {part.name} (nextpnr; latency and interval measured by Verilator):")
+    _print_post_route(reports, chosen, part)
+    _record(run_dir / f"post_route-{short}.json", "dse-post-route", policy, reports, chosen,
+            settings=dataclasses.asdict(synthesizer.settings), part=dataclasses.asdict(part), clock_mhz=args.clock_mhz)  # fmt: skip
+    _conclude(
+        chosen,
+        f"no design fits {part.name}; the designs tried are in {run_dir / f'post_route-{short}.json'}",
+        f"-> {run_dir / f'post_route-{short}.json'}, bitstream {getattr(chosen, 'bitstream', None)} (how to put it on a "
+        f"board: {Path(getattr(chosen, 'rtl_dir', '.')) / short / 'README.md'})",
+    )
+    return _exactness(reports)
+
+
+def _print_post_route(reports: list, chosen, part) -> None:
+    from synthesis.lattice_parts import FAMILIES
+    from synthesis.post_synth import design_name
+
+    print(f"{'design':>16} {FAMILIES[part.family].logic:>11} {'FF':>6} {'BRAM':>4} {'MULT':>4} {'clock':>9} {'Fmax':>9} "
+          f"{'latency':>16} {'actions/s':>12} {'exact':>11}  fits")  # fmt: skip
+    for report in reports:
+        latency, fits, mark = _latency_fit_mark(report, chosen)
+        fmax = "-" if report.fmax_mhz is None else f"{report.fmax_mhz:.1f}"
+        exact = f"{report.observations - report.mismatches}/{report.observations}"
+        print(f"{design_name(report.folding):>16} {report.luts:>11,} {report.ffs:>6,} {report.block_rams:>4} "
+              f"{report.dsps:>4} {report.clock_mhz:>5.1f} MHz {fmax:>5} MHz {latency:>16} {report.throughput_fps:>12,.0f} "
+              f"{exact:>11}  {fits}{mark}")  # fmt: skip
+
+
+def _exactness(reports: list) -> int:
+    """1 when the RTL of a design differs from the integer forward (a generator bug), said on stderr; else 0."""
     wrong = [report for report in reports if not report.bit_exact]
-    for report in wrong:  # a generator bug: the RTL must compute the integer forward exactly
+    for report in wrong:
         print(f"dse: the RTL of design {Path(report.rtl_dir).name} differs from the integer forward on "
               f"{report.mismatches} of {report.observations} observations (see {report.rtl_dir}/sim)", file=sys.stderr)
     return 1 if wrong else 0

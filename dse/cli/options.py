@@ -13,7 +13,7 @@ from pathlib import Path
 
 from synthesis import DEFAULT_DEVICE, DEVICES
 from synthesis.choices import CALIBRATIONS, ESTIMATORS, PRODUCT_PLACEMENTS, WEIGHT_MEMORIES
-from synthesis.lattice import PARTS, lattice_part
+from synthesis.lattice_parts import PARTS, lattice_part
 from training import ALGO_CONFIGS, PolicyConfig, TrainSpec, field_docs
 
 SCALE_FIELDS = ("scale_warmup_steps", "scale_percentile", "scale_momentum")
@@ -167,7 +167,7 @@ def spec_from_args(args: argparse.Namespace, policy: PolicyConfig, seed: int) ->
 def part_name(text: str) -> str:
     """An argparse type: the FPGA part's own name (dashes and case do not matter), or the text for argparse to refuse.
 
-    A Lattice part is named by its short name (``synthesis.lattice``: lfe5u-25f, ice40up5k, ...)."""
+    A Lattice part is named by its short name (``synthesis.lattice_parts``: lfe5u-25f, ice40up5k, ...)."""
     folded = text.replace("-", "").lower()
     lattice = lattice_part(text)
     if lattice is not None:
@@ -180,8 +180,8 @@ def add_device_options(parser: argparse.ArgumentParser, lattice: bool = False) -
     group = parser.add_argument_group("hardware: the device and how designs are built and priced")
     choices = list(DEVICES) + ([part.aliases[0] for part in PARTS.values()] if lattice else [])
     group.add_argument("--device", type=part_name, choices=choices, default=DEFAULT_DEVICE, help="FPGA part")
-    group.add_argument("--clock-mhz", type=float, help="clock frequency (default: 100 MHz; on a Lattice part its own "
-                                                       "default, or on the iCE40 the fastest each design closes at)")
+    lattice_clock = "; on a Lattice part, the fastest each design closes at" if lattice else ""
+    group.add_argument("--clock-mhz", type=float, help=f"clock frequency (default: 100 MHz{lattice_clock})")
     group.add_argument("--pad", type=int, default=32, help="pad observation and action dims to a multiple of this (1: off)")
     group.add_argument("--weight-memory", choices=WEIGHT_MEMORIES, default="cheaper",
                        help="weights in LUTRAM (distributed), BRAM (block), or per layer the smaller device share (cheaper)")
@@ -200,7 +200,7 @@ def synthesis_settings(args: argparse.Namespace):
     from synthesis.estimate import SynthesisSettings
 
     return SynthesisSettings(
-        device=DEFAULT_DEVICE if lattice_part(args.device) else args.device, clock_mhz=args.clock_mhz or 100.0, pad_multiple=args.pad, weight_memory=args.weight_memory,
+        device=DEFAULT_DEVICE if lattice_part(args.device) else args.device, clock_mhz=100.0 if args.clock_mhz is None else args.clock_mhz, pad_multiple=args.pad, weight_memory=args.weight_memory,
         estimator=args.estimator, calibration=args.calibration, multipliers=args.multipliers,
     )  # fmt: skip
 

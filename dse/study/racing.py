@@ -2,17 +2,21 @@
 verdict or its place on the front is uncertain.
 
 After the first K of its N seeds, with their mean return m, the candidate's all-seed
-mean return is bounded one-sidedly by the smaller of two bounds:
-- the statistical one, m + z s / sqrt(K), with z = 1.645 (95%; conservative for the
-  all-seed mean, whose own spread is smaller) and s the spread of one seed's return
-  pooled over the candidates scored so far (the FP32 baseline's spread until two
-  candidates have several seeds);
-- the range one, (K m + (N - K) b) / N, with b the best return of any one seed trained
-  in the study so far (the FP32 baseline's seeds and every candidate's): its other seeds
-  would each have to beat every seed seen to exceed it. Where returns pile up at the
-  most an env can give (InvertedPendulum's 1,000), the statistical bound lies above that
-  most, since rare failed seeds make the spread wide, and could never rule a candidate
-  out against a front that reached it; the range bound can.
+mean return (what it would be scored with) is bounded one-sidedly:
+- statistically, by m + z s sqrt((N - K) / (N K)), with z = 1.645 (95%) and s the
+  spread of one seed's return pooled over the candidates scored so far (the FP32
+  baseline's spread until two candidates have several seeds): the all-seed mean differs
+  from m by (N - K) / N times the difference of the other seeds' mean from m, whose
+  variance is s^2 (1 / (N - K) + 1 / K);
+- and, where the env's returns have a ceiling, also by (K m + (N - K) b) / N, with b the
+  ceiling: no seed can return more. A ceiling shows as an atom at the top of the returns:
+  b is the best return any one seed of the study has reached (the FP32 baseline's seeds,
+  every candidate's and its own), and counts as the ceiling when at least
+  ``CEILING_SEEDS`` seeds reached exactly it (InvertedPendulum's 1,000: episodes end at
+  1,000 steps of reward 1). Continuous returns never tie, so elsewhere the statistical
+  bound alone decides. At a ceiling it is the range bound that decides: rare failed seeds
+  make s wide and put the statistical bound above anything a seed can return, and no
+  candidate could be ruled out against a front that reached the ceiling.
 The candidate stops at K seeds ("raced out") when it fits nowhere (as priced before
 training), or when the bound is
 - below the FP32 band's lower edge: it cannot reach parity; or
@@ -45,6 +49,8 @@ from objectives.parity import seed_std
 
 Z = 1.645
 """one-sided 95% normal quantile of the bound on a candidate's all-seed mean return"""
+CEILING_SEEDS = 3
+"""seeds that must share the best return seen, exactly, for it to count as the env's ceiling"""
 
 
 class SeedRace:
@@ -88,14 +94,18 @@ class SeedRace:
         return None
 
     def _bound(self, returns: list[float], seeds: int) -> float:
-        """The smaller of the statistical and the range bound on the mean return of all ``seeds`` (module doc)."""
+        """The bound on the mean return of all ``seeds`` of a candidate whose first seeds returned ``returns`` (module
+        doc)."""
         scored = self._scored_seed_returns()
         variances = [seed_std(values) ** 2 for values in scored if len(values) > 1]
         spread = math.sqrt(float(np.mean(variances))) if len(variances) >= 2 else self.band.std
-        statistical = float(np.mean(returns)) + Z * spread / math.sqrt(len(returns))
-        best_seed = max([*self.baseline_returns, *returns, *(value for values in scored for value in values)])
-        by_range = (sum(returns) + (seeds - len(returns)) * best_seed) / seeds
-        return min(statistical, by_range)
+        first = len(returns)
+        bound = float(np.mean(returns)) + Z * spread * math.sqrt((seeds - first) / (seeds * first))
+        seen = np.array([*self.baseline_returns, *returns, *(value for values in scored for value in values)])
+        best = float(seen.max())
+        if np.sum(seen >= best - 1e-9 * max(1.0, abs(best))) >= CEILING_SEEDS:
+            bound = min(bound, (sum(returns) + (seeds - first) * best) / seeds)
+        return bound
 
     def _scored_seed_returns(self) -> list[list[float]]:
         """Each scored candidate's per-seed returns (a raced-out one's first seeds too)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dse.cli import main
-from synthesis import lattice, lower_qonnx
+from synthesis import lattice_parts, lower_qonnx
 from synthesis.errors import SynthesisInputError
 from synthesis.post_route import check_pins, ports
 
@@ -24,6 +24,7 @@ def test_a_trained_policy_goes_to_an_ice40_bitstream_at_the_clock_it_closes_at(q
     assert chosen["device"] == "iCE40UP5K-SG48I" and "<- chosen" in out and "100/100" in out
     assert chosen["bit_exact"] and chosen["fits"] and chosen["meets_timing"] and chosen["energy_per_action_j"] is None
     assert Path(chosen["bitstream"]).stat().st_size > 10_000 and Path(chosen["rtl_dir"]).parent == run / "rtl-ice40up5k"
+    assert "see `ice40up5k/README.md`" in (Path(chosen["rtl_dir"]) / "README.md").read_text()
     # the figures are nextpnr's, of the routed design; latency and throughput are the simulated cycles at its clock
     routed = json.loads((Path(chosen["rtl_dir"]) / "ice40up5k" / "report.json").read_text())["utilization"]
     assert (chosen["luts"], chosen["block_rams"], chosen["dsps"], chosen["io"]) == tuple(
@@ -49,7 +50,7 @@ def test_a_lattice_part_without_post_synth_is_one_line(qat_run, tmp_path, capsys
 
 def test_a_policy_with_more_ports_than_the_package_has_pins_is_refused_in_one_line(qat_run):
     policy = lower_qonnx(qat_run.run_dir / "policy.onnx")
-    part = dataclasses.replace(lattice.require("ice40up5k"), io=ports(policy) - 1)
+    part = dataclasses.replace(lattice_parts.require("ice40up5k"), io=ports(policy) - 1)
     with pytest.raises(SynthesisInputError, match=rf"^the policy's {ports(policy)} ports .* exceed the {part.io} I/O pins"):
         check_pins(policy, part)
     check_pins(policy, dataclasses.replace(part, io=ports(policy)))

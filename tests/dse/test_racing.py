@@ -40,14 +40,14 @@ def _after_first_seed(mean_return: float) -> ActiveTrial:
 
 def test_a_candidate_that_cannot_reach_parity_is_raced_out(tmp_path):
     race, front = _race(tmp_path)
-    active = _after_first_seed(20.0)  # bound 20 + 1.645 x 10 = 36.5, below the band's lower edge 90
+    active = _after_first_seed(20.0)  # bound 20 + 1.645 x 10 x sqrt(2 / 3) = 33.4, below the band's lower edge 90
     reason = race.verdict(active, front)
     assert reason is not None and "below the FP32 band's lower edge 90.0" in reason and active.seeds_now == 1
 
 
 def test_an_uncertain_candidate_trains_every_seed(tmp_path):
     race, front = _race(tmp_path)
-    active = _after_first_seed(85.0)  # bound min(101.45, (85 + 2 x 110) / 3 = 101.67): parity is possible
+    active = _after_first_seed(85.0)  # bound 98.4: parity is possible (110, the best seed, is no ceiling: one seed)
     assert race.verdict(active, front) is None and active.seeds_now is None and active.wanted == 3
 
 
@@ -58,13 +58,20 @@ def test_a_candidate_the_front_covers_at_its_bound_is_raced_out(tmp_path):
     assert reason is not None and "no design of it would join the front" in reason
 
 
-def test_at_the_best_return_seen_the_range_bound_races_out_what_the_spread_cannot(tmp_path):
+def test_at_a_ceiling_the_range_bound_races_out_what_the_spread_cannot(tmp_path):
     # returns that pile up at an env's most (1,000) with a rare failed seed: the spread (346) puts the statistical
-    # bound at 1,569, above anything a seed can return; no seed has beaten 1,000, so its other two seeds cannot
-    # raise its mean above 1,000, where a cheaper found design already is
+    # bound at 1,465, above anything a seed can return; three seeds at exactly 1,000 show the ceiling, so its other
+    # two seeds cannot raise its mean above 1,000, where a cheaper found design already is
     race, front = _race(tmp_path, front_points=[(1000.0, 1.0, 1e-9, 1e-12)], baseline_returns=(1000.0, 1000.0, 400.0))
     reason = race.verdict(_after_first_seed(1000.0), front)
     assert reason is not None and "bound on its return, 1000.0, no design of it would join the front" in reason
+
+
+def test_without_a_ceiling_the_best_seed_seen_bounds_nothing(tmp_path):
+    # two seeds at the best return seen are no ceiling (continuous returns do not tie), and another seed could beat it
+    race, front = _race(tmp_path, front_points=[(1000.0, 1.0, 1e-9, 1e-12)], baseline_returns=(1000.0, 999.0, 400.0))
+    active = _after_first_seed(1000.0)
+    assert race.verdict(active, front) is None and active.seeds_now is None
 
 
 @pytest.mark.parametrize("options, message", [

@@ -9,7 +9,8 @@ import pytest
 from synthesis import lower_qonnx, post_synth
 from synthesis.errors import SynthesisInputError
 from synthesis.estimate import SynthesisSettings
-from synthesis.lattice import PARTS, lattice_part, place_and_route, require
+from synthesis.lattice import packed_utilization, place_and_route
+from synthesis.lattice_parts import PARTS, lattice_part, require
 
 
 @pytest.mark.parametrize("name, clock_mhz", [("lfe5u-25f", 100.0), ("ice40up5k", None)])
@@ -50,3 +51,29 @@ def test_lattice_parts_are_found_by_short_name_and_an_unknown_one_is_one_line():
     assert lattice_part("xc7a15tfgg484-1") is None
     with pytest.raises(SynthesisInputError, match=r"^unknown Lattice part 'lfe5u-12f'; known: LFE5U-25F-6BG381C \(lfe5u-25f\)"):
         require("lfe5u-12f")
+
+
+def test_a_design_the_part_has_too_few_cells_for_is_reported_unplaced(policy_onnx, tmp_path):
+    """Every product forced onto a multiplier: more than the UP5K's 8 SB_MAC16s, so nextpnr cannot place it; its
+    counts come from the utilisation nextpnr logs after packing, with no timing and no bitstream."""
+    policy = lower_qonnx(policy_onnx(obs_dim=3, act_dim=1, width=8, core_bits=2, input_bits=4, output_bits=8))
+    part = require("ice40up5k")
+    folding = [(8, 3), (8, 8), (1, 8)]
+    layers = post_synth.generate_rtl(policy, folding, SynthesisSettings(multipliers="dsp", pad_multiple=1), tmp_path,
+                                     part=part)  # fmt: skip
+    assert sum(len(layer.dsp_units) for layer in layers) > 2 * part.dsps
+    placed = place_and_route(tmp_path / "policy.v", part, 12.0)
+    assert not placed.routed and not placed.meets_timing and placed.bitstream == "" and placed.fmax_mhz is None
+    assert placed.dsps == placed.utilization["ICESTORM_DSP"]["used"] > placed.utilization["ICESTORM_DSP"]["available"] == 8
+    assert not (tmp_path / "policy-ice40up5k.bin").exists()
+
+
+def test_the_utilisation_is_read_from_nextpnrs_log_as_packed():
+    log = """Info: Device utilisation:
+Info: 	          TRELLIS_IO:      30/    197    15%
+Info: 	          MULT18X18D:      36/     28   128%
+Info: Placed 30 cells based on constraints.
+Info: Device utilisation:
+Info: 	          MULT18X18D:      99/     28   353%
+"""
+    assert packed_utilization(log) == {"TRELLIS_IO": {"used": 30, "available": 197}, "MULT18X18D": {"used": 36, "available": 28}}

@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from synthesis import features, finn_build, lower_qonnx, model, placement, rtl, timing
+from synthesis import features, finn_build, lower_qonnx, memory, model, placement, rtl, timing
 from synthesis.choices import CALIBRATIONS
 from synthesis.estimate import SynthesisSettings, Synthesizer
 from synthesis.lowering import IntegerLayer, IntegerPolicy
@@ -13,7 +13,7 @@ from tests.synthesis.conftest import NETWORKS, integer_network
 
 
 def counts(policy: IntegerPolicy, folding, pad: int = 32, bram36: int = 25, dsps: int = 45) -> dict[str, float]:
-    layers = placement.place(rtl.fold(policy, folding, pad), placement.BlockMemory.of_bram36(bram36), dsps)
+    layers = placement.place(rtl.fold(policy, folding, pad), memory.BlockMemory.of_bram36(bram36), dsps)
     return features.features(features.design_record(layers))
 
 
@@ -32,7 +32,7 @@ def test_a_dead_unit_costs_what_its_absence_costs():
     weights[-1] = 0
     dead = IntegerPolicy(policy.input_step, policy.input_bits, (IntegerLayer(weights, first.weight_bits, first.thresholds,
                          first.output_bits, first.output_signed), second), policy.output_step)
-    record = features.design_record(placement.place(rtl.fold(dead, [(24, 32), (8, 24)], 32), placement.BlockMemory.of_bram36(25), dsps=45))
+    record = features.design_record(placement.place(rtl.fold(dead, [(24, 32), (8, 24)], 32), memory.BlockMemory.of_bram36(25), dsps=45))
     assert record["layers"][0]["live_rows"] == 23 and record["layers"][0]["live_lanes"] == 23
     assert record["layers"][0]["live_columns"] == 7 and record["layers"][0]["live_simd"] == 7
     # one fold: a product per distinct nonzero weight at each input position, shared by the lanes that have it
@@ -73,7 +73,7 @@ def test_a_constant_product_costs_one_adder_per_signed_digit_beyond_the_first():
     layer = integer_network(0, [2, 4], weight_bits=3, input_bits=4, output_bits=[2]).layers[0]
     weights = np.array([[0, 1], [2, -4], [3, -1], [-3, 1]])  # two's complement (3 bits): -4 = 100, -1 = 111, -3 = 101
     policy = IntegerPolicy(0.1, 4, (IntegerLayer(weights, 3, layer.thresholds, 2, True),), 0.05)
-    placed = placement.place(rtl.fold(policy, [(4, 2)], 1), placement.BlockMemory.of_bram36(0), dsps=0)
+    placed = placement.place(rtl.fold(policy, [(4, 2)], 1), memory.BlockMemory.of_bram36(0), dsps=0)
     assert placed[0].constant_weights
     products = features.products(placed[0])
     # the two lanes with weight 1 at position 1 share one product: 6 products for 7 nonzero weights
@@ -88,25 +88,25 @@ def test_products_fill_the_dsps_costliest_first_and_never_a_free_one(name, foldi
     by a constant that costs no adder (+1, a power of two), takes no DSP. Folded and fully unrolled (constant weights)."""
     policy = NETWORKS[name]
     for budget in (0, 5, 12, 45, 1000):
-        layers = placement.place(rtl.fold(policy, folding, 32), placement.BlockMemory.of_bram36(25), dsps=budget)
+        layers = placement.place(rtl.fold(policy, folding, 32), memory.BlockMemory.of_bram36(25), dsps=budget)
         costs = [(layer.unit_cost(unit), unit in layer.dsp_units) for layer in layers for unit in range(len(layer.product_units))]
         on_dsp = [cost for cost, placed in costs if placed]
         in_luts = [cost for cost, placed in costs if not placed]
         assert len(on_dsp) == min(budget, sum(cost > 0 for cost, _ in costs))
         assert all(cost > 0 for cost in on_dsp) and (not on_dsp or not in_luts or min(on_dsp) >= max(in_luts))
-    constant = placement.place(rtl.fold(policy, [(16, 32), (16, 16), (32, 16)], 32), placement.BlockMemory.of_bram36(25), dsps=0)
+    constant = placement.place(rtl.fold(policy, [(16, 32), (16, 16), (32, 16)], 32), memory.BlockMemory.of_bram36(25), dsps=0)
     assert any(layer.unit_cost(unit) == 0 for layer in constant for unit in range(len(layer.product_units)))
 
 
 def test_block_ram_and_dsps_are_priced_exactly_as_placed():
     policy = integer_network(3, [16, 16, 2], weight_bits=4, input_bits=8, output_bits=[4, 8])
-    layers = placement.place(rtl.fold(policy, [(1, 16), (1, 16)], 32), placement.BlockMemory.of_bram36(25), dsps=45)
+    layers = placement.place(rtl.fold(policy, [(1, 16), (1, 16)], 32), memory.BlockMemory.of_bram36(25), dsps=45)
     calibration = model.Calibration("rtl", 0.0, 0.0, 1.0, "test")
     ones = model.HardwareModel(dict.fromkeys(features.LUT_TERMS, 1.0), dict.fromkeys(features.FF_TERMS, 1.0),
                                {"yosys": calibration}, "test", "test")  # fmt: skip
     price = model.price(layers, ones)
     assert price.dsps == sum(len(layer.product_units) for layer in layers) == 16 + 16
-    assert price.bram36 == sum(placement.ramb18_count(len(words), placement.live_bits(words, width)) for layer in layers
+    assert price.bram36 == sum(memory.ramb18_count(len(words), placement.live_bits(words, width)) for layer in layers
                                for name, (words, width) in layer.roms.items() if name in layer.block_roms) / 2  # fmt: skip
     terms = features.features(features.design_record(layers))
     assert price.luts == pytest.approx(sum(terms[term] for term in features.LUT_TERMS))
@@ -125,18 +125,18 @@ def test_a_rom_too_deep_to_read_in_one_cycle_goes_to_block_ram_first():
     words, width = folded[1].roms["weight_rom"]
     assert len(words) == 8192 > placement.LOGIC_ROM_MAX_WORDS
     assert placement.rom_luts(words, width) < placement.rom_luts(*folded[0].roms["weight_rom"])
-    room = placement.ramb18_count(len(words), placement.live_bits(words, width))
-    layers = placement.place(folded, placement.BlockMemory.of_bram36(room / 2), dsps=45)
+    room = memory.ramb18_count(len(words), placement.live_bits(words, width))
+    layers = placement.place(folded, memory.BlockMemory.of_bram36(room / 2), dsps=45)
     assert layers[1].block_roms == {"weight_rom"} and "weight_rom" not in layers[0].block_roms
     assert max(timing.stage_paths(layers).values()) < timing.PERIOD_NS
-    in_logic = placement.place(folded, placement.BlockMemory.of_bram36(0), dsps=45)
+    in_logic = placement.place(folded, memory.BlockMemory.of_bram36(0), dsps=45)
     assert timing.stage_paths(in_logic)["weight read"] > timing.PERIOD_NS
 
 
 def test_a_finn_build_lays_out_its_memories_per_pe_and_per_threshold_step():
     """FINN's MVAU: per PE a weight memory of NF * SF words; per PE and step of a hidden layer's thresholds, NF words."""
     policy = integer_network(4, [8, 16, 4], weight_bits=4, input_bits=6, output_bits=[3, 8])
-    layers = placement.place(rtl.fold(policy, [(4, 2), (2, 16)], 1), placement.BlockMemory.of_bram36(25), dsps=45)
+    layers = placement.place(rtl.fold(policy, [(4, 2), (2, 16)], 1), memory.BlockMemory.of_bram36(25), dsps=45)
     found = finn_build.memories(layers)
     hidden, last = [m for m in found if m.layer == 0], [m for m in found if m.layer == 1]
     assert len(hidden) == 4 + 4 * 7 and len(last) == 2  # the last layer keeps only its weights

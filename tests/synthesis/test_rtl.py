@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from synthesis import device, errors, lower_qonnx, model, placement, post_synth, rtl, simulate, timing, verilog, yosys
+from synthesis import device, errors, lower_qonnx, memory, model, placement, post_synth, rtl, simulate, timing, verilog, yosys
 from synthesis.estimate import SynthesisSettings
 from synthesis.errors import ToolFailure
 from synthesis.lowering import IntegerPolicy, int_range
@@ -37,7 +37,7 @@ def simulated(tmp_path_factory):
     def make(name: str, which: int):
         if (name, which) not in made:
             policy = NETWORKS[name]
-            layers = placement.place(rtl.fold(policy, FOLDINGS[name][which], 32), placement.BlockMemory.of_bram36(25), dsps=45)
+            layers = placement.place(rtl.fold(policy, FOLDINGS[name][which], 32), memory.BlockMemory.of_bram36(25), dsps=45)
             folder = root / f"{name}-{which}"
             folder.mkdir()
             (folder / "policy.v").write_text(verilog.verilog(policy, layers))
@@ -80,7 +80,7 @@ def test_padded_channels_are_removed_by_synthesis(policy_onnx, tmp_path):
     netlists = {}
     # the padded dimensions fully unrolled, so both designs take the same cycles
     for pad, folding in ((32, [(16, 32), (16, 16), (32, 16)]), (1, [(16, 5), (16, 16), (2, 16)])):
-        layers = placement.place(rtl.fold(policy, folding, pad), placement.BlockMemory.of_bram36(25), dsps=45)
+        layers = placement.place(rtl.fold(policy, folding, pad), memory.BlockMemory.of_bram36(25), dsps=45)
         assert [layer.cycles for layer in layers] == [1, 1, 1]
         (tmp_path / f"pad{pad}").mkdir()
         (tmp_path / f"pad{pad}" / "policy.v").write_text(verilog.verilog(policy, layers))
@@ -114,7 +114,7 @@ def test_products_fill_the_dsps_and_the_rest_are_built_in_luts(policy_onnx, tmp_
     assert part.over(netlist.luts, netlist.ffs, netlist.bram36, netlist.dsps, netlist.timing.delay_ns) == ()
     assert netlist.timing.meets and netlist.timing.delay_ns > 3, netlist.timing
     # the generator keeps within the budget it is given: on the XC7S6, its 10 DSPs
-    small = placement.place(rtl.fold(policy, folding, 32), placement.BlockMemory.of_bram36(5), dsps=10)
+    small = placement.place(rtl.fold(policy, folding, 32), memory.BlockMemory.of_bram36(5), dsps=10)
     assert sum(len(layer.dsp_units) for layer in small) == 10
 
 
