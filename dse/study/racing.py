@@ -21,11 +21,15 @@ The candidate stops at K seeds ("raced out") when it fits nowhere (as priced bef
 training), or when the bound is
 - below the FP32 band's lower edge: it cannot reach parity; or
 - no better than the return of a feasible design already found that matches or beats
-  every design it fits at (LUTs, latency, energy, as priced before training): none of
-  its designs could join the front.
+  every design it fits at: none of its designs could join the front. Its designs are
+  those priced before training (an untrained policy of its shape), made cheaper by how
+  much cheaper a trained design can come out: LUTs and energy times the 5% quantile of
+  trained over priced among the designs of the candidates scored so far (their least
+  while there are fewer than ``QUANTILE_PAIRS``; at most 1). A trained policy's zero
+  weights and dead units shrink its designs by a varying amount, from seed to seed.
 Otherwise it trains every seed. The only error racing can make is a candidate raced out
-that more seeds would have brought to parity or onto the front (and, through the
-front test, one whose trained designs come out cheaper than priced). A raced-out
+that more seeds would have brought to parity or onto the front (or, through the front
+test, one whose trained designs come out cheaper than that allowance). A raced-out
 candidate is scored as any trial with the seeds it trained (``raced_out`` says why).
 Early stopping is off under racing: a stop rule would judge the first seeds apart from
 the rest. docs/results/strategies/ measures racing against training every seed.
@@ -40,17 +44,20 @@ import numpy as np
 import optuna
 
 from dse.storage.settings import StudySettings
-from dse.storage.trials import counts_toward_budget
+from dse.storage.trials import candidate_of, counts_toward_budget
 from dse.study.pool import ActiveTrial
 from dse.study.pricing import HardwarePricer
 from objectives import Fp32Band
 from objectives.pareto import RunningFront
 from objectives.parity import seed_std
+from synthesis.post_synth import folding_of
 
 Z = 1.645
 """one-sided 95% normal quantile of the bound on a candidate's all-seed mean return"""
 CEILING_SEEDS = 3
 """seeds that must share the best return seen, exactly, for it to count as the env's ceiling"""
+QUANTILE_PAIRS = 20
+"""designs (trained and priced) it takes for the 5% quantile of their ratio; fewer: the least ratio"""
 
 
 class SeedRace:
@@ -87,7 +94,7 @@ class SeedRace:
         designs = self.pricer.fitting(active.candidate)
         if len(designs) == 0:
             return f"raced out after {len(returns)} seeds: it fits the device at no folding (as priced before training)"
-        if all(front.covers((bound, *design)) for design in designs):
+        if all(front.covers((bound, *design)) for design in designs * self._cost_factors()):
             return (f"raced out after {len(returns)} seeds: at the bound on its return, {bound:.1f}, no design of it "
                     "would join the front")  # fmt: skip
         active.seeds_now = None
@@ -107,7 +114,26 @@ class SeedRace:
             bound = min(bound, (sum(returns) + (seeds - first) * best) / seeds)
         return bound
 
+    def _cost_factors(self) -> np.ndarray:
+        """(LUTs, latency, energy) factors from priced to the cheapest a trained design plausibly comes out (module doc);
+        ones until a candidate is scored."""
+        ratios = []
+        for trial in self._scored():
+            priced = {tuple(folding_of(design)): design for design in self.pricer.designs(candidate_of(trial))}
+            for record in trial.user_attrs.get("designs", []):
+                design = priced.get(tuple(tuple(pair) for pair in record["folding"]))
+                if design is not None and design.luts > 0 and design.energy_per_action_j > 0:
+                    ratios.append((record["luts"] / design.luts, record["energy_j"] / design.energy_per_action_j))
+        if not ratios:
+            return np.ones(3)
+        ratios = np.array(ratios)
+        least = np.quantile(ratios, 0.05, axis=0) if len(ratios) >= QUANTILE_PAIRS else ratios.min(axis=0)
+        return np.array([min(least[0], 1.0), 1.0, min(least[1], 1.0)])
+
+    def _scored(self) -> list[optuna.trial.FrozenTrial]:
+        trials = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        return [trial for trial in trials if counts_toward_budget(trial)]
+
     def _scored_seed_returns(self) -> list[list[float]]:
         """Each scored candidate's per-seed returns (a raced-out one's first seeds too)."""
-        trials = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        return [trial.user_attrs.get("seed_returns", []) for trial in trials if counts_toward_budget(trial)]
+        return [trial.user_attrs.get("seed_returns", []) for trial in self._scored()]

@@ -74,6 +74,26 @@ def test_without_a_ceiling_the_best_seed_seen_bounds_nothing(tmp_path):
     assert race.verdict(active, front) is None and active.seeds_now is None
 
 
+def test_the_front_test_allows_for_trained_designs_coming_out_cheaper_than_priced(tmp_path):
+    race, _ = _race(tmp_path)
+    priced = race.pricer.fitting(CANDIDATE)
+    # a found design a little cheaper than every priced design of the candidate, at a return it cannot beat
+    front = RunningFront()
+    front.add((1000.0, priced[:, 0].min() * 0.9, priced[:, 1].min(), priced[:, 2].min() * 0.9))
+    assert race.verdict(_after_first_seed(100.0), front) is not None  # nothing scored yet: designs as priced
+    # a scored candidate whose trained designs came out at half the priced LUTs and energy
+    designs = race.pricer.designs(CANDIDATE)
+    records = [{"folding": [[layer.pe, layer.simd] for layer in design.layers if layer.pe is not None],
+                "luts": design.luts / 2, "energy_j": design.energy_per_action_j / 2} for design in designs]
+    race.study.add_trial(optuna.trial.create_trial(
+        params={"width": 16, "core_bits": 2, "input_bits": 6, "output_bits": 8},
+        distributions={name: optuna.distributions.CategoricalDistribution([value]) for name, value
+                       in {"width": 16, "core_bits": 2, "input_bits": 6, "output_bits": 8}.items()},
+        values=[100.0, 1.0, 1.0, 1.0], user_attrs={"designs": records, "seed_returns": [100.0]}))  # fmt: skip
+    active = _after_first_seed(100.0)
+    assert race.verdict(active, front) is None and active.seeds_now is None
+
+
 @pytest.mark.parametrize("options, message", [
     (["--seeds", "1", "--seed-racing", "1"], "needs 1 <= K < --seeds"),
     (["--seed-racing", "1", "--early-stop", "conservative"], "cannot be combined with seed-racing 1"),
