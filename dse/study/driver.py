@@ -95,7 +95,8 @@ class Driver:
         """The loop's parts, once the FP32 band (and with it the early-stop rule) is known."""
         self.pool = TrainingPool(self.executor, self.train_cache, self.fp32.early_stop, self.log)
         self.rungs = Rungs(self.settings, self.study, self.pool, self.pricer, self.log)
-        self.race = SeedRace(self.settings, self.study, self.fp32.band, self.fp32.seed_returns, self.pricer)
+        self.race = SeedRace(self.settings, self.study, self.fp32.band, self.fp32.seed_returns, self.pricer,
+                             self.designs)
         self.state = StudyState(self.progress, self.rungs)
         self.proposer = proposer_for(self.settings, self.study, self.fp32.band, self.pricer.fitting, self.log)
         self.asker = Asker(self.settings, self.study, self.proposer, self.state, self._start, self.log)

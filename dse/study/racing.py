@@ -14,14 +14,17 @@ mean return (what it would be scored with) is bounded one-sidedly:
   every candidate's and its own), and counts as the ceiling when at least
   ``CEILING_SEEDS`` seeds reached exactly it (InvertedPendulum's 1,000: episodes end at
   1,000 steps of reward 1). Continuous returns never tie, so elsewhere the statistical
-  bound alone decides. At a ceiling it is the range bound that decides: rare failed seeds
+  bound alone decides. At a ceiling it is the ceiling that decides: rare failed seeds
   make s wide and put the statistical bound above anything a seed can return, and no
   candidate could be ruled out against a front that reached the ceiling.
 The candidate stops at K seeds ("raced out") when it fits nowhere (as priced before
 training), or when the bound is
 - below the FP32 band's lower edge: it cannot reach parity; or
 - no better than the return of a feasible design already found that matches or beats
-  every design it fits at: none of its designs could join the front. Its designs are
+  every design it fits at: none of its designs could join the front. At a ceiling, a
+  candidate whose first seeds reached it deploys the first of them whatever its other
+  seeds return (a candidate deploys its best seed, the first of those that tie), so its
+  designs are that policy's, known now. Otherwise its designs are
   those priced before training (an untrained policy of its shape), made cheaper by how
   much cheaper a trained design can come out: LUTs and energy times the 5% quantile of
   trained over priced among the designs of the candidates scored so far (their least
@@ -38,13 +41,15 @@ the rest. docs/results/strategies/ measures racing against training every seed.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import optuna
 
 from dse.storage.settings import StudySettings
 from dse.storage.trials import candidate_of, counts_toward_budget
+from dse.study import scoring
 from dse.study.pool import ActiveTrial
 from dse.study.pricing import HardwarePricer
 from objectives import Fp32Band
@@ -64,12 +69,15 @@ class SeedRace:
     """Decides, for a candidate whose first seeds are trained, whether its other seeds are worth training."""
 
     def __init__(self, settings: StudySettings, study: optuna.Study, band: Fp32Band, baseline_returns: Sequence[float],
-                 pricer: HardwarePricer):  # fmt: skip
+                 pricer: HardwarePricer, designs: Callable | None = None):  # fmt: skip
+        """``designs``: a trained policy's designs as the trial's scoring prices them (None: ``dse.study.scoring.designs``,
+        looked up when used, as the recorder does)."""
         self.first = settings.seed_racing
         self.study = study
         self.band = band
         self.baseline_returns = list(baseline_returns)
         self.pricer = pricer
+        self.designs = designs
 
     @property
     def on(self) -> bool:
@@ -87,32 +95,44 @@ class SeedRace:
     def verdict(self, active: ActiveTrial, front: RunningFront) -> str | None:
         """Why the candidate stops at its first seeds, or None: it trains every seed (``active.seeds_now`` cleared)."""
         returns = [outcome.mean_return for outcome in active.ordered()]
-        bound = self._bound(returns, len(active.specs))
+        ceiling = self._ceiling(returns)
+        bound = self._bound(returns, len(active.specs), ceiling)
         if bound < self.band.lower:
             return (f"raced out after {len(returns)} seeds: the bound on its return, {bound:.1f}, is below the FP32 "
                     f"band's lower edge {self.band.lower:.1f}")  # fmt: skip
-        designs = self.pricer.fitting(active.candidate)
+        if ceiling is not None and max(returns) >= ceiling:  # its deployed seed is settled: its designs are known
+            deployed = active.ordered()[int(np.argmax(returns))]
+            price = self.designs or scoring.designs
+            reports, _ = price(Path(deployed.run_dir), self.pricer.synthesis, self.pricer.synth_cache)
+            designs = np.array([[r.luts, r.latency_s, r.energy_per_action_j] for r in reports if r.fits]).reshape(-1, 3)
+            priced = "as trained"
+        else:
+            designs = self.pricer.fitting(active.candidate) * self._cost_factors()
+            priced = "as priced before training"
         if len(designs) == 0:
-            return f"raced out after {len(returns)} seeds: it fits the device at no folding (as priced before training)"
-        if all(front.covers((bound, *design)) for design in designs * self._cost_factors()):
+            return f"raced out after {len(returns)} seeds: it fits the device at no folding ({priced})"
+        if all(front.covers((bound, *design)) for design in designs):
             return (f"raced out after {len(returns)} seeds: at the bound on its return, {bound:.1f}, no design of it "
                     "would join the front")  # fmt: skip
         active.seeds_now = None
         return None
 
-    def _bound(self, returns: list[float], seeds: int) -> float:
+    def _bound(self, returns: list[float], seeds: int, ceiling: float | None) -> float:
         """The bound on the mean return of all ``seeds`` of a candidate whose first seeds returned ``returns`` (module
         doc)."""
-        scored = self._scored_seed_returns()
-        variances = [seed_std(values) ** 2 for values in scored if len(values) > 1]
+        variances = [seed_std(values) ** 2 for values in self._scored_seed_returns() if len(values) > 1]
         spread = math.sqrt(float(np.mean(variances))) if len(variances) >= 2 else self.band.std
         first = len(returns)
         bound = float(np.mean(returns)) + Z * spread * math.sqrt((seeds - first) / (seeds * first))
-        seen = np.array([*self.baseline_returns, *returns, *(value for values in scored for value in values)])
-        best = float(seen.max())
-        if np.sum(seen >= best - 1e-9 * max(1.0, abs(best))) >= CEILING_SEEDS:
-            bound = min(bound, (sum(returns) + (seeds - first) * best) / seeds)
+        if ceiling is not None:
+            bound = min(bound, (sum(returns) + (seeds - first) * ceiling) / seeds)
         return bound
+
+    def _ceiling(self, returns: list[float]) -> float | None:
+        """The best return any seed of the study has reached, where at least ``CEILING_SEEDS`` reached exactly it."""
+        seen = np.array([*self.baseline_returns, *returns, *(value for values in self._scored_seed_returns() for value in values)])
+        best = float(seen.max())
+        return best if np.sum(seen >= best - 1e-9 * max(1.0, abs(best))) >= CEILING_SEEDS else None
 
     def _cost_factors(self) -> np.ndarray:
         """(LUTs, latency, energy) factors from priced to the cheapest a trained design plausibly comes out (module doc);

@@ -19,7 +19,7 @@ from training import TrainSpec
 CANDIDATE = Candidate(16, 2, 6, 8)
 
 
-def _race(tmp_path, front_points=(), baseline_returns=(90.0, 100.0, 110.0)) -> tuple[SeedRace, RunningFront]:
+def _race(tmp_path, front_points=(), baseline_returns=(90.0, 100.0, 110.0), designs=None) -> tuple[SeedRace, RunningFront]:
     settings = StudySettings(env_id="Pendulum-v1", strategy="search", sampler="tpe", sampler_seed=0, seeds=3,
                              template=TrainSpec("Pendulum-v1"), space=SearchSpace(), synthesis={}, seed_racing=1)
     study = optuna.create_study(directions=["maximize", "minimize", "minimize", "minimize"])
@@ -28,7 +28,7 @@ def _race(tmp_path, front_points=(), baseline_returns=(90.0, 100.0, 110.0)) -> t
     for point in front_points:
         front.add(point)
     band = Fp32Band.from_seed_returns(list(baseline_returns))
-    return SeedRace(settings, study, band, baseline_returns, pricer), front
+    return SeedRace(settings, study, band, baseline_returns, pricer, designs), front
 
 
 def _after_first_seed(mean_return: float) -> ActiveTrial:
@@ -58,13 +58,22 @@ def test_a_candidate_the_front_covers_at_its_bound_is_raced_out(tmp_path):
     assert reason is not None and "no design of it would join the front" in reason
 
 
-def test_at_a_ceiling_the_range_bound_races_out_what_the_spread_cannot(tmp_path):
+def test_at_a_ceiling_the_bound_races_out_what_the_spread_cannot(tmp_path):
     # returns that pile up at an env's most (1,000) with a rare failed seed: the spread (346) puts the statistical
     # bound at 1,465, above anything a seed can return; three seeds at exactly 1,000 show the ceiling, so its other
-    # two seeds cannot raise its mean above 1,000, where a cheaper found design already is
-    race, front = _race(tmp_path, front_points=[(1000.0, 1.0, 1e-9, 1e-12)], baseline_returns=(1000.0, 1000.0, 400.0))
+    # two seeds cannot raise its mean above 1,000, where a cheaper found design already is. Its first seed reached the
+    # ceiling, so that seed is the one it deploys, and its designs are that trained policy's
+    looked_up = []
+
+    def trained_designs(policy_dir, settings, cache_dir):
+        looked_up.append(policy_dir.name)
+        return race.pricer.designs(CANDIDATE), None
+
+    race, front = _race(tmp_path, front_points=[(1000.0, 1.0, 1e-9, 1e-12)], baseline_returns=(1000.0, 1000.0, 400.0),
+                        designs=trained_designs)  # fmt: skip
     reason = race.verdict(_after_first_seed(1000.0), front)
     assert reason is not None and "bound on its return, 1000.0, no design of it would join the front" in reason
+    assert looked_up == ["run"]
 
 
 def test_without_a_ceiling_the_best_seed_seen_bounds_nothing(tmp_path):
