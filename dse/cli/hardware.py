@@ -181,10 +181,12 @@ def _print_post_route(reports: list, chosen, part) -> None:
     for report in reports:
         latency, fits, mark = _latency_fit_mark(report, chosen)
         fmax = "-" if report.fmax_mhz is None else f"{report.fmax_mhz:.1f}"
+        clock, throughput = f"{report.clock_mhz:.1f}", f"{report.throughput_fps:,.0f}"
+        if not report.bitstream:  # not placed: no clock, so latency in cycles only
+            clock, latency, throughput = "-", f"{report.latency_cycles} cy", "-"
         exact = f"{report.observations - report.mismatches}/{report.observations}"
         print(f"{design_name(report.folding):>16} {report.luts:>11,} {report.ffs:>6,} {report.block_rams:>4} "
-              f"{report.dsps:>4} {report.clock_mhz:>5.1f} MHz {fmax:>5} MHz {latency:>16} {report.throughput_fps:>12,.0f} "
-              f"{exact:>11}  {fits}{mark}")  # fmt: skip
+              f"{report.dsps:>4} {clock:>5} MHz {fmax:>5} MHz {latency:>16} {throughput:>12} {exact:>11}  {fits}{mark}")  # fmt: skip
 
 
 def _exactness(reports: list) -> int:
