@@ -12,6 +12,7 @@ score it (``compare.py``).
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -61,14 +62,19 @@ def run(argv: list[str] | None = None) -> pd.DataFrame:
     rows = []
     for name in VARIANTS:
         ratios, true_ratios = [], []
-        for replicate in range(1, args.replicates + 1):
+        for replicate in range(1, args.replicates + 1):  # a replicate whose staged rule found no front has no ratio
             run_, staged = runs[replicate, name], runs[replicate, "staged"]
-            ratios.append(hypervolume_curve(run_, normalization)[-1] / hypervolume_curve(staged, normalization)[-1])
-            true_ratios.append(true_hypervolume(run_, table, normalization) / true_hypervolume(staged, table, normalization))
+            staged_hv = hypervolume_curve(staged, normalization)[-1] if len(staged.scored) else 0.0
+            if staged_hv > 0:
+                ratios.append(hypervolume_curve(run_, normalization)[-1] / staged_hv)
+            staged_true = true_hypervolume(staged, table, normalization)
+            if staged_true > 0:
+                true_ratios.append(true_hypervolume(run_, table, normalization) / staged_true)
         (low, high), (true_low, true_high) = interval(np.array(ratios)), interval(np.array(true_ratios))
-        rows.append({"env": table.env_id, "variant": name, "replicates": args.replicates,
+        rows.append({"env": table.env_id, "variant": name, "replicates": len(ratios),
                      "hv ratio to staged": np.mean(ratios), "95% interval": f"{low:.3f}..{high:.3f}",
                      "all-seed hv ratio": np.mean(true_ratios), "all-seed 95% interval": f"{true_low:.3f}..{true_high:.3f}"})  # fmt: skip
+    shutil.rmtree(work, ignore_errors=True)
     frame = pd.DataFrame(rows)
     if args.out:
         frame.to_csv(args.out, index=False)
