@@ -131,35 +131,34 @@ def _placed(family: Family, part: LatticePart, folder: Path, utilization: dict, 
 def _pack(family: Family, part: LatticePart, folder: Path, folder_name: str) -> None:
     """nextpnr's packing alone (``PART/pack.log``); ``TooFewCells`` where the packed design needs more of a cell type
     than the part has."""
-    command = [family.nextpnr, *part.nextpnr, "--json", f"{folder_name}/netlist.json", "--pack-only", "-q", "-l",
-               f"{folder_name}/pack.log"]  # fmt: skip
-    log = folder / "pack.log"
+    _nextpnr(family, part, folder, folder_name, ["--pack-only"], "pack.log")
+    _raise_if_too_few(folder / "pack.log")
+
+
+def _route(family: Family, part: LatticePart, folder: Path, folder_name: str, clock_mhz: float) -> dict:
+    _nextpnr(family, part, folder, folder_name,
+             [family.routed[0], f"{folder_name}/{family.routed[1]}", "--report", f"{folder_name}/report.json",
+              "--write", f"{folder_name}/routed.json", "--freq", f"{clock_mhz:g}", "--timing-allow-fail"],
+             "nextpnr.log")  # fmt: skip
+    return json.loads((folder / "report.json").read_text())
+
+
+def _nextpnr(family: Family, part: LatticePart, folder: Path, folder_name: str, options: list[str], log_name: str) -> None:
+    """nextpnr on the part's netlist with ``options``, logging to ``PART/log_name``; a failure for lack of cells is
+    ``TooFewCells``."""
+    command = [family.nextpnr, *part.nextpnr, "--json", f"{folder_name}/netlist.json", *options, "-q", "-l",
+               f"{folder_name}/{log_name}"]  # fmt: skip
     try:
-        _run("nextpnr", command, folder.parent, log)
+        _run("nextpnr", command, folder.parent, folder / log_name)
     except ToolFailure:
-        _raise_if_too_few(log)
+        _raise_if_too_few(folder / log_name)
         raise
-    _raise_if_too_few(log)
 
 
 def _raise_if_too_few(log: Path) -> None:
     utilization = packed_utilization(log.read_text(errors="replace") if log.exists() else "")
     if any(figures["used"] > figures["available"] for figures in utilization.values()):
         raise TooFewCells(utilization)
-
-
-def _route(family: Family, part: LatticePart, folder: Path, folder_name: str, clock_mhz: float) -> dict:
-    command = [family.nextpnr, *part.nextpnr, "--json", f"{folder_name}/netlist.json", family.routed[0],
-               f"{folder_name}/{family.routed[1]}",
-               "--report", f"{folder_name}/report.json", "--write", f"{folder_name}/routed.json", "--freq", f"{clock_mhz:g}",
-               "--timing-allow-fail", "-q", "-l", f"{folder_name}/nextpnr.log"]  # fmt: skip
-    log = folder / "nextpnr.log"
-    try:
-        _run("nextpnr", command, folder.parent, log)
-    except ToolFailure:
-        _raise_if_too_few(log)
-        raise
-    return json.loads((folder / "report.json").read_text())
 
 
 def packed_utilization(log: str) -> dict:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -28,13 +28,13 @@ from synthesis.errors import SynthesisInputError, ToolFailure
 from synthesis.lattice import FIRST_PASS_MHZ, PACKAGE, place_and_route
 from synthesis.lattice_parts import FAMILIES, LatticePart
 from synthesis.lowering import IntegerPolicy
-from synthesis.report import write_report
+from synthesis.report import MeasuredReport, read_report, write_report
 
 POWER_SOURCE = "not estimated: no open power model of Lattice parts exists (synthesis.post_route)"
 
 
 @dataclass(frozen=True)
-class PostRouteReport:
+class PostRouteReport(MeasuredReport):
     """One design after place-and-route on a Lattice part: what ``post_route.json`` holds."""
 
     device: str
@@ -70,20 +70,7 @@ class PostRouteReport:
     notes: tuple[str, ...]
     key: str
 
-    @property
-    def latency_s(self) -> float:
-        return self.latency_cycles / (self.clock_mhz * 1e6)
-
-    def to_dict(self) -> dict:
-        return asdict(self) | {"latency_s": self.latency_s}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> PostRouteReport:
-        values = {f.name: data[f.name] for f in fields(cls)}
-        values["folding"] = tuple(tuple(pair) for pair in values["folding"])
-        values["over"] = tuple(values["over"])
-        values["notes"] = tuple(values["notes"])
-        return cls(**values)
+    TUPLES = ("over", "notes")
 
 
 def ports(policy: IntegerPolicy) -> int:
@@ -106,20 +93,13 @@ def post_route(
     used); ``clock_mhz`` None: the fastest the design closes at (``synthesis.lattice.place_and_route``). A design the
     part has too few cells for is reported as not fitting, without timing or bitstream.
     """
-    levels = np.asarray(observation_levels, dtype=np.int64)
-    if levels.ndim != 2 or levels.shape[1] != policy.obs_dim or len(levels) < 1:
-        raise SynthesisInputError(f"observation levels of shape {levels.shape}; need (n >= 1, {policy.obs_dim})")
+    levels = post_synth.checked_levels(policy, observation_levels)
     check_pins(policy, part)
     rtl_dir = Path(rtl_dir)
     key = _key(policy, folding, settings, part, clock_mhz, levels)
-    cached = rtl_dir / "post_route.json"
-    if cached.exists():
-        try:
-            data = json.loads(cached.read_text())
-            if data.get("key") == key and (not data["bitstream"] or Path(data["bitstream"]).exists()):
-                return PostRouteReport.from_dict(data)
-        except (json.JSONDecodeError, KeyError, TypeError):
-            pass  # a damaged report is rebuilt below
+    cached = read_report(rtl_dir / "post_route.json", key, PostRouteReport.from_dict)
+    if cached is not None and (not cached.bitstream or Path(cached.bitstream).exists()):
+        return cached
     post_synth.generate_rtl(policy, folding, settings, rtl_dir, part=part)
     simulation = post_synth.simulate_rtl(policy, rtl_dir, levels)
     placed = place_and_route(rtl_dir / "policy.v", part, clock_mhz)
@@ -166,7 +146,7 @@ def post_route(
         notes=(clock, f"energy {POWER_SOURCE}"),
         key=key,
     )
-    write_report(cached, report.to_dict())
+    write_report(rtl_dir / "post_route.json", report.to_dict())
     return report
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +24,11 @@ import numpy as np
 from synthesis import devices, features, model, rtl, simulate, timing, verilog, yosys
 from synthesis.errors import SynthesisInputError
 from synthesis.lowering import IntegerPolicy
-from synthesis.report import write_report
+from synthesis.report import MeasuredReport, read_report, write_report
 
 
 @dataclass(frozen=True)
-class PostSynthReport:
+class PostSynthReport(MeasuredReport):
     """One design after synthesis and simulation: what `post_synth.json` holds."""
 
     device: str
@@ -74,20 +74,7 @@ class PostSynthReport:
     notes: tuple[str, ...]
     key: str
 
-    @property
-    def latency_s(self) -> float:
-        return self.latency_cycles / (self.clock_mhz * 1e6)
-
-    def to_dict(self) -> dict:
-        return asdict(self) | {"latency_s": self.latency_s}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> PostSynthReport:
-        values = {f.name: data[f.name] for f in fields(cls)}
-        values["folding"] = tuple(tuple(pair) for pair in values["folding"])
-        for name in ("over", "layer_cycles", "dsp_layers", "notes"):
-            values[name] = tuple(values[name])
-        return cls(**values)
+    TUPLES = ("over", "layer_cycles", "dsp_layers", "notes")
 
 
 def design_name(folding: list[tuple[int, int]]) -> str:
@@ -113,19 +100,12 @@ def post_synthesize(
     toggle rate); ``observation_levels`` (n, obs) are the quantized observations the
     simulation streams.
     """
-    levels = np.asarray(observation_levels, dtype=np.int64)
-    if levels.ndim != 2 or levels.shape[1] != policy.obs_dim or len(levels) < 1:
-        raise SynthesisInputError(f"observation levels of shape {levels.shape}; need (n >= 1, {policy.obs_dim})")
+    levels = checked_levels(policy, observation_levels)
     rtl_dir = Path(rtl_dir)
     key = _key(policy, folding, settings, levels)
     cached = rtl_dir / "post_synth.json"
-    if cached.exists():
-        try:
-            data = json.loads(cached.read_text())
-            if data.get("key") == key:
-                return PostSynthReport.from_dict(data)
-        except (json.JSONDecodeError, KeyError, TypeError):
-            pass  # a damaged report is rebuilt below
+    if (report := read_report(cached, key, PostSynthReport.from_dict)) is not None:
+        return report
     layers = generate_rtl(policy, folding, settings, rtl_dir)
     netlist = yosys.synthesize(rtl_dir / "policy.v")
     simulation = simulate_rtl(policy, rtl_dir, levels)
@@ -140,6 +120,14 @@ def mismatches(policy: IntegerPolicy, simulation: simulate.Simulation, levels: n
     if simulation.outputs.shape != expected.shape:
         return len(levels)
     return int(np.any(simulation.outputs != expected, axis=1).sum())
+
+
+def checked_levels(policy: IntegerPolicy, observation_levels: np.ndarray) -> np.ndarray:
+    """The quantized observations a simulation streams, as int64 (n, obs); a one-line error for any other shape."""
+    levels = np.asarray(observation_levels, dtype=np.int64)
+    if levels.ndim != 2 or levels.shape[1] != policy.obs_dim or len(levels) < 1:
+        raise SynthesisInputError(f"observation levels of shape {levels.shape}; need (n >= 1, {policy.obs_dim})")
+    return levels
 
 
 def generate_rtl(

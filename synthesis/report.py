@@ -6,6 +6,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import ClassVar
 
 
 def nanojoules(joules: float) -> str:
@@ -19,6 +20,40 @@ def write_report(path: Path, report: dict) -> None:
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
     temporary.write_text(json.dumps(report, indent=2))
     temporary.replace(path)
+
+
+def read_report(path: Path, key: str, from_dict):
+    """The report cached in ``path`` when its ``key`` matches (``from_dict`` builds it), else None: a missing, stale or
+    damaged one is rebuilt by the caller."""
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        return from_dict(data) if data.get("key") == key else None
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return None
+
+
+class MeasuredReport:
+    """What a report of a built and simulated design (a frozen dataclass with ``latency_cycles``, ``clock_mhz`` and
+    ``folding``) derives and how it round-trips through JSON; ``TUPLES``: its other fields JSON turns into lists."""
+
+    TUPLES: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def latency_s(self) -> float:
+        return self.latency_cycles / (self.clock_mhz * 1e6)
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"latency_s": self.latency_s}
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        values = {f.name: data[f.name] for f in fields(cls)}
+        values["folding"] = tuple(tuple(pair) for pair in values["folding"])
+        for name in cls.TUPLES:
+            values[name] = tuple(values[name])
+        return cls(**values)
 
 
 @dataclass(frozen=True)
