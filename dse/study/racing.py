@@ -95,8 +95,10 @@ class SeedRace:
     def verdict(self, active: ActiveTrial, front: RunningFront) -> str | None:
         """Why the candidate stops at its first seeds, or None: it trains every seed (``active.seeds_now`` cleared)."""
         returns = [outcome.mean_return for outcome in active.ordered()]
-        ceiling = self._ceiling(returns)
-        bound = self._bound(returns, len(active.specs), ceiling)
+        scored = self._scored()  # read once: the ceiling, the spread and the cost allowance all come from them
+        seed_returns = [trial.user_attrs.get("seed_returns", []) for trial in scored]
+        ceiling = self._ceiling(returns, seed_returns)
+        bound = self._bound(returns, len(active.specs), ceiling, seed_returns)
         if bound < self.band.lower:
             return (f"raced out after {len(returns)} seeds: the bound on its return, {bound:.1f}, is below the FP32 "
                     f"band's lower edge {self.band.lower:.1f}")  # fmt: skip
@@ -107,7 +109,7 @@ class SeedRace:
             designs = np.array([[r.luts, r.latency_s, r.energy_per_action_j] for r in reports if r.fits]).reshape(-1, 3)
             priced = "as trained"
         else:
-            designs = self.pricer.fitting(active.candidate) * self._cost_factors()
+            designs = self.pricer.fitting(active.candidate) * self._cost_factors(scored)
             priced = "as priced before training"
         if len(designs) == 0:
             return f"raced out after {len(returns)} seeds: it fits the device at no folding ({priced})"
@@ -117,10 +119,10 @@ class SeedRace:
         active.seeds_now = None
         return None
 
-    def _bound(self, returns: list[float], seeds: int, ceiling: float | None) -> float:
+    def _bound(self, returns: list[float], seeds: int, ceiling: float | None, scored: list[list[float]]) -> float:
         """The bound on the mean return of all ``seeds`` of a candidate whose first seeds returned ``returns`` (module
         doc)."""
-        variances = [seed_std(values) ** 2 for values in self._scored_seed_returns() if len(values) > 1]
+        variances = [seed_std(values) ** 2 for values in scored if len(values) > 1]
         spread = math.sqrt(float(np.mean(variances))) if len(variances) >= 2 else self.band.std
         first = len(returns)
         bound = float(np.mean(returns)) + Z * spread * math.sqrt((seeds - first) / (seeds * first))
@@ -128,17 +130,17 @@ class SeedRace:
             bound = min(bound, (sum(returns) + (seeds - first) * ceiling) / seeds)
         return bound
 
-    def _ceiling(self, returns: list[float]) -> float | None:
+    def _ceiling(self, returns: list[float], scored: list[list[float]]) -> float | None:
         """The best return any seed of the study has reached, where at least ``CEILING_SEEDS`` reached exactly it."""
-        seen = np.array([*self.baseline_returns, *returns, *(value for values in self._scored_seed_returns() for value in values)])
+        seen = np.array([*self.baseline_returns, *returns, *(value for values in scored for value in values)])
         best = float(seen.max())
         return best if np.sum(seen >= best - 1e-9 * max(1.0, abs(best))) >= CEILING_SEEDS else None
 
-    def _cost_factors(self) -> np.ndarray:
+    def _cost_factors(self, scored: list[optuna.trial.FrozenTrial]) -> np.ndarray:
         """(LUTs, latency, energy) factors from priced to the cheapest a trained design plausibly comes out (module doc);
         ones until a candidate is scored."""
         ratios = []
-        for trial in self._scored():
+        for trial in scored:
             priced = {tuple(folding_of(design)): design for design in self.pricer.designs(candidate_of(trial))}
             for record in trial.user_attrs.get("designs", []):
                 design = priced.get(tuple(tuple(pair) for pair in record["folding"]))
@@ -153,7 +155,3 @@ class SeedRace:
     def _scored(self) -> list[optuna.trial.FrozenTrial]:
         trials = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         return [trial for trial in trials if counts_toward_budget(trial)]
-
-    def _scored_seed_returns(self) -> list[list[float]]:
-        """Each scored candidate's per-seed returns (a raced-out one's first seeds too)."""
-        return [trial.user_attrs.get("seed_returns", []) for trial in self._scored()]
