@@ -9,7 +9,10 @@ the same env step. Best-so-far values, because curves from a few evaluation
 episodes dip and recover (seen in the calibration data): a candidate is judged by
 what it has shown it can do. How far behind it is counts in units of what FP32
 learned over the whole training (its best mean minus its first), so one rule
-fits returns of any scale. A rule
+fits returns of any scale. That edge never counts above the FP32 band's own lower
+edge (``Fp32Curve.parity_lower``): parity is judged against the band of the
+baseline's final returns, so a candidate whose best checkpoint already reaches it is
+never stopped, even where a baseline seed reached more mid-training than it kept. A rule
 stops a candidate that is more than ``behind`` of that behind FP32 at
 ``checkpoints`` consecutive checkpoints, none earlier than ``after`` of the
 training. Where FP32 learned nothing measurable there is no unit, and nothing
@@ -69,14 +72,17 @@ class Fp32Curve:
     means: tuple[float, ...]
     stds: tuple[float, ...] = ()
     """none: no spread"""
+    parity_lower: float | None = None
+    """the FP32 band's lower edge (``Fp32Band.lower``), above which no checkpoint's edge counts; None: not capped"""
 
     @classmethod
-    def from_run_dirs(cls, run_dirs: Sequence[Path | str]) -> Fp32Curve:
-        """The curve band of the baseline seeds' ``curve.csv`` files (checkpoints all of them have)."""
+    def from_run_dirs(cls, run_dirs: Sequence[Path | str], parity_lower: float | None = None) -> Fp32Curve:
+        """The curve band of the baseline seeds' ``curve.csv`` files (checkpoints all of them have), capped at
+        ``parity_lower``."""
         curves = [read_curve(Path(run_dir)) for run_dir in run_dirs]
         steps = sorted(set.intersection(*(set(curve) for curve in curves))) if curves else []
         values = [[curve[step] for curve in curves] for step in steps]
-        return cls(tuple(steps), tuple(float(np.mean(v)) for v in values), tuple(seed_std(v) for v in values))
+        return cls(tuple(steps), tuple(float(np.mean(v)) for v in values), tuple(seed_std(v) for v in values), parity_lower)
 
     @property
     def progress(self) -> float:
@@ -84,14 +90,16 @@ class Fp32Curve:
         return max(self.means) - self.means[0] if len(self.means) >= 2 else 0.0
 
     def lower_edge_until(self, step: int) -> float | None:
-        """The best lower edge (mean - std) of the checkpoints up to ``step``, if ``step`` is a checkpoint."""
+        """The best lower edge (mean - std) of the checkpoints up to ``step``, at most ``parity_lower``, if ``step`` is a
+        checkpoint."""
         if step not in self.steps:
             return None
         stds = self.stds or (0.0,) * len(self.means)
-        return max(mean - std for at, mean, std in zip(self.steps, self.means, stds) if at <= step)
+        best = max(mean - std for at, mean, std in zip(self.steps, self.means, stds) if at <= step)
+        return best if self.parity_lower is None else min(best, self.parity_lower)
 
     def to_dict(self) -> dict:
-        return {"steps": list(self.steps), "means": list(self.means), "stds": list(self.stds)}
+        return {"steps": list(self.steps), "means": list(self.means), "stds": list(self.stds), "parity_lower": self.parity_lower}
 
     @classmethod
     def from_dict(cls, data: dict) -> Fp32Curve:
@@ -99,6 +107,7 @@ class Fp32Curve:
             tuple(int(step) for step in data["steps"]),
             tuple(float(mean) for mean in data["means"]),
             tuple(float(std) for std in data["stds"]),
+            data.get("parity_lower"),
         )
 
 

@@ -12,6 +12,14 @@ return reached parity (below the FP32 band's lower edge they are infeasible and 
 nothing). Candidates still training count as if they returned their predicted mean
 (a "kriging believer"), so parallel asks spread out.
 
+The candidates it chooses among are those one step (one value of one axis) from a
+trained candidate at parity, while any is left, then the whole space. A model of a
+few trainings at one width extrapolates to the others as if they returned alike;
+with returns that fall as a network shrinks, a jump to the cheapest corner fails
+more often than it pays, and a step down from a candidate at parity is what the
+staged rule takes too. The tabular benchmarks chose this over the unrestricted
+choice (docs/results/strategies/README.md).
+
 It is Optuna-compatible by construction: the driver enqueues the chosen candidate,
 so the study, its storage and the dashboard see ordinary trials.
 """
@@ -37,7 +45,20 @@ QUANTILES = 16
 GP_NOISE = "fitted"
 """the noise of a trained candidate's mean return in the model: "fitted" (a white-noise term fitted with the kernel)
 or "seeds" (known: one seed's variance pooled over the trained candidates, over its number of seeds); the
-selection on the tabular benchmarks (docs/results/strategies/variants.py) compares them"""
+selection on the tabular benchmarks (docs/results/strategies/variants.py) compares them, as it does the settings
+below"""
+Y_SCALE = "data"
+"""the unit the GP models mean returns in: "data" (their spread over the trained candidates) or "spread" (at least the
+spread of ``_spread``: a few trained candidates that agree do not make the model sure of the others)"""
+KERNEL = "wide"
+"""the kernel's bounds: "wide" (amplitude 0.01-100 of the modelled unit, length scale 0.3-20 of an axis) or "bounded"
+(amplitude at least the unit, length scale at most an axis: a candidate an axis away is not taken as known)"""
+NEIGHBOURS = True
+"""choose among the candidates one step (one value of one axis) from a trained candidate at parity, while any is left
+(False: among every candidate not trained)"""
+RETURN_FLOOR = None
+"""mean returns more than this many spreads below the FP32 band's lower edge are modelled at that floor (None: as they
+are); the spread is the larger of the band's and a seed's median spread over the trained candidates"""
 
 
 @dataclass(frozen=True)
@@ -72,21 +93,32 @@ def predict_returns(
         return np.full(len(wanted), band.mean), np.full(len(wanted), prior_std)
     inputs = np.array([features(candidate, space) for candidate in observed])
     targets = np.array([item.mean_return for item in observed.values()])
+    if RETURN_FLOOR is not None:
+        targets = np.maximum(targets, band.lower - RETURN_FLOOR * _spread(list(observed.values()), band))
     # one length scale of at least 0.3 of an axis's range: five variants were measured on the benchmark's envs
     # (docs/results/search-vs-staged/README.md), and per-axis scales overfit the first sweep's single axis
-    shape = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(1.0, (0.3, 2e1), nu=2.5)
+    amplitude, length = ((1.0, 1e2), (0.3, 1.0)) if KERNEL == "bounded" else ((1e-2, 1e2), (0.3, 2e1))
+    shape = ConstantKernel(1.0, amplitude) * Matern(min(1.0, length[1]), length, nu=2.5)
+    center, scale = targets.mean(), float(np.std(targets))
+    if Y_SCALE == "spread":
+        scale = max(scale, _spread(list(observed.values()), band))
+    scale = scale or 1.0
     noise = _seed_noise(list(observed.values())) if GP_NOISE == "seeds" else None
     if noise is None or np.var(targets) == 0:
-        model = GaussianProcessRegressor(shape + WhiteKernel(1e-1, (1e-4, 1e0)), normalize_y=True, n_restarts_optimizer=2,
-                                         random_state=seed)  # fmt: skip
-    else:  # normalize_y scales the targets to unit variance: the known noise is scaled alike
-        model = GaussianProcessRegressor(shape, alpha=noise / np.var(targets) + 1e-10, normalize_y=True,
-                                         n_restarts_optimizer=2, random_state=seed)  # fmt: skip
+        model = GaussianProcessRegressor(shape + WhiteKernel(1e-1, (1e-4, 1e0)), n_restarts_optimizer=2, random_state=seed)
+    else:
+        model = GaussianProcessRegressor(shape, alpha=noise / scale**2 + 1e-10, n_restarts_optimizer=2, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(inputs, targets)
+        model.fit(inputs, (targets - center) / scale)
     mean, std = model.predict(np.array([features(candidate, space) for candidate in wanted]), return_std=True)
+    mean, std = center + scale * mean, scale * std
     return mean, np.maximum(std, 1e-9)
+
+
+def _spread(observed: list[Observed], band: Fp32Band) -> float:
+    stds = [np.std(item.seed_returns, ddof=1) for item in observed if len(item.seed_returns) > 1]
+    return max(band.std, float(np.median(stds)) if stds else 0.0)
 
 
 def _seed_noise(observed: list[Observed]) -> np.ndarray | None:
@@ -121,6 +153,10 @@ class HypervolumeSearch:
         wanted = [candidate for candidate in self.space.candidates() if candidate not in known]
         if not wanted:
             return None
+        if NEIGHBOURS:
+            at_parity = [candidate for candidate, item in observed.items() if item.mean_return >= self.band.lower]
+            near = [candidate for candidate in wanted if any(self._steps(candidate, other) == 1 for other in at_parity)]
+            wanted = near or wanted
         mean, std = predict_returns(self.space, observed, [*wanted, *pending], self.band, self.seed)
         front = [item.feasible_losses for item in observed.values() if len(item.feasible_losses)]
         for candidate, believed in zip(pending, mean[len(wanted):]):  # training now: counted at their predicted mean
@@ -144,6 +180,13 @@ class HypervolumeSearch:
             cheapest = min((row[0] for row in self.predicted[candidate]), default=np.inf)
             scores.append((float(np.mean(gains)), parity_chance, -cheapest))
         return wanted[max(range(len(wanted)), key=lambda index: scores[index])]
+
+    def _steps(self, one: Candidate, other: Candidate) -> int:
+        """How many values apart two candidates are, summed over the axes."""
+        axes = ((self.space.widths, "width"), (self.space.core_bits, "core_bits"), (self.space.input_bits, "input_bits"),
+                (self.space.output_bits, "output_bits"))
+        return sum(abs(sorted(values).index(getattr(one, name)) - sorted(values).index(getattr(other, name)))
+                   for values, name in axes)
 
     def _losses(self, candidate: Candidate, mean_return: float) -> np.ndarray:
         hardware = self.predicted[candidate]

@@ -83,7 +83,7 @@ def train_baseline(
     log(f"FP32 band of {settings.env_id}: {band.mean:.1f} +- {band.std:.1f} over {band.seeds} seeds ({SPREAD})")
     run_dirs = tuple(outcome.run_dir for outcome in ordered)
     seed_returns = tuple(outcome.mean_return for outcome in ordered)
-    return Baseline(band, seed_returns, run_dirs, _early_stop(settings, run_dirs, log))
+    return Baseline(band, seed_returns, run_dirs, _early_stop(settings, run_dirs, band, log))
 
 
 def _write_record(path: Path, settings: StudySettings, band: Fp32Band, ordered: list[TrainingOutcome], threads: int) -> None:
@@ -112,12 +112,14 @@ def _write_record(path: Path, settings: StudySettings, band: Fp32Band, ordered: 
     write_whole(path, json.dumps(record, indent=2))
 
 
-def _early_stop(settings: StudySettings, run_dirs: tuple[str, ...], log: Callable[[str], None]) -> EarlyStop | None:
-    """The study's early-stop rule against the baseline's learning curve, or None."""
+def _early_stop(
+    settings: StudySettings, run_dirs: tuple[str, ...], band: Fp32Band, log: Callable[[str], None]
+) -> EarlyStop | None:
+    """The study's early-stop rule against the baseline's learning curve, capped at its band's lower edge, or None."""
     rule = early_stop_rule(settings.early_stop)
     if rule is None:
         return None
-    reference = Fp32Curve.from_run_dirs(run_dirs)
+    reference = Fp32Curve.from_run_dirs(run_dirs, band.lower)
     if len(reference.steps) < 2:
         log(f"early stopping ({rule.name}) is off for this study: it needs evaluation checkpoints (--eval-every > 0)")
         return None

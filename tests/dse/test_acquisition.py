@@ -53,3 +53,16 @@ def test_the_return_model_follows_the_trainings_and_keeps_its_uncertainty_away_f
     # with fewer than two trainings the FP32 band stands for every candidate, with a wide spread
     mean, std = predict_returns(SPACE, {}, [Candidate(16, 2, 8, 8)], BAND)
     assert mean[0] == BAND.mean and std[0] == 3 * BAND.std
+
+
+def test_it_steps_one_value_of_one_axis_away_from_a_candidate_at_parity():
+    space = SearchSpace.from_mapping({"widths": "16,32,64", "core_bits": "2..3", "input_bits": "8"})
+    search = HypervolumeSearch(space, BAND, {candidate: hardware(candidate) for candidate in space.candidates()})
+    seen = {Candidate(64, 2, 8, 8): observed(Candidate(64, 2, 8, 8), 110.0),
+            Candidate(64, 3, 8, 8): observed(Candidate(64, 3, 8, 8), 120.0)}
+    assert search.choose(seen, [], set(seen)).width == 32, "the next width down, though 16 would be cheaper"
+    seen[Candidate(32, 2, 8, 8)] = observed(Candidate(32, 2, 8, 8), 50.0)
+    chosen = search.choose(seen, [], set(seen))
+    assert chosen == Candidate(32, 3, 8, 8), "a step from a candidate below parity is no step: w16-c2 waits"
+    seen[chosen] = observed(chosen, 50.0)
+    assert search.choose(seen, [], set(seen)).width == 16, "no step left: the whole space is open again"

@@ -40,7 +40,7 @@ def test_a_stopped_training_is_cached_only_for_its_own_rule(tmp_path):
 
 
 def test_a_study_records_stopped_candidates_as_infeasible_with_the_compute_saved(tmp_path, monkeypatch, capsys, ray_session):
-    monkeypatch.setattr("dse.study.baseline.Fp32Curve.from_run_dirs", lambda run_dirs: UNREACHABLE)
+    monkeypatch.setattr("dse.study.baseline.Fp32Curve.from_run_dirs", lambda run_dirs, parity_lower=None: UNREACHABLE)
     run = tmp_path / "study"
     args = ["run", *TINY_STUDY, "--eval-every", "200", "--early-stop", "aggressive", "--budget", "2", "--out", str(run)]
     assert main(args) == 0

@@ -51,6 +51,16 @@ def test_fp32_is_judged_by_its_best_so_far_too():
     assert first_stop(ONE_CHECKPOINT, [-900.0] * len(STEPS), dipping) == 2000
 
 
+def test_a_candidate_whose_best_reaches_the_parity_edge_is_never_stopped_by_a_higher_curve():
+    # a baseline seed that reached 0 by step 3000 and lost it again: the band of the final returns sits far lower
+    collapsed = Fp32Curve(STEPS, (-1000.0, -500.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0), parity_lower=-600.0)
+    assert first_stop(ONE_CHECKPOINT, [-1000.0, -600.0, *[-600.0] * 8], collapsed) is None, "at parity's bar from step 2000"
+    assert first_stop(ONE_CHECKPOINT, [-1000.0] * len(STEPS), collapsed) == 2000, "below the bar it is still judged"
+    uncapped = Fp32Curve(collapsed.steps, collapsed.means)
+    assert first_stop(ONE_CHECKPOINT, [-1000.0, -600.0, *[-600.0] * 8], uncapped) == 3000, "the curve alone would stop it"
+    assert Fp32Curve.from_dict(collapsed.to_dict()) == collapsed
+
+
 def test_nothing_is_stopped_when_fp32_learned_nothing():
     unlearned = Fp32Curve(STEPS, tuple([-500.0] * len(STEPS)))
     assert first_stop(ONE_CHECKPOINT, [-5000.0] * len(STEPS), unlearned) is None

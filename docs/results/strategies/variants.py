@@ -27,7 +27,17 @@ from dse.tabular.table import Table
 sys.path.insert(0, str(Path(__file__).parent))
 from compare import candidates_trained, interval, replay, true_hypervolume  # noqa: E402
 
-VARIANTS = {"GP noise fitted (default)": {"GP_NOISE": "fitted"}, "GP noise from the seeds": {"GP_NOISE": "seeds"}}
+UNRESTRICTED = {"GP_NOISE": "fitted", "Y_SCALE": "data", "KERNEL": "wide", "RETURN_FLOOR": None, "NEIGHBOURS": False}
+"""the search before this selection: every candidate open, the model as it was"""
+VARIANTS = {
+    "unrestricted (previous default)": UNRESTRICTED,
+    "unrestricted, bounded kernel, scale spread, floor 1": UNRESTRICTED | {"KERNEL": "bounded", "Y_SCALE": "spread",
+                                                                           "RETURN_FLOOR": 1.0},
+    "neighbours (default)": UNRESTRICTED | {"NEIGHBOURS": True},
+    "neighbours, floor 1": UNRESTRICTED | {"NEIGHBOURS": True, "RETURN_FLOOR": 1.0},
+    "neighbours, bounded kernel, scale spread, floor 1": UNRESTRICTED | {"NEIGHBOURS": True, "KERNEL": "bounded",
+                                                                         "Y_SCALE": "spread", "RETURN_FLOOR": 1.0},
+}
 """module settings of ``dse.strategies.hypervolume`` each variant replays with"""
 
 
@@ -47,12 +57,12 @@ def run(argv: list[str] | None = None) -> pd.DataFrame:
         common = ["--seeds", "2", "--replicate", str(replicate)]
         staged = replay(args.table, work / f"staged-{replicate}", ["--strategy", "staged", "--budget", "1000", *common], cache)
         runs[replicate, "staged"] = staged
-        for name, settings in VARIANTS.items():
+        for number, (name, settings) in enumerate(VARIANTS.items()):
             saved = {key: getattr(hypervolume, key) for key in settings}
             for key, value in settings.items():
                 setattr(hypervolume, key, value)
             try:
-                folder = work / f"{name.split()[2]}-{replicate}"
+                folder = work / f"variant{number}-{replicate}"
                 budget = ["--budget", str(candidates_trained(staged))]
                 runs[replicate, name] = replay(args.table, folder, ["--strategy", "search", *budget, *common], cache)
             finally:
