@@ -98,7 +98,7 @@ def predict_returns(
     # one length scale of at least 0.3 of an axis's range: five variants were measured on the benchmark's envs
     # (docs/results/search-vs-staged/README.md), and per-axis scales overfit the first sweep's single axis
     amplitude, length = ((1.0, 1e2), (0.3, 1.0)) if KERNEL == "bounded" else ((1e-2, 1e2), (0.3, 2e1))
-    shape = ConstantKernel(1.0, amplitude) * Matern(min(1.0, length[1]), length, nu=2.5)
+    shape = ConstantKernel(1.0, amplitude) * Matern(1.0, length, nu=2.5)
     center, scale = targets.mean(), float(np.std(targets))
     if Y_SCALE == "spread":
         scale = max(scale, _spread(list(observed.values()), band))
@@ -117,6 +117,8 @@ def predict_returns(
 
 
 def _spread(observed: list[Observed], band: Fp32Band) -> float:
+    """The scale of a return's noise: the larger of the FP32 band's spread and one seed's median spread over the
+    trained candidates (a median: a failed seed does not set it)."""
     stds = [np.std(item.seed_returns, ddof=1) for item in observed if len(item.seed_returns) > 1]
     return max(band.std, float(np.median(stds)) if stds else 0.0)
 

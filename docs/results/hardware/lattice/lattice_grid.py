@@ -106,11 +106,15 @@ def run(family: str, count: int, out: Path) -> None:
             "target_mhz": placed.target_mhz, "seconds": placed.seconds,
         }  # fmt: skip
         write(records / f"{name}.json", record)
+        save(family, records)  # after each design: a grid stopped at any point has its committed file
         print(f"{family} {name}: {folding} -> {placed.luts} LUT4 {placed.ffs} FF, {placed.fmax_mhz} MHz, "
               f"{placed.seconds:.0f} s", flush=True)  # fmt: skip
         for bulky in folder.rglob("*"):
             if bulky.is_file() and bulky.suffix in (".json", ".v", ".onnx", ".bin", ".bit", ".asc", ".config"):
                 bulky.unlink()
+
+
+def save(family: str, records: Path) -> None:
     lines = [json.dumps(json.loads(path.read_text()), sort_keys=True) for path in sorted(records.glob("*.json"))]
     with gzip.open(committed(family), "wt") as file:
         file.write("\n".join(lines) + "\n")
