@@ -59,6 +59,8 @@ def test_a_candidate_whose_best_reaches_the_parity_edge_is_never_stopped_by_a_hi
     uncapped = Fp32Curve(collapsed.steps, collapsed.means)
     assert first_stop(ONE_CHECKPOINT, [-1000.0, -600.0, *[-600.0] * 8], uncapped) == 3000, "the curve alone would stop it"
     assert Fp32Curve.from_dict(collapsed.to_dict()) == collapsed
+    written_before = {key: value for key, value in collapsed.to_dict().items() if key != "parity_lower"}
+    assert Fp32Curve.from_dict(written_before) == uncapped, "a curve recorded before the cap reads back uncapped"
 
 
 def test_nothing_is_stopped_when_fp32_learned_nothing():
