@@ -9,7 +9,8 @@ fitted on relative error by ``synthesis.calibration.fit_terms``), and the clock 
 non-negative, on relative error. Every fourth design by its name's hash
 (``synthesis.calibration.held_out``) is left out of the fits and measures them: the
 median and worst factor (max(r, 1/r)) of estimate over nextpnr's figure. Designs nextpnr
-could not place count for LUT4s and FFs (their packed counts) but not for the clock.
+could not place count for LUT4s and FFs (their packed counts) but not for the clock. A grid of fewer than
+``MIN_DESIGNS`` is not fitted.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from synthesis.calibration import errors, fit_terms, held_out, predict, relative
 from synthesis.features import FF_TERMS, LUT_TERMS
 
 HERE = Path(__file__).parent
+MIN_DESIGNS = 30
+"""a family's grid is fitted from this many designs on (a quarter of them held out); a smaller one is still being built"""
 
 
 def records(family: str) -> list[dict]:
@@ -65,7 +68,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE / "fit.json")
     args = parser.parse_args()
-    fitted = {family: fit(family) for family in ("ice40", "ecp5") if (HERE / f"grid-{family}.jsonl.gz").exists()}
+    built = [family for family in ("ice40", "ecp5") if (HERE / f"grid-{family}.jsonl.gz").exists()]
+    for family in built:
+        if len(records(family)) < MIN_DESIGNS:
+            print(f"{family}: {len(records(family))} designs, fewer than {MIN_DESIGNS}: not fitted (lattice_grid.py resumes it)")
+    fitted = {family: fit(family) for family in built if len(records(family)) >= MIN_DESIGNS}
     args.out.write_text(json.dumps(fitted, indent=1) + "\n")
     for family, found in fitted.items():
         print(f"{family} ({found['part']}): {found['designs']} designs, {found['held_out']} held out")
