@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 import numpy as np
 from scipy.stats import norm
@@ -39,6 +39,7 @@ from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 from objectives import Fp32Band
 from objectives.pareto import Normalization, hypervolume, losses, pareto_mask
 from search_spaces import Candidate, SearchSpace
+from search_spaces.space import AXES
 
 QUANTILES = 16
 """points of the predicted return distribution the improvement is averaged over (its quantiles, deterministic)"""
@@ -92,18 +93,19 @@ def predict_returns(
         prior_std = 3 * max(band.std, 1e-6)
         return np.full(len(wanted), band.mean), np.full(len(wanted), prior_std)
     inputs = np.array([features(candidate, space) for candidate in observed])
-    targets = np.array([item.mean_return for item in observed.values()])
+    items = list(observed.values())
+    targets = np.array([item.mean_return for item in items])
     if RETURN_FLOOR is not None:
-        targets = np.maximum(targets, band.lower - RETURN_FLOOR * _spread(list(observed.values()), band))
+        targets = np.maximum(targets, band.lower - RETURN_FLOOR * _spread(items, band))
     # one length scale of at least 0.3 of an axis's range: five variants were measured on the benchmark's envs
     # (docs/results/search-vs-staged/README.md), and per-axis scales overfit the first sweep's single axis
     amplitude, length = ((1.0, 1e2), (0.3, 1.0)) if KERNEL == "bounded" else ((1e-2, 1e2), (0.3, 2e1))
     shape = ConstantKernel(1.0, amplitude) * Matern(1.0, length, nu=2.5)
     center, scale = targets.mean(), float(np.std(targets))
     if Y_SCALE == "spread":
-        scale = max(scale, _spread(list(observed.values()), band))
+        scale = max(scale, _spread(items, band))
     scale = scale or 1.0
-    noise = _seed_noise(list(observed.values())) if GP_NOISE == "seeds" else None
+    noise = _seed_noise(items) if GP_NOISE == "seeds" else None
     if noise is None or np.var(targets) == 0:
         model = GaussianProcessRegressor(shape + WhiteKernel(1e-1, (1e-4, 1e0)), n_restarts_optimizer=2, random_state=seed)
     else:
@@ -184,11 +186,9 @@ class HypervolumeSearch:
         return wanted[max(range(len(wanted)), key=lambda index: scores[index])]
 
     def _steps(self, one: Candidate, other: Candidate) -> int:
-        """How many values apart two candidates are, summed over the axes."""
-        axes = ((self.space.widths, "width"), (self.space.core_bits, "core_bits"), (self.space.input_bits, "input_bits"),
-                (self.space.output_bits, "output_bits"))
-        return sum(abs(sorted(values).index(getattr(one, name)) - sorted(values).index(getattr(other, name)))
-                   for values, name in axes)
+        """How many values apart two candidates are, summed over the space's axes (each held sorted)."""
+        return sum(abs(getattr(self.space, axis).index(a) - getattr(self.space, axis).index(b))
+                   for axis, a, b in zip(AXES, astuple(one), astuple(other)))  # fmt: skip
 
     def _losses(self, candidate: Candidate, mean_return: float) -> np.ndarray:
         hardware = self.predicted[candidate]

@@ -131,11 +131,15 @@ def placed(design: dict, folder: Path) -> tuple[IntegerPolicy, list[tuple[int, i
     """The design's policy, folding, and layers placed within the XC7A15T as ``dse synth --post-synth`` places them."""
     settings = SynthesisSettings(calibration="yosys", multipliers=design.get("multipliers", "auto"))
     policy = policy_of(design, folder)
-    if design.get("folding") == "unrolled":
-        folding = [tuple(layer.weights.shape) for layer in rtl.fold(policy, [(1, 1)] * len(policy.layers), settings.pad_multiple)]
-    else:
-        folding = Synthesizer(policy, settings).folding_at(design["target_fps"])
+    folding = folding_of(design, policy, settings)
     return policy, folding, model.placed(policy, folding, settings)
+
+
+def folding_of(design: dict, policy: IntegerPolicy, settings: SynthesisSettings) -> list[tuple[int, int]]:
+    """The design's folding: fully unrolled (PE = MH, SIMD = MW), or FINN's search at its throughput target."""
+    if design.get("folding") == "unrolled":
+        return [tuple(layer.weights.shape) for layer in rtl.fold(policy, [(1, 1)] * len(policy.layers), settings.pad_multiple)]
+    return Synthesizer(policy, settings).folding_at(design["target_fps"])
 
 
 def layers_of(record: dict, folder: Path) -> list[rtl.FoldedLayer]:

@@ -30,13 +30,13 @@ import sys
 from pathlib import Path
 
 from synthesis import features, model, rtl, timing
-from synthesis.estimate import SynthesisSettings, Synthesizer
+from synthesis.estimate import SynthesisSettings
 from synthesis.lattice import place_and_route
 from synthesis.lattice_parts import require
 from synthesis.post_synth import generate_rtl
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "calibration"))
-from grid import policy_of, write  # noqa: E402
+from grid import folding_of, policy_of, write  # noqa: E402
 
 HERE = Path(__file__).parent
 PARTS = {"ice40": "ice40up5k", "ecp5": "lfe5u-25f"}
@@ -87,10 +87,7 @@ def run(family: str, count: int, out: Path) -> None:
         folder = out / "designs" / family / name
         folder.mkdir(parents=True, exist_ok=True)
         policy = policy_of(design, folder)
-        if design.get("folding") == "unrolled":
-            folding = [tuple(layer.weights.shape) for layer in rtl.fold(policy, [(1, 1)] * len(policy.layers), settings.pad_multiple)]
-        else:
-            folding = Synthesizer(policy, settings).folding_at(design["target_fps"])
+        folding = folding_of(design, policy, settings)
         layers = model.placed(policy, folding, settings, part=part)
         rough = ROUGH_LUT4_PER_LUT6 * model.price(layers, model.hardware_model(), "yosys").luts
         if rough > 2 * part.luts:  # packing alone spends a minute or more on a design several times the part
