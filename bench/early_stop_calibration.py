@@ -42,7 +42,9 @@ def candidates(run_dir: Path) -> tuple[int, list[Replay]]:
     FP32 seed's curve against the other seeds' curve."""
     run = load_run(run_dir)
     baseline_dirs = run.baseline["policy_dirs"]
-    reference = Fp32Curve.from_run_dirs(baseline_dirs)
+    seed_returns = run.baseline["seed_returns"]
+    # capped at the parity band's lower edge, as a study's stopper is (dse.study.baseline)
+    reference = Fp32Curve.from_run_dirs(baseline_dirs, Fp32Band.from_seed_returns(seed_returns).lower)
     replays = []
     seen = set()
     for _, row in run.scored.iloc[::-1].iterrows():
@@ -54,7 +56,6 @@ def candidates(run_dir: Path) -> tuple[int, list[Replay]]:
         replays.append(
             Replay(label, bool(row["parity_feasible"]), curve.steps, curve.means, len(row["policy_dirs"]), reference)
         )
-    seed_returns = run.baseline["seed_returns"]
     for index, seed_dir in enumerate(baseline_dirs):
         others = [other for position, other in enumerate(baseline_dirs) if position != index]
         if not others:
@@ -63,7 +64,7 @@ def candidates(run_dir: Path) -> tuple[int, list[Replay]]:
         band = Fp32Band.from_seed_returns([value for position, value in enumerate(seed_returns) if position != index])
         label = f"fp32 seed {index} vs the others"
         reached = parity([seed_returns[index]], band).feasible
-        replays.append(Replay(label, reached, curve.steps, curve.means, 1, Fp32Curve.from_run_dirs(others)))
+        replays.append(Replay(label, reached, curve.steps, curve.means, 1, Fp32Curve.from_run_dirs(others, band.lower)))
     return run.settings.template.total_steps, replays
 
 
