@@ -1,7 +1,7 @@
 """What a trial scores: the FP32 parity band and margin, the objective vector, constraints, Pareto sets and hypervolume."""
 
 from objectives.parity import Fp32Band, ObjectivesInputError, ParityVerdict, parity
-from objectives.score import CONSTRAINTS, DIRECTIONS, OBJECTIVES, Objective, TrialScore, score
+from objectives.score import CONSTRAINTS, DIRECTIONS, OBJECTIVES, Objective, TrialScore, objectives_for, score
 
 __all__ = [
     "CONSTRAINTS",
@@ -12,6 +12,7 @@ __all__ = [
     "ObjectivesInputError",
     "ParityVerdict",
     "TrialScore",
+    "objectives_for",
     "parity",
     "score",
 ]

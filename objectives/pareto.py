@@ -13,9 +13,13 @@ REFERENCE_MARGIN = 0.1
 """the hypervolume reference point lies this fraction of each objective's span beyond its worst value"""
 
 
-def losses(values: np.ndarray | list, directions: tuple[str, ...] = DIRECTIONS) -> np.ndarray:
-    """Objective vectors -> vectors to minimize (maximized objectives negated)."""
-    values = np.asarray(values, dtype=float).reshape(-1, len(directions))
+def losses(values: np.ndarray | list, directions: tuple[str, ...] | None = None) -> np.ndarray:
+    """Objective vectors -> vectors to minimize (maximized objectives negated); ``directions`` None: the first of
+    ``DIRECTIONS`` as many as a vector has (a study's objectives, with or without energy)."""
+    values = np.asarray(values, dtype=float)
+    if directions is None:
+        directions = DIRECTIONS[: values.shape[-1]] if values.ndim == 2 or values.size else DIRECTIONS
+    values = values.reshape(-1, len(directions))
     signs = np.array([-1.0 if direction == "maximize" else 1.0 for direction in directions])
     return values * signs
 
@@ -46,7 +50,7 @@ class RunningFront:
     from all trials each time would grow with the study.
     """
 
-    def __init__(self, directions: tuple[str, ...] = DIRECTIONS):
+    def __init__(self, directions: tuple[str, ...] | None = None):
         self.directions = directions
         self._front: list[np.ndarray] = []
 

@@ -26,6 +26,14 @@ OBJECTIVES = (
     Objective("energy_j", "minimize", "energy per action (J)"),
 )
 DIRECTIONS = tuple(objective.direction for objective in OBJECTIVES)
+"""A study's objectives are these, or the first three where its device's energy is not estimated (Lattice parts):
+a vector of either length is in this order."""
+
+
+def objectives_for(energy: bool) -> tuple[Objective, ...]:
+    """The objectives of a study whose designs' energy is estimated (``energy``) or not."""
+    return OBJECTIVES if energy else OBJECTIVES[:-1]
+
 CONSTRAINTS = ("parity", "fits", "trained")
 """constraint names; a trial is feasible when every constraint value is <= 0 (Optuna's convention)"""
 
@@ -35,7 +43,7 @@ class TrialScore:
     """What one candidate scored: the objective vector and its two feasibility tests."""
 
     values: tuple[float, ...]
-    """in the order of OBJECTIVES"""
+    """in the order of OBJECTIVES (without energy where it is not estimated)"""
     parity: ParityVerdict
     fits: bool
     """the design fits the device"""
@@ -61,11 +69,12 @@ def score(
     band: Fp32Band,
     luts: int,
     latency_s: float,
-    energy_j: float,
+    energy_j: float | None,
     fits: bool,
     stopped_early: bool = False,
 ) -> TrialScore:
-    """Score a candidate from its seeds' mean returns and its hardware figures."""
+    """Score a candidate from its seeds' mean returns and its hardware figures (``energy_j`` None: not estimated)."""
     verdict = parity(seed_returns, band)
-    values = (float(np.mean(seed_returns)), float(luts), float(latency_s), float(energy_j))
+    energy = () if energy_j is None else (float(energy_j),)
+    values = (float(np.mean(seed_returns)), float(luts), float(latency_s), *energy)
     return TrialScore(values, verdict, fits, stopped_early)

@@ -23,13 +23,14 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
-from synthesis import devices, estimators, finn_adapter, model
+from synthesis import devices, estimators, finn_adapter, lattice_model, model
 from synthesis.choices import CALIBRATIONS, ESTIMATORS, PRODUCT_PLACEMENTS, WEIGHT_MEMORIES
 from synthesis.dataflow import finn_model
 from synthesis.devices import DEFAULT_DEVICE, REFERENCE_TOGGLE_RATE, Device, device
 from synthesis.errors import SynthesisInputError
+from synthesis.lattice_parts import LatticePart, require
 from synthesis.lowering import IntegerPolicy
-from synthesis.report import HardwareReport, write_report
+from synthesis.report import HardwareReport, target_notes, write_report
 
 DEFAULT_TARGETS = tuple(10.0**power for power in range(2, 10))
 
@@ -44,9 +45,10 @@ class SynthesisSettings:
     """Everything besides the network and its folding that decides a design's estimate."""
 
     device: str = DEFAULT_DEVICE
-    """FPGA part (see ``synthesis.devices.DEVICES``)"""
-    clock_mhz: float = 100.0
-    """clock frequency; the paper fixes 100 MHz"""
+    """FPGA part (see ``synthesis.devices.DEVICES``); on a Lattice part (``lattice``), the part FINN folds for"""
+    clock_mhz: float | None = 100.0
+    """clock frequency; the paper fixes 100 MHz. None (a Lattice part only): each design at the fastest clock it is
+    estimated to close at"""
     pad_multiple: int = 32
     """observation and action dimensions are zero-padded to a multiple of this (1: no padding)"""
     weight_memory: str = "cheaper"
@@ -65,10 +67,21 @@ class SynthesisSettings:
     multipliers: str = "auto"
     """"auto": products on the device's DSP48E1s while they last (the widest first), the rest in LUTs, as Vivado infers
     them and as the RTL places them; or all on DSPs ("dsp") or in LUTs ("lut"), fitting or not (the model only)"""
+    lattice: str = ""
+    """a Lattice part's short name (``synthesis.lattice_parts``: lfe5u-25f, ice40up5k, ...): designs are placed within
+    it and priced by its family's fitted model (``synthesis.lattice_model``); "": the XC7 ``device``"""
 
     def __post_init__(self):
         object.__setattr__(self, "device", device(self.device).part)
-        if not (isinstance(self.clock_mhz, int | float) and math.isfinite(self.clock_mhz) and 0 < self.clock_mhz <= 1000):
+        if self.lattice:
+            object.__setattr__(self, "lattice", require(self.lattice).aliases[0])
+            if self.estimator != "model":
+                raise SynthesisInputError(f"estimator {self.estimator!r} has no Lattice model; on {self.lattice} use model")
+        if self.clock_mhz is None and not self.lattice:
+            raise SynthesisInputError("a clock is needed on the XC7: only on a Lattice part is each design clocked at "
+                                      "the fastest it closes at")  # fmt: skip
+        clock = self.clock_mhz
+        if clock is not None and not (isinstance(clock, int | float) and math.isfinite(clock) and 0 < clock <= 1000):
             raise SynthesisInputError(f"clock {self.clock_mhz} MHz is not allowed; use a value in (0, 1000]")
         if not isinstance(self.pad_multiple, int) or self.pad_multiple < 1:
             raise SynthesisInputError(f"pad multiple {self.pad_multiple} is not allowed; use an integer >= 1 (1: none)")
@@ -87,6 +100,23 @@ class SynthesisSettings:
     @property
     def part(self) -> Device:
         return device(self.device)
+
+    def to_dict(self) -> dict:
+        """The settings as a study and a cache key record them; without ``lattice`` where none is set, so a record
+        made before Lattice parts reads the same."""
+        return {name: value for name, value in asdict(self).items() if name != "lattice" or value}
+
+    @property
+    def lattice_part(self) -> LatticePart | None:
+        return require(self.lattice) if self.lattice else None
+
+    @property
+    def folding_clock_mhz(self) -> float:
+        """The clock a throughput target is folded for: the one asked, or on a Lattice part without one, its
+        family's typical clock."""
+        if self.clock_mhz is not None:
+            return self.clock_mhz
+        return lattice_model.family_model(self.lattice_part.family).typical_mhz
 
 
 def read_folding(path: Path | str) -> dict:
@@ -154,7 +184,7 @@ class Synthesizer:
                 for node in finn_adapter.mvau_nodes(folded)]  # fmt: skip
 
     def _target_cycles(self, target_fps: float) -> int:
-        return max(1, int(self.settings.clock_mhz * 1e6 / target_fps))
+        return max(1, int(self.settings.folding_clock_mhz * 1e6 / target_fps))
 
     def with_folding(self, config: dict) -> HardwareReport:
         """The design with an explicit folding (FINN's folding JSON: layer -> PE, SIMD[, ram_style])."""
@@ -203,13 +233,14 @@ class Synthesizer:
         key = json.dumps(
             {
                 "policy": self.policy.digest(),
-                "settings": asdict(self.settings),
+                "settings": self.settings.to_dict(),
                 "design": design,
                 "finn": metadata.version("finn-plus"),
                 "model": devices.HARDWARE_MODEL_VERSION,
                 "device": asdict(self.settings.part),
                 "power": devices.power_coefficients(),
                 "hardware_model": model.hardware_model().digest,
+                **({"lattice_model": lattice_model.digest()} if self.settings.lattice else {}),
             },
             sort_keys=True,
         )
@@ -232,6 +263,8 @@ class Synthesizer:
                 graph, settings.device, settings.weight_memory, lambda luts, bram18: luts / part.luts + bram18 / (2 * part.bram36)
             )
         graph = finn_adapter.finish(graph, settings.device)
+        if settings.lattice:
+            return lattice_model.report(self.policy, graph, settings, settings.lattice_part, target_fps, notes)
         if settings.estimator == "model":
             resources = estimators.model_resources(self.policy, graph, settings)
         else:
@@ -244,10 +277,7 @@ class Synthesizer:
         throughput = settings.clock_mhz * 1e6 / resources.interval_cycles
         # FINN counts no FFs: its power takes as many as LUTs (the published designs have 0.8 to 1.3 FFs per LUT)
         power = part.static_w + part.dynamic_power_w(luts, luts if ffs is None else ffs, settings.clock_mhz, settings.toggle_rate)
-        if target_fps is not None and throughput < target_fps:
-            notes = [f"target {target_fps:.0e}/s not met: the fastest folding found gives {throughput:,.0f}/s", *notes]
-        elif target_fps is not None:
-            notes = []  # SetFolding's warnings come from its first pass; the relaxed second pass met the target
+        notes = target_notes(target_fps, throughput, notes)
         return HardwareReport(
             device=settings.device,
             clock_mhz=settings.clock_mhz,

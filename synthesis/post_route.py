@@ -5,6 +5,7 @@ and routed by nextpnr, and packed into a bitstream.
                         and multipliers)
     simulate_rtl     -> sim/   (Verilator: bit-exactness, latency and interval in cycles)
     place_and_route  -> PART/, policy-PART.bit or .bin   (synthesis.lattice)
+    simulate_netlist -> PART/netlist.v, PART/sim/   (synthesis.netlist_sim: the synthesized netlist, iCE40 only)
     report           -> post_route.json   (PostRouteReport)
 
 Resources and the maximum frequency are nextpnr's, of the routed design; latency and
@@ -26,8 +27,9 @@ import numpy as np
 from synthesis import post_synth
 from synthesis.errors import SynthesisInputError, ToolFailure
 from synthesis.lattice import FIRST_PASS_MHZ, PACKAGE, place_and_route
-from synthesis.lattice_parts import FAMILIES, LatticePart
+from synthesis.lattice_parts import FAMILIES, LatticePart, ports
 from synthesis.lowering import IntegerPolicy
+from synthesis.netlist_sim import simulate_netlist, simulates
 from synthesis.report import MeasuredReport, read_report, write_report
 
 POWER_SOURCE = "not estimated: no open power model of Lattice parts exists (synthesis.post_route)"
@@ -60,8 +62,13 @@ class PostRouteReport(MeasuredReport):
     initiation_interval: float
     throughput_fps: float
     bit_exact: bool
+    """the RTL and, where simulated, the synthesized netlist agree with the integer forward on every observation"""
     observations: int
     mismatches: int
+    """of the RTL's simulation"""
+    netlist_mismatches: int | None
+    """of the synthesized netlist's (``synthesis.netlist_sim``), all of them where its cycles differ from the RTL's;
+    None where the family's cells have no simulation model (ECP5)"""
     energy_per_action_j: float | None
     power_source: str
     bitstream: str
@@ -71,11 +78,6 @@ class PostRouteReport(MeasuredReport):
     key: str
 
     TUPLES = ("over", "notes")
-
-
-def ports(policy: IntegerPolicy) -> int:
-    """The design's top-level pins: observation and action levels, clk, rst and the two handshakes."""
-    return policy.obs_dim * policy.input_bits + policy.action_dim * policy.layers[-1].output_bits + 6
 
 
 def post_route(
@@ -103,15 +105,15 @@ def post_route(
     post_synth.generate_rtl(policy, folding, settings, rtl_dir, part=part)
     simulation = post_synth.simulate_rtl(policy, rtl_dir, levels)
     placed = place_and_route(rtl_dir / "policy.v", part, clock_mhz)
+    netlist = simulate_netlist(policy, rtl_dir, part, levels) if simulates(part) else None
     figures = (("LUT", placed.luts, part.luts), ("FF", placed.ffs, part.ffs),
                ("block RAM", placed.block_rams, part.block_rams), ("multiplier", placed.dsps, part.dsps))  # fmt: skip
     over = tuple(f"{name} {used:,} > {available:,}" for name, used, available in figures if used > available)
     if placed.routed and not placed.meets_timing:
         over += (f"clock {placed.fmax_mhz:.1f} MHz < {placed.target_mhz:g} MHz",)
     if not placed.routed:
-        clock = "not placed: the part has too few cells for it (no timing, no bitstream)"
-        over = over or tuple(f"{cell} {figures['used']:,} > {figures['available']:,}"
-                             for cell, figures in placed.utilization.items() if figures["used"] > figures["available"])  # fmt: skip
+        clock = f"not placed: {placed.unplaced} (no timing, no bitstream)"
+        over = over or (placed.unplaced,)
     elif clock_mhz is None:
         clock = f"clock: {placed.target_mhz:g} MHz, the fastest this design closes at by nextpnr's timing analysis"
     elif placed.fmax_mhz is None:
@@ -119,6 +121,11 @@ def post_route(
     else:
         clock = f"clock: {clock_mhz:g} MHz as asked; the routed design's maximum is {placed.fmax_mhz:.1f} MHz"
     mismatches = post_synth.mismatches(policy, simulation, levels)
+    netlist_mismatches = None
+    if netlist is not None:  # a netlist that answers in other cycles than the RTL differs from it
+        same_cycles = (netlist.latency_cycles, netlist.initiation_interval) == (simulation.latency_cycles,
+                                                                                simulation.initiation_interval)
+        netlist_mismatches = post_synth.mismatches(policy, netlist, levels) if same_cycles else len(levels)
     report = PostRouteReport(
         device=part.name,
         clock_mhz=placed.target_mhz,
@@ -136,9 +143,10 @@ def post_route(
         latency_cycles=simulation.latency_cycles,
         initiation_interval=simulation.initiation_interval,
         throughput_fps=placed.target_mhz * 1e6 / simulation.initiation_interval,
-        bit_exact=mismatches == 0,
+        bit_exact=mismatches == 0 and not netlist_mismatches,
         observations=len(levels),
         mismatches=mismatches,
+        netlist_mismatches=netlist_mismatches,
         energy_per_action_j=None,
         power_source=POWER_SOURCE,
         bitstream=placed.bitstream,

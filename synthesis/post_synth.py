@@ -225,7 +225,7 @@ def _key(policy: IntegerPolicy, folding, settings, levels: np.ndarray) -> str:
         {
             "policy": policy.digest(),
             "folding": [list(pair) for pair in folding],
-            "settings": asdict(settings),
+            "settings": settings.to_dict(),
             "device": asdict(settings.part),
             "power": devices.power_coefficients(),
             "tools": tools(),

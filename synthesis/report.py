@@ -9,10 +9,20 @@ from pathlib import Path
 from typing import ClassVar
 
 
-def nanojoules(joules: float) -> str:
-    """Energy for reading, in the one unit every report uses for it: 8.3 nJ, 619,652 nJ."""
+def nanojoules(joules: float | None) -> str:
+    """Energy for reading, in the one unit every report uses for it: 8.3 nJ, 619,652 nJ; "not estimated" for None."""
+    if joules is None:
+        return "not estimated"
     value = joules * 1e9
     return f"{value:,.1f} nJ" if abs(value) < 1000 else f"{value:,.0f} nJ"
+
+
+def target_notes(target_fps: float | None, throughput_fps: float, notes: list[str]) -> list[str]:
+    """A design's notes at its folding target: the target missed first, or none where it was met (FINN's folding
+    warnings come from its first pass, which the relaxed second pass made good)."""
+    if target_fps is not None and throughput_fps < target_fps:
+        return [f"target {target_fps:.0e}/s not met: the fastest folding found gives {throughput_fps:,.0f}/s", *notes]
+    return [] if target_fps is not None else notes
 
 
 def write_report(path: Path, report: dict) -> None:
@@ -93,8 +103,9 @@ class HardwareReport:
     layers: tuple[LayerEstimate, ...]
     luts: int
     bram36: float
-    """RAMB36 tiles; a RAMB18 counts as half, as Vivado reports"""
+    """RAMB36 tiles; a RAMB18 counts as half, as Vivado reports (on a Lattice part: its block RAMs' bits in RAMB36s)"""
     dsps: int
+    """DSP48E1s (on a Lattice part: its multipliers, MULT18X18D or SB_MAC16)"""
     latency_cycles: int
     """first input to last output, through every layer"""
     throughput_fps: float
@@ -102,8 +113,9 @@ class HardwareReport:
     fits: bool
     over: tuple[str, ...]
     """each resource the device lacks, with both figures"""
-    power_w: float
-    energy_per_action_j: float
+    power_w: float | None
+    energy_per_action_j: float | None
+    """None: not estimated (Lattice parts: no open power model of them exists)"""
     power_source: str
     notes: tuple[str, ...] = ()
     ffs: int | None = None
@@ -111,7 +123,10 @@ class HardwareReport:
     estimator: str = "finn"
     """what made the resource figures: "model (vivado)", "model (yosys)" or "finn" """
     critical_path_ns: float | None = None
-    """the longest register-to-register path, estimated from the RTL's stages (the model); None: not checked (FINN)"""
+    """the longest register-to-register path, estimated from the RTL's stages (the model; on a Lattice part, the
+    period its family's model says it closes at); None: not checked (FINN)"""
+    block_rams: int | None = None
+    """a Lattice part's block RAMs (DP16KD or SB_RAM40_4K) as placed; None on the XC7"""
 
     @property
     def latency_s(self) -> float:

@@ -147,8 +147,10 @@ def _stream(in_bits: int, out_bits: int, action_dim: int, output_bits: int, outp
 """
 
 
-def build(rtl_file: Path, folder: Path, obs_dim: int, input_bits: int, action_dim: int, output_bits: int, output_signed: bool) -> Path:
-    """Verilate ``rtl_file`` with the testbench into ``folder``; the simulator executable's path."""
+def build(rtl_file: Path, folder: Path, obs_dim: int, input_bits: int, action_dim: int, output_bits: int, output_signed: bool,
+          models: tuple[str, ...] = ()) -> Path:  # fmt: skip
+    """Verilate ``rtl_file`` with the testbench into ``folder``; the simulator executable's path. ``models``: more
+    Verilator arguments before it (a netlist's cell models and their defines)."""
     folder = folder.resolve()  # Verilator runs in the folder and is given its paths
     shutil.rmtree(folder / "obj", ignore_errors=True)  # a stale precompiled header breaks the next build
     folder.mkdir(parents=True, exist_ok=True)
@@ -159,7 +161,7 @@ def build(rtl_file: Path, folder: Path, obs_dim: int, input_bits: int, action_di
         # the PyPI build leaves the compiler's include flag for precompiled headers empty
         "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include",
         "-CFLAGS", "-O1", "--Mdir", str(folder / "obj"), "-o", "simulator",
-        str(rtl_file.resolve()), str(bench.resolve()),
+        *models, str(rtl_file.resolve()), str(bench.resolve()),
     ]  # fmt: skip
     _run(command, folder, "verilator")
     return folder / "obj" / "simulator"
@@ -180,9 +182,15 @@ def run(simulator: Path, levels: np.ndarray, folder: Path, action_dim: int) -> S
     return Simulation(actions, counts["latency"], interval, counts["cycles"], verilator_version())
 
 
+SIMULATION_SECONDS = 1800
+"""the most a build or a run may take: a netlist that never answers runs the testbench to its cycle limit"""
+
+
 def _run(command: list[str], folder: Path, tool: str) -> None:
     try:
-        result = subprocess.run(command, cwd=folder, capture_output=True, text=True)
+        result = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=SIMULATION_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise ToolFailure(tool, f"ran past {SIMULATION_SECONDS} s in {folder}") from None
     except OSError as error:
         raise ToolFailure(tool, str(error)) from None
     if result.returncode != 0:

@@ -49,14 +49,18 @@ def _latency_fit_mark(report, chosen) -> tuple[str, str, str]:
 def _print_designs(designs: list, chosen) -> None:
     if designs:
         print(f"estimate: {designs[0].estimator}")
-    print(f"{'target/s':>9} {'LUT':>8} {'FF':>8} {'BRAM36':>6} {'DSP':>4} {'latency':>14} {'actions/s':>12} {'energy':>12}  fits")
+    lattice = bool(designs) and designs[0].block_rams is not None
+    memory, multiplier = ("BRAM", "MULT") if lattice else ("BRAM36", "DSP")
+    print(f"{'target/s':>9} {'LUT':>8} {'FF':>8} {memory:>6} {multiplier:>4} {'clock':>9} {'latency':>14} {'actions/s':>12} "
+          f"{'energy':>13}  fits")  # fmt: skip
     for report in designs:
         target = "folding" if report.target_fps is None else f"{report.target_fps:.0e}"
         latency, fits, mark = _latency_fit_mark(report, chosen)
         ffs = "-" if report.ffs is None else f"{report.ffs:,}"
+        blocks = report.block_rams if lattice else f"{report.bram36:g}"
         print(
-            f"{target:>9} {report.luts:>8,} {ffs:>8} {report.bram36:>6g} {report.dsps:>4} {latency:>14} "
-            f"{report.throughput_fps:>12,.0f} {nanojoules(report.energy_per_action_j):>12}  {fits}{mark}"
+            f"{target:>9} {report.luts:>8,} {ffs:>8} {blocks:>6} {report.dsps:>4} {report.clock_mhz:>5.1f} MHz {latency:>14} "
+            f"{report.throughput_fps:>12,.0f} {nanojoules(report.energy_per_action_j):>13}  {fits}{mark}"
         )
 
 
@@ -125,14 +129,16 @@ def _conclude(chosen, nothing_fits: str, written: str) -> int:
 def cmd_synth(args: argparse.Namespace) -> int:
     policy, synthesizer = _synthesizer(args)
     part = lattice_part(args.device)
-    if part is not None and not args.post_synth:
-        raise CliError(f"--device {args.device} is placed and routed, not estimated: add --post-synth (the hardware "
-                       "model is fitted to 7-series parts only)")  # fmt: skip
     designs, chosen = _designs(args, synthesizer)
-    if part is not None:
+    if part is not None and args.post_synth:
         return _post_route(args, part, policy, synthesizer, designs, chosen)
     run_dir, device = Path(args.training), synthesizer.settings.device
-    settings = dataclasses.asdict(synthesizer.settings)
+    settings = synthesizer.settings.to_dict()
+    if part is not None:  # the family's model: the XC7's synth.json and folding.json are left as they are
+        written = run_dir / f"synth-{part.aliases[0]}.json"
+        _record(written, "dse-synth", policy, designs, chosen, settings=settings)
+        _print_designs(designs, chosen)
+        return _conclude(chosen, f"no design fits {part.name}; every target's design is in {written}", f"-> {written}")
     _record(run_dir / "synth.json", "dse-synth", policy, designs, chosen, settings=settings)
     _print_designs(designs, chosen)
     if chosen is not None:
@@ -162,7 +168,7 @@ def _post_route(args: argparse.Namespace, part, policy, synthesizer, designs: li
     print(f"after place-and-route on {part.name} (nextpnr; latency and interval measured by Verilator):")
     _print_post_route(reports, chosen, part)
     _record(run_dir / f"post_route-{short}.json", "dse-post-route", policy, reports, chosen,
-            settings=dataclasses.asdict(synthesizer.settings), part=dataclasses.asdict(part), clock_mhz=args.clock_mhz)  # fmt: skip
+            settings=synthesizer.settings.to_dict(), part=dataclasses.asdict(part), clock_mhz=args.clock_mhz)  # fmt: skip
     _conclude(
         chosen,
         f"no design fits {part.name}; the designs tried are in {run_dir / f'post_route-{short}.json'}",
@@ -185,22 +191,34 @@ def _print_post_route(reports: list, chosen, part) -> None:
         if not report.bitstream:  # not placed: no clock, so latency in cycles only
             clock, latency, throughput = "-", f"{report.latency_cycles} cy", "-"
         exact = f"{report.observations - report.mismatches}/{report.observations}"
+        if report.netlist_mismatches is not None:  # and the synthesized netlist's
+            exact += f", netlist {report.observations - report.netlist_mismatches}/{report.observations}"
         print(f"{design_name(report.folding):>16} {report.luts:>11,} {report.ffs:>6,} {report.block_rams:>4} "
               f"{report.dsps:>4} {clock:>5} MHz {fmax:>5} MHz {latency:>16} {throughput:>12} {exact:>11}  {fits}{mark}")  # fmt: skip
 
 
 def _exactness(reports: list) -> int:
-    """1 when the RTL of a design differs from the integer forward (a generator bug), said on stderr; else 0."""
+    """1 when the RTL of a design (a generator bug) or its synthesized netlist (a synthesis bug) differs from the
+    integer forward, said on stderr; else 0."""
     wrong = [report for report in reports if not report.bit_exact]
     for report in wrong:
-        print(f"dse: the RTL of design {Path(report.rtl_dir).name} differs from the integer forward on "
-              f"{report.mismatches} of {report.observations} observations (see {report.rtl_dir}/sim)", file=sys.stderr)
+        name, total = Path(report.rtl_dir).name, report.observations
+        if report.mismatches:
+            print(f"dse: the RTL of design {name} differs from the integer forward on {report.mismatches} of {total} "
+                  f"observations (see {report.rtl_dir}/sim)", file=sys.stderr)  # fmt: skip
+        if getattr(report, "netlist_mismatches", None):
+            print(f"dse: the synthesized netlist of design {name} differs from the integer forward on "
+                  f"{report.netlist_mismatches} of {total} observations: a synthesis bug, do not use its bitstream "
+                  f"(see {report.rtl_dir})", file=sys.stderr)  # fmt: skip
     return 1 if wrong else 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from synthesis.export import write_finn_build
 
+    if lattice_part(args.device) is not None:
+        raise CliError(f"--device {args.device}: dse export writes a FINN build for Vivado, which has no Lattice parts; "
+                       "dse synth --post-synth --device builds a bitstream with the open flow")  # fmt: skip
     policy, synthesizer = _synthesizer(args)
     _, chosen = _designs(args, synthesizer)
     if chosen is None:
@@ -211,18 +229,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_synthesis_options(parser: argparse.ArgumentParser, lattice: bool = False) -> None:
+def _add_synthesis_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("training", help="a finished training folder (dse train) with a quantized policy")
     design = parser.add_mutually_exclusive_group()
     design.add_argument("--target-fps", type=float, help="one throughput target, actions/s (default: sweep 1e2..1e9)")
     design.add_argument("--folding", help="explicit PE/SIMD per layer: a FINN folding JSON file (default: solved per "
                                           "throughput target)")
-    add_device_options(parser, lattice)
+    add_device_options(parser)
 
 
 def register(commands) -> None:
     p = commands.add_parser("synth", help="the hardware of a training's integer policy (FINN's folding, the hardware model) -> synth.json")
-    _add_synthesis_options(p, lattice=True)
+    _add_synthesis_options(p)
     p.add_argument(
         "--post-synth",
         action="store_true",

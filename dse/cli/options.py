@@ -175,13 +175,14 @@ def part_name(text: str) -> str:
     return next((part for part in DEVICES if part.replace("-", "").lower() == folded), text)
 
 
-def add_device_options(parser: argparse.ArgumentParser, lattice: bool = False) -> None:
-    """``lattice``: Lattice parts are offered too (placed and routed by the open flow, ``dse synth --post-synth``)."""
+def add_device_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("hardware: the device and how designs are built and priced")
-    choices = list(DEVICES) + ([part.aliases[0] for part in PARTS.values()] if lattice else [])
-    group.add_argument("--device", type=part_name, choices=choices, default=DEFAULT_DEVICE, help="FPGA part")
-    lattice_clock = "; on a Lattice part, the fastest each design closes at" if lattice else ""
-    group.add_argument("--clock-mhz", type=float, help=f"clock frequency (default: 100 MHz{lattice_clock})")
+    choices = list(DEVICES) + [part.aliases[0] for part in PARTS.values()]
+    group.add_argument("--device", type=part_name, choices=choices, default=DEFAULT_DEVICE,
+                       help="FPGA part: an Artix-7, or a Lattice ECP5 or iCE40 UltraPlus priced by its family's model "
+                            "fitted on the open flow (energy not estimated)")
+    group.add_argument("--clock-mhz", type=float, help="clock frequency (default: 100 MHz; on a Lattice part, the "
+                                                       "fastest each design closes at)")
     group.add_argument("--pad", type=int, default=32, help="pad observation and action dims to a multiple of this (1: off)")
     group.add_argument("--weight-memory", choices=WEIGHT_MEMORIES, default="cheaper",
                        help="weights in LUTRAM (distributed), BRAM (block), or per layer the smaller device share (cheaper)")
@@ -195,14 +196,18 @@ def add_device_options(parser: argparse.ArgumentParser, lattice: bool = False) -
 
 
 def synthesis_settings(args: argparse.Namespace):
-    """The hardware settings of the command (imports FINN's adapter); on a Lattice part, the XC7A15T's (the throughput
-    targets' foldings are solved there)."""
+    """The hardware settings of the command (imports FINN's adapter); on a Lattice part, FINN folds for the XC7A15T and
+    its family's model prices the designs, each at the fastest clock it is estimated to close at unless one is
+    asked."""
     from synthesis.estimate import SynthesisSettings
 
+    lattice = lattice_part(args.device)
+    clock = args.clock_mhz if args.clock_mhz is not None else None if lattice else 100.0
     return SynthesisSettings(
-        device=DEFAULT_DEVICE if lattice_part(args.device) else args.device, clock_mhz=100.0 if args.clock_mhz is None else args.clock_mhz, pad_multiple=args.pad, weight_memory=args.weight_memory,
-        estimator=args.estimator, calibration=args.calibration, multipliers=args.multipliers,
-    )  # fmt: skip
+        device=DEFAULT_DEVICE if lattice else args.device, clock_mhz=clock, pad_multiple=args.pad,
+        weight_memory=args.weight_memory, estimator=args.estimator, calibration=args.calibration,
+        multipliers=args.multipliers, lattice=lattice.aliases[0] if lattice else "",
+    )
 
 
 # ---- studies ------------------------------------------------------------------------------------
@@ -382,7 +387,7 @@ def study_settings(args: argparse.Namespace, strategy: str, space, early_stop: s
         raise CliError(f"checkpoint-steps {args.checkpoint_steps} is invalid: it must be at least 1")
     settings = StudySettings(
         env_id=args.env, strategy=strategy, seeds=args.seeds, template=spec_from_args(args, PolicyConfig(), 0), space=space,
-        synthesis=dataclasses.asdict(synthesis_settings(args)), baseline_width=args.baseline_width, sweep=sweep,
+        synthesis=synthesis_settings(args).to_dict(), baseline_width=args.baseline_width, sweep=sweep,
         early_stop=early_stop, **(strategy_choices(args, strategy) | choices),
     )
     make_env(args.env).close()

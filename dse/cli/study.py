@@ -170,7 +170,8 @@ def register(commands) -> None:
     p = commands.add_parser("report", help="HTML Pareto plots, trials.csv/.parquet and a Markdown summary of a study")
     p.add_argument("study", help="a study folder made by dse run")
     p.add_argument("--post-synth", action="store_true",
-                   help="synthesize (yosys) and simulate (Verilator) the Pareto front's designs into the report")
+                   help="synthesize (yosys) and simulate (Verilator) the Pareto front's designs into the report; in a "
+                        "study on a Lattice part, place and route them (nextpnr) with a bitstream")
     p.add_argument("--top", type=positive_int, help="with --post-synth: only the K front designs of best return "
                                                      "(default: all of them)")
     p.set_defaults(func=cmd_report)

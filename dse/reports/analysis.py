@@ -170,7 +170,8 @@ def _design_row(run: RunData, trial: pd.Series, design: str) -> dict:
         "core_bits": trial["core_bits"], "input_bits": trial["input_bits"], "output_bits": trial["output_bits"],
         "mean_return": trial["mean_return"], "parity_margin": trial["parity_margin"], "luts": trial["luts"],
         "ffs": _ffs(trial), "bram36": trial["bram36"], "dsps": trial["dsps"], "latency_us": trial["latency_s"] * 1e6,
-        "power_w": trial["power_w"], "throughput_fps": trial["throughput_fps"], "energy_nJ": trial["energy_j"] * 1e9,
+        "power_w": trial["power_w"], "throughput_fps": trial["throughput_fps"],
+        "energy_nJ": None if pd.isna(trial["energy_j"]) else trial["energy_j"] * 1e9,
     }
 
 

@@ -24,7 +24,7 @@ from dse.reports.figures import (
     study_colour,
 )
 from dse.reports.page import Section, write_page, write_text
-from dse.reports.run_data import OBJECTIVE_NAMES, RunData, load_run
+from dse.reports.run_data import RunData, load_run
 from dse.storage.settings import StudyInputError
 from objectives.pareto import Normalization, dominated_by_front, hypervolume, losses, pareto_mask
 
@@ -33,7 +33,7 @@ EXCLUSIVE_COLUMNS = ["number", "width", "core_bits", "input_bits", "output_bits"
 
 
 def _front_losses(run: RunData) -> np.ndarray:
-    return losses(run.front[OBJECTIVE_NAMES].to_numpy(dtype=float))
+    return losses(run.front[list(run.objective_names)].to_numpy(dtype=float))
 
 
 def _other_fronts(run: RunData, runs: list[RunData]) -> np.ndarray:
@@ -67,6 +67,10 @@ def comparison(runs: list[RunData]) -> pd.DataFrame:
     if len({run.settings.env_id for run in runs}) > 1:
         envs = ", ".join(f"{run.name}: {run.settings.env_id}" for run in runs)
         raise StudyInputError(f"studies of different envs cannot be compared ({envs})")
+    if len({run.objective_names for run in runs}) > 1:
+        kinds = ", ".join(f"{run.name}: {', '.join(run.objective_names)}" for run in runs)
+        raise StudyInputError(f"studies of different objectives cannot be compared ({kinds}); energy is not estimated "
+                              "on a Lattice part")  # fmt: skip
     normalization = normalization_for(runs)
     rows = []
     for run in runs:
@@ -96,7 +100,7 @@ def comparison(runs: list[RunData]) -> pd.DataFrame:
         pick = pick_row(run)
         if pick is not None:
             row["staged pick"] = run.staged_pick.label
-            point = losses(pick[OBJECTIVE_NAMES].to_numpy(dtype=float))[0]
+            point = losses(pick[list(run.objective_names)].to_numpy(dtype=float))[0]
             for other in runs:
                 if other is not run:
                     row[f"pick dominated by {other.name}"] = "yes" if dominated_by_front(point, _front_losses(other)) else "no"
@@ -138,7 +142,7 @@ def write_comparison(run_dirs: list[Path | str], out: Path | str) -> tuple[Path,
     if normalization is not None:
         figures += [hypervolume_figure(runs, normalization, against) for against in HYPERVOLUME_AXES]
     title = " vs ".join(run.name for run in runs)
-    notes = [hypervolume_note("every feasible design of the studies compared"),
+    notes = [hypervolume_note("every feasible design of the studies compared", runs[0].objective_names),
              "Exclusive hypervolume: the part of the studies' joint hypervolume only this study's front covers (the "
              "joint hypervolume less that of the others' fronts); the front points no other front dominates or equals "
              "carry it, listed below.",

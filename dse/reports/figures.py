@@ -11,8 +11,9 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from dse.reports.page import readable
-from dse.reports.run_data import OBJECTIVE_NAMES, RunData
+from dse.reports.run_data import RunData
 from objectives.pareto import REFERENCE_MARGIN, Normalization, hypervolume_history, losses
+from synthesis.report import nanojoules
 
 # plot axes in readable units
 UNITS = {"luts": ("LUTs", 1.0), "latency_s": ("latency (us)", 1e6), "energy_j": ("energy per action (nJ)", 1e9)}
@@ -40,7 +41,7 @@ def _hover(frame: pd.DataFrame) -> list[str]:
             f"PE/SIMD {row.folding}<br>"
             f"return {row.mean_return:.1f} (margin {row.parity_margin:+.1f})<br>"
             f"{row.luts:,.0f} LUT, {row.bram36} BRAM36, {row.latency_s * 1e6:.2f} us, "
-            f"{row.throughput_fps:,.0f} actions/s, {row.energy_j * 1e9:.1f} nJ"
+            f"{row.throughput_fps:,.0f} actions/s, {nanojoules(None if pd.isna(row.energy_j) else row.energy_j)}"
             + ("" if row.fits else f"<br>does not fit: {row.over}")
         )
     return text
@@ -95,13 +96,13 @@ def pareto_figure(run: RunData) -> go.Figure:
     the staged rule's pick and the FP32 band drawn; designs far below the band on the lower edge."""
     designs = run.designs
     bounds = return_range(run)
-    fig = make_subplots(rows=1, cols=3, shared_yaxes=True, horizontal_spacing=0.04)
+    fig = make_subplots(rows=1, cols=len(run.objective_names) - 1, shared_yaxes=True, horizontal_spacing=0.04)
     groups = list(zip(DESIGN_MARKS, design_groups(designs)))
     if run.staged_pick is not None:
         pick = designs[designs[["width", "core_bits", "input_bits", "output_bits"]].eq(
             pd.Series(run.staged_pick.params())).all(axis=1)]
         groups.append(((f"staged rule's pick ({run.staged_pick.label})", PICK_MARK), pick))
-    for column, name in enumerate(("luts", "latency_s", "energy_j"), start=1):
+    for column, name in enumerate(run.objective_names[1:], start=1):
         title, factor = UNITS[name]
         for (label, marker), frame in groups:
             returns, shown = _clipped(frame, marker, bounds)
@@ -131,7 +132,7 @@ def pareto_figure(run: RunData) -> go.Figure:
 def hypervolume_curve(run: RunData, normalization: Normalization) -> list[float]:
     """After each scored trial: the hypervolume of the front of every feasible design found so far."""
     feasible = run.designs[run.designs["feasible"]]
-    batches = [losses(feasible.loc[feasible["number"] == number, OBJECTIVE_NAMES].to_numpy(dtype=float))
+    batches = [losses(feasible.loc[feasible["number"] == number, list(run.objective_names)].to_numpy(dtype=float))
                for number in run.scored["number"]]  # fmt: skip
     return hypervolume_history(batches, normalization)
 
@@ -166,12 +167,16 @@ def study_colour(index: int) -> str:
     return qualitative.Plotly[index % len(qualitative.Plotly)]
 
 
-def hypervolume_note(scope: str) -> str:
-    """How a report's hypervolume is normalized, and its maximum; ``scope`` says over which designs."""
-    return (f"Hypervolume: of the feasible designs (every folding of every trained candidate), the four objectives "
-            f"(return, LUTs, latency, energy) each mapped to [0, 1] over {scope}, reference point "
-            f"{1 + REFERENCE_MARGIN:g} in each, so at most {(1 + REFERENCE_MARGIN) ** len(OBJECTIVE_NAMES):.4f} (one "
-            "design best in all four). Values are comparable only under one normalization: a study's own report and "
+def hypervolume_note(scope: str, names: tuple[str, ...]) -> str:
+    """How a report's hypervolume is normalized, and its maximum; ``scope`` says over which designs, ``names`` the
+    study's objectives."""
+    count = {3: "three", 4: "four"}[len(names)]
+    titles = ", ".join({"mean_return": "return", "luts": "LUTs", "latency_s": "latency", "energy_j": "energy"}[name]
+                       for name in names)  # fmt: skip
+    return (f"Hypervolume: of the feasible designs (every folding of every trained candidate), the {count} objectives "
+            f"({titles}) each mapped to [0, 1] over {scope}, reference point "
+            f"{1 + REFERENCE_MARGIN:g} in each, so at most {(1 + REFERENCE_MARGIN) ** len(names):.4f} (one "
+            f"design best in all {count}). Values are comparable only under one normalization: a study's own report and "
             "dse compare normalize over different designs.")
 
 

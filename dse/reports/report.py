@@ -23,19 +23,32 @@ from dse.reports.figures import (
 from dse.reports.page import Section, write_page, write_table, write_text
 from dse.reports.run_data import RunData, load_run
 from dse.storage.run_folder import open_run_study
+from synthesis.lattice_parts import require
 
 FRONT_COLUMNS = ["number", "width", "core_bits", "input_bits", "output_bits", "target_fps", "folding", "mean_return",
                  "parity_margin", "luts", "ffs", "bram36", "latency_s", "throughput_fps", "energy_j", "power_w"]
 
 
 def front_table(run: RunData) -> pd.DataFrame:
-    return design_table(run.front.sort_values("luts"), FRONT_COLUMNS)
+    """The front's designs; on a Lattice part with their block RAMs and clocks, and no power or energy."""
+    columns = FRONT_COLUMNS
+    if run.settings.synthesis.get("lattice"):
+        columns = [{"bram36": "block_rams", "throughput_fps": "clock_mhz"}.get(name, name) for name in FRONT_COLUMNS
+                   if name not in ("energy_j", "power_w")] + ["throughput_fps"]  # fmt: skip
+    return design_table(run.front.sort_values("luts"), columns)
 
 
 def hardware_description(settings) -> str:
     """The device and the estimate a study's designs were scored with, e.g. "xc7a15tfgg484-1 at 100 MHz, ..."."""
     synthesis = settings.synthesis
     estimator = synthesis.get("estimator", "finn")
+    if synthesis.get("lattice"):
+        part = require(synthesis["lattice"])
+        clock = ("each design at the fastest clock it is estimated to close at" if synthesis["clock_mhz"] is None
+                 else f"at {synthesis['clock_mhz']:g} MHz, designs estimated to miss it kept out")  # fmt: skip
+        return (f"{part.name}, {clock}; resources and clock from the {part.family} family's model fitted on designs "
+                f"placed and routed by the open flow (synthesis.lattice_model); energy not estimated (hardware model "
+                f"version {settings.hardware_model_version})")
     if estimator == "model":
         how = (f"the hardware model, {synthesis.get('calibration', 'vivado')} calibration; timing estimated from the RTL's "
                "stages (Project X-Ray's cell delays, 0.6 ns assumed per net), designs missing the clock kept out")
@@ -85,24 +98,29 @@ def rung_summary(run: RunData) -> dict:
 
 POST_SYNTH_COLUMNS = ["number", "width", "core_bits", "input_bits", "output_bits", "mean_return", "design",
                       "luts_estimate", "luts", "ffs", "bram36", "dsps", "latency_cycles_estimate", "latency_cycles",
-                      "initiation_interval", "energy_nJ", "critical_path_ns", "meets_timing", "fits", "bit_exact", "error"]
+                      "initiation_interval", "energy_nJ", "critical_path_ns", "meets_timing", "fits", "bit_exact", "error",
+                      "fmax_mhz", "bitstream"]
+"""on a Lattice part, luts are its LUT4s or logic cells, bram36 its block RAMs, and fmax_mhz the router's"""
 
 
 def post_synth_table(run: RunData, top: int | None, observations: int = 1000) -> pd.DataFrame:
-    """The front's designs after synthesis (yosys) and simulation (Verilator), best return first, ``top`` of them.
+    """The front's designs after synthesis (yosys) and simulation (Verilator), best return first, ``top`` of them; in a
+    study on a Lattice part, placed and routed on it (nextpnr) with a bitstream.
 
     Each design is the trial's deployed policy at that design's folding,
-    built in that policy's folder under ``rtl/``; a design whose tools fail gets its
+    built in that policy's folder under ``rtl/`` (``rtl-PART/``); a design whose tools fail gets its
     error in the row and the others go on.
     """
     from dse.study.deploy import rollout_observations
     from synthesis import lower_qonnx
     from synthesis.errors import ToolFailure
     from synthesis.estimate import SynthesisSettings
+    from synthesis.post_route import post_route
     from synthesis.post_synth import design_name, post_synthesize
 
     trials = {trial.number: trial for trial in open_run_study(run.run_dir).get_trials(deepcopy=False)}
     settings = SynthesisSettings(**run.settings.synthesis)
+    part = settings.lattice_part
     front = run.front.sort_values("mean_return", ascending=False)
     rows = []
     for _, row in (front if top is None else front.head(top)).iterrows():
@@ -114,14 +132,21 @@ def post_synth_table(run: RunData, top: int | None, observations: int = 1000) ->
         try:
             policy = lower_qonnx(policy_dir / "policy.onnx")
             levels = policy.quantize_input(rollout_observations(policy_dir, observations))
-            report = post_synthesize(policy, folding, settings, policy_dir / "rtl" / record["design"], levels)
+            if part is None:
+                report = post_synthesize(policy, folding, settings, policy_dir / "rtl" / record["design"], levels)
+            else:
+                report = post_route(policy, folding, settings, part, policy_dir / f"rtl-{part.aliases[0]}" / record["design"],
+                                    levels, settings.clock_mhz)  # fmt: skip
         except ToolFailure as error:
             rows.append(record | {"error": f"design {record['design']}: {error}"})
             continue
-        rows.append(record | {
-            "luts": report.luts, "ffs": report.ffs, "bram36": report.bram36, "dsps": report.dsps,
+        measured = ({"bram36": report.bram36, "critical_path_ns": report.critical_path_ns} if part is None else
+                    {"bram36": report.block_rams, "fmax_mhz": report.fmax_mhz, "bitstream": report.bitstream})  # fmt: skip
+        energy = report.energy_per_action_j
+        rows.append(record | measured | {
+            "luts": report.luts, "ffs": report.ffs, "dsps": report.dsps,
             "latency_cycles": report.latency_cycles, "initiation_interval": report.initiation_interval,
-            "energy_nJ": report.energy_per_action_j * 1e9, "critical_path_ns": report.critical_path_ns,
+            "energy_nJ": None if energy is None else energy * 1e9,
             "meets_timing": report.meets_timing, "fits": report.fits, "bit_exact": report.bit_exact, "error": "",
         })
     return pd.DataFrame.from_records(rows, columns=POST_SYNTH_COLUMNS)
@@ -174,7 +199,7 @@ def _summary_lines(run: RunData, facts: dict) -> list[str]:
                     f"from the cache), {facts['cpu_hours']:.2f} CPU-hours trained here, {facts['env_steps']:,} env steps.")
     if run.staged_pick is not None:
         markdown.append(f"Staged rule's pick: {run.staged_pick.label} (a green diamond on the plots).")
-    markdown.append(hypervolume_note("this study's feasible designs"))
+    markdown.append(hypervolume_note("this study's feasible designs", run.objective_names))
     return markdown
 
 
@@ -205,6 +230,11 @@ def write_report(run_dir: Path | str, post_synth: bool = False, top: int | None 
                 "on rollout observations; timing estimated, not placed and routed: the longest register-to-register "
                 "path of yosys's netlist with Project X-Ray's Artix-7 -1 cell delays and 0.6 ns assumed per routed net "
                 f"(synthesis.timing). The estimate columns are the study's ({hardware_description(run.settings)}).")
+        if run.settings.synthesis.get("lattice"):
+            note = ("Placed and routed by the open flow (yosys, nextpnr; luts: LUT4s or logic cells, bram36: block "
+                    "RAMs, fmax_mhz: the router's timing analysis), with a bitstream beside each design's RTL; latency "
+                    "and interval measured by Verilator on rollout observations. The estimate columns are the study's "
+                    f"({hardware_description(run.settings)}).")
         markdown += ["## Front after synthesis", "", note, "",
                      markdown_table(synthesized) if len(synthesized) else "(no front yet)", ""]
         sections.append(Section("Front after synthesis", [note], synthesized))

@@ -30,12 +30,13 @@ from objectives.pareto import losses, pareto_mask
 from search_spaces import Candidate
 
 OBJECTIVE_NAMES = [objective.name for objective in OBJECTIVES]
+"""every objective's; a study's own are ``RunData.objective_names``"""
 
 
 DESIGN_COLUMNS = (
     "number", *PARAMS, "target_fps", "mean_return", "parity_margin", *(objective.name for objective in OBJECTIVES[1:]),
-    "ffs", "bram36", "dsps", "latency_cycles", "throughput_fps", "power_w", "fits", "over", "feasible", "chosen",
-    "folding", "finished",
+    "ffs", "bram36", "block_rams", "dsps", "clock_mhz", "latency_cycles", "throughput_fps", "power_w", "fits", "over",
+    "feasible", "chosen", "folding", "finished",
 )
 """one row per design of a trained candidate"""
 
@@ -53,6 +54,8 @@ class RunData:
     band: Fp32Band | None
     baseline: dict
     staged_pick: Candidate | None
+    objective_names: tuple[str, ...] = tuple(OBJECTIVE_NAMES)
+    """the study's objectives: without energy where its device's is not estimated (a Lattice part)"""
 
     @property
     def scored(self) -> pd.DataFrame:
@@ -81,7 +84,7 @@ class RunData:
 
     def feasible_losses(self) -> np.ndarray:
         """Loss vectors of every feasible design."""
-        return losses(self.designs[self.designs["feasible"]][OBJECTIVE_NAMES].to_numpy(dtype=float))
+        return losses(self.designs[self.designs["feasible"]][list(self.objective_names)].to_numpy(dtype=float))
 
     def own(self, frame: pd.DataFrame, column: str) -> pd.Series:
         """Per trial, the trainings (``"trainings"``) or env steps (``"env_steps"``) it used, wherever they were trained.
@@ -126,15 +129,16 @@ def load_run(run_dir: Path | str) -> RunData:
     )  # fmt: skip
     designs["feasible"] = designs["feasible"].astype(bool)
     designs["pareto"] = False
+    names = OBJECTIVE_NAMES[: len(study.directions)]
     if designs["feasible"].any():
-        mask = pareto_mask(losses(designs.loc[designs["feasible"], OBJECTIVE_NAMES].to_numpy(dtype=float)))
+        mask = pareto_mask(losses(designs.loc[designs["feasible"], names].to_numpy(dtype=float)))
         designs.loc[designs.index[designs["feasible"]][mask], "pareto"] = True
     baseline = json.loads((run_dir / BASELINE_FILE).read_text()) if (run_dir / BASELINE_FILE).exists() else {}
     band = Fp32Band(baseline["mean"], baseline["std"], baseline["seeds"]) if baseline else None
     pick = study.user_attrs.get(STAGED_PICK_ATTR)
     return RunData(
         run_dir, run_dir.name, StudySettings.from_dict(manifest["settings"]), frame, designs, band, baseline,
-        Candidate(**{name: pick[name] for name in PARAMS}) if pick else None,
+        Candidate(**{name: pick[name] for name in PARAMS}) if pick else None, tuple(names),
     )
 
 

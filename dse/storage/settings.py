@@ -9,6 +9,7 @@ from typing import Any
 
 from dse.storage.trials import PARAMS
 from objectives.early_stop import early_stop_rule
+from objectives.score import Objective, objectives_for
 from search_spaces import Candidate, SearchSpace
 from synthesis import HARDWARE_MODEL_VERSION
 from training import RESULTS_VERSION, PolicyConfig, TrainSpec
@@ -104,6 +105,11 @@ class StudySettings:
     """``synthesis.HARDWARE_MODEL_VERSION`` its designs were estimated with"""
     search_version: int = SEARCH_VERSION
     """``SEARCH_VERSION`` its trials were asked and scored under"""
+
+    @property
+    def objectives(self) -> tuple[Objective, ...]:
+        """What its trials score: without energy on a Lattice part, whose energy is not estimated."""
+        return objectives_for(energy=not self.synthesis.get("lattice"))
 
     def __post_init__(self) -> None:
         if self.strategy not in PLANNED + SAMPLED:

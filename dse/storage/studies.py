@@ -13,10 +13,8 @@ import sqlalchemy
 from dse.storage import credentials, journal
 from dse.storage.settings import SETTINGS_ATTR, StudyInputError, StudySettings
 from dse.storage.trials import PARAMS, counts_toward_budget
-from objectives import DIRECTIONS, OBJECTIVES
+from objectives import OBJECTIVES, Objective
 
-METRIC_NAMES = tuple(objective.title for objective in OBJECTIVES)
-"""the objectives as Optuna's dashboard and ``study.metric_names`` show them"""
 INTERRUPTED = "interrupted: the driver stopped before the trial finished; it is redone"
 
 
@@ -93,22 +91,27 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
         raise StudyInputError(f"storage {credentials.masked(url)!r} cannot be opened: {reason}{hint}") from None
 
 
-def open_study(url: str, name: str, sampler: optuna.samplers.BaseSampler | None = None, create: bool = True) -> optuna.Study:
-    """Create or load the study ``name``; a storage that cannot be opened is a one-line error."""
+def open_study(
+    url: str, name: str, sampler: optuna.samplers.BaseSampler | None = None, create: bool = True,
+    objectives: tuple[Objective, ...] = OBJECTIVES,
+) -> optuna.Study:
+    """Create (scoring ``objectives``) or load the study ``name``; a storage that cannot be opened is a one-line
+    error."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = make_storage(url)
     try:
         if not create:
             return optuna.load_study(storage=storage, study_name=name, sampler=sampler)
         study = optuna.create_study(
-            storage=storage, study_name=name, directions=list(DIRECTIONS), sampler=sampler, load_if_exists=True
+            storage=storage, study_name=name, directions=[objective.direction for objective in objectives], sampler=sampler,
+            load_if_exists=True,
         )
     except KeyError:
         raise StudyInputError(f"storage {credentials.masked(url)!r} has no study named {name!r}") from None
     if study.metric_names is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(list(METRIC_NAMES))
+            study.set_metric_names([objective.title for objective in objectives])
     return study
 
 

@@ -38,8 +38,8 @@ def feasible_points(attrs: Mapping[str, Any], values: Sequence[float] | None) ->
         return []
     if "designs" not in attrs:
         return [tuple(values)] if attrs.get("feasible") else []
-    return [(values[0], *(design[objective.name] for objective in OBJECTIVES[1:])) for design in attrs["designs"]
-            if design["feasible"]]  # fmt: skip
+    hardware = OBJECTIVES[1:len(values)]  # without energy where the study has none
+    return [(values[0], *(design[objective.name] for objective in hardware)) for design in attrs["designs"] if design["feasible"]]
 
 
 def candidate_of(trial: optuna.trial.FrozenTrial) -> Candidate:
@@ -82,7 +82,7 @@ def trial_record(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     record.update({name: trial.params.get(name) for name in PARAMS})
     values = trial.values if trial.state == optuna.trial.TrialState.COMPLETE else None
     for index, objective in enumerate(OBJECTIVES):
-        record[objective.name] = values[index] if values else None
+        record[objective.name] = values[index] if values and index < len(values) else None
     record.update({name: attrs.get(name) for name in ATTRIBUTES})
     record["started"] = trial.datetime_start
     record["finished"] = trial.datetime_complete

@@ -139,12 +139,13 @@ class HypervolumeSearch:
     """Chooses candidates by expected hypervolume improvement, each candidate's designs priced before training."""
 
     def __init__(self, space: SearchSpace, band: Fp32Band, predicted: Mapping[Candidate, np.ndarray], seed: int = 0):
-        """``predicted``: per candidate, the hardware objectives (LUTs, latency, energy) of its designs that fit;
-        ``seed``: the model fit's restarts."""
+        """``predicted``: per candidate, the hardware objectives (LUTs, latency, energy; or without energy, where it is not
+        estimated) of its designs that fit, n x width; ``seed``: the model fit's restarts."""
         self.space = space
         self.band = band
         self.predicted = predicted
         self.seed = seed
+        self.objective_count = 1 + next((rows.shape[1] for rows in predicted.values()), 3)
 
     def choose(
         self, observed: Mapping[Candidate, Observed], pending: Sequence[Candidate], known: set[Candidate]
@@ -166,7 +167,7 @@ class HypervolumeSearch:
         for candidate, believed in zip(pending, mean[len(wanted):]):  # training now: counted at their predicted mean
             if believed >= self.band.lower and len(self.predicted[candidate]):
                 front.append(self._losses(candidate, believed))
-        front = np.vstack(front) if front else np.empty((0, 4))
+        front = np.vstack(front) if front else np.empty((0, self.objective_count))
         normalization = self._normalization(observed, front)
         current = hypervolume(front, normalization) if len(front) else 0.0
         levels = norm.ppf((np.arange(QUANTILES) + 0.5) / QUANTILES)
@@ -199,4 +200,4 @@ class HypervolumeSearch:
         best = max([self.band.mean + 2 * self.band.std, *(item.mean_return for item in observed.values())])
         rows = [self._losses(candidate, value) for candidate in self.predicted if len(self.predicted[candidate])
                 for value in (self.band.lower, best)]  # fmt: skip
-        return Normalization.fit(np.vstack([*rows, front]) if rows else np.vstack([front, np.zeros((1, 4))]))
+        return Normalization.fit(np.vstack([*rows, front]) if rows else np.vstack([front, np.zeros((1, self.objective_count))]))

@@ -124,8 +124,8 @@ class HypervolumeProposer:
         observed = {}
         for trial in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
             if counts_toward_budget(trial):
-                points = feasible_points(trial.user_attrs, trial.values)
-                observed[candidate_of(trial)] = Observed(trial.values[0], losses(np.array(points, dtype=float)),
+                points = np.array(feasible_points(trial.user_attrs, trial.values), dtype=float).reshape(-1, len(trial.values))
+                observed[candidate_of(trial)] = Observed(trial.values[0], losses(points),
                                                          tuple(trial.user_attrs.get("seed_returns", ())))
         return self._hypervolume_search().choose(observed, training, known)
 

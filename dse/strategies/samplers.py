@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import optuna
 
 from dse.storage.settings import StudySettings
 from search_spaces import Candidate
+from synthesis.lattice_parts import lattice_part, stream_ports
+from training.envs import make_env
 
 
 def startup_candidates(settings: StudySettings) -> list[Candidate]:
@@ -13,7 +17,8 @@ def startup_candidates(settings: StudySettings) -> list[Candidate]:
 
     "staged": the staged rule's first sweep (every core bits value at the widest width,
     8-bit input and output), the region most likely to reach parity, which the rule
-    would train first too; "space-filling": ``SearchSpace.space_filling``, every value
+    would train first too (on a part with too few pins for 8-bit inputs, at the most
+    precise input bits that fit them); "space-filling": ``SearchSpace.space_filling``, every value
     of every axis once.
     """
     if settings.strategy != "search" or settings.startup == "random":
@@ -21,8 +26,27 @@ def startup_candidates(settings: StudySettings) -> list[Candidate]:
     if settings.startup == "staged":
         from dse.strategies.staged import StagedRule
 
-        return StagedRule(settings.space).stages()[0]
+        return _within_pins(StagedRule(settings.space).stages()[0], settings)
     return settings.space.space_filling(settings.sampler_seed)
+
+
+def _within_pins(candidates: list[Candidate], settings: StudySettings) -> list[Candidate]:
+    """On a part with fewer pins than a candidate's stream needs (a Lattice part), the candidate at the most precise
+    input bits whose stream fits, or none: a candidate that fits at no folding tells the search nothing of the front.
+    """
+    part = lattice_part(settings.synthesis.get("lattice") or "")
+    if part is None:
+        return candidates
+    env = make_env(settings.env_id)
+    obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    env.close()
+    fitting = []
+    for candidate in candidates:
+        bits = [bits for bits in settings.space.input_bits
+                if stream_ports(obs_dim, bits, action_dim, candidate.output_bits) <= part.io]  # fmt: skip
+        if bits:
+            fitting.append(dataclasses.replace(candidate, input_bits=max(bits)))
+    return list(dict.fromkeys(fitting))
 
 
 def make_sampler(settings: StudySettings, trials_so_far: int = 0) -> optuna.samplers.BaseSampler:

@@ -41,17 +41,25 @@ class HardwarePricer:
             self._designs[candidate] = scoring.predicted_designs(candidate, self.dims(), self.synthesis, self.synth_cache)
         return self._designs[candidate]
 
+    @property
+    def width(self) -> int:
+        """The hardware objectives: LUTs, latency and energy, or on a Lattice part (energy not estimated) the first two."""
+        return 2 if self.synthesis.lattice else 3
+
     def fitting(self, candidate: Candidate) -> np.ndarray:
-        """LUTs, latency and energy of the designs that fit the device (n x 3; none: 0 x 3)."""
-        rows = [_objectives(design) for design in self.designs(candidate) if design.fits]
-        return np.array(rows, dtype=float).reshape(-1, 3)
+        """The hardware objectives of the designs that fit the device (n x width; none: 0 x width)."""
+        rows = [hardware_objectives(design) for design in self.designs(candidate) if design.fits]
+        return np.array(rows, dtype=float).reshape(-1, self.width)
 
     def ranked(self, candidate: Candidate) -> np.ndarray:
-        """LUTs, latency and energy of the designs that fit, or of all when none does: what a rung ranks it by."""
+        """The hardware objectives of the designs that fit, or of all when none does: what a rung ranks it by."""
         designs = self.designs(candidate)
         fitting = [design for design in designs if design.fits] or designs
-        return np.array([_objectives(design) for design in fitting], dtype=float)
+        return np.array([hardware_objectives(design) for design in fitting], dtype=float).reshape(-1, self.width)
 
 
-def _objectives(design) -> list[float]:
-    return [design.luts, design.latency_s, design.energy_per_action_j]
+def hardware_objectives(design) -> list[float]:
+    """A design's LUTs, latency and energy, in the order of ``objectives.OBJECTIVES``; no energy where it is not
+    estimated."""
+    energy = [] if design.energy_per_action_j is None else [design.energy_per_action_j]
+    return [design.luts, design.latency_s, *energy]

@@ -62,9 +62,10 @@ class StudyProgress:
             verdict = "feasible" if trial_score.feasible else "infeasible (" + ", ".join(
                 reason for reason, bad in reasons if bad
             ) + ")"
+            energy = "" if report.energy_per_action_j is None else f" {nanojoules(report.energy_per_action_j)}"
             outcome = (
                 f"return {trial_score.values[0]:.1f} (parity {trial_score.parity.margin:+.1f}) "
-                f"{report.luts:,} LUT {report.latency_s * 1e6:.2f} us {nanojoules(report.energy_per_action_j)} {verdict}"
+                f"{report.luts:,} LUT {report.latency_s * 1e6:.2f} us{energy} {verdict}"
             )
         done = self.finished
         eta = f", ETA {duration(per_trial * (budget - done))}" if budget > done else ""

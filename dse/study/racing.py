@@ -51,7 +51,7 @@ from dse.storage.settings import StudySettings
 from dse.storage.trials import candidate_of, counts_toward_budget
 from dse.study import scoring
 from dse.study.pool import ActiveTrial
-from dse.study.pricing import HardwarePricer
+from dse.study.pricing import HardwarePricer, hardware_objectives
 from objectives import Fp32Band
 from objectives.pareto import RunningFront
 from objectives.parity import seed_std
@@ -106,7 +106,7 @@ class SeedRace:
             deployed = active.ordered()[int(np.argmax(returns))]
             price = self.designs or scoring.designs
             reports, _ = price(Path(deployed.run_dir), self.pricer.synthesis, self.pricer.synth_cache)
-            designs = np.array([[r.luts, r.latency_s, r.energy_per_action_j] for r in reports if r.fits]).reshape(-1, 3)
+            designs = np.array([hardware_objectives(r) for r in reports if r.fits]).reshape(-1, self.pricer.width)
             priced = "as trained"
         else:
             designs = self.pricer.fitting(active.candidate) * self._cost_factors(scored)
@@ -138,19 +138,21 @@ class SeedRace:
 
     def _cost_factors(self, scored: list[optuna.trial.FrozenTrial]) -> np.ndarray:
         """(LUTs, latency, energy) factors from priced to the cheapest a trained design plausibly comes out (module doc);
-        ones until a candidate is scored."""
+        ones until a candidate is scored; no energy factor where energy is not estimated."""
+        energy = self.pricer.width == 3
         ratios = []
         for trial in scored:
             priced = {tuple(folding_of(design)): design for design in self.pricer.designs(candidate_of(trial))}
             for record in trial.user_attrs.get("designs", []):
                 design = priced.get(tuple(tuple(pair) for pair in record["folding"]))
-                if design is not None and design.luts > 0 and design.energy_per_action_j > 0:
-                    ratios.append((record["luts"] / design.luts, record["energy_j"] / design.energy_per_action_j))
+                if design is not None and design.luts > 0 and (not energy or design.energy_per_action_j > 0):
+                    ratios.append((record["luts"] / design.luts,
+                                   record["energy_j"] / design.energy_per_action_j if energy else 1.0))  # fmt: skip
         if not ratios:
-            return np.ones(3)
+            return np.ones(self.pricer.width)
         ratios = np.array(ratios)
         least = np.quantile(ratios, 0.05, axis=0) if len(ratios) >= QUANTILE_PAIRS else ratios.min(axis=0)
-        return np.array([min(least[0], 1.0), 1.0, min(least[1], 1.0)])
+        return np.array([min(least[0], 1.0), 1.0, min(least[1], 1.0)][: self.pricer.width])
 
     def _scored(self) -> list[optuna.trial.FrozenTrial]:
         trials = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))

@@ -108,7 +108,7 @@ def _open(run_dir: Path, settings: StudySettings, storage: str | None, study_nam
     url = storage_url(run_dir, storage)
     if "://" not in url:  # a journal file: a record a stopped driver cut short would spoil the next append
         drop_cut_record(Path(url))
-    study = open_study(url, study_name)
+    study = open_study(url, study_name, objectives=settings.objectives)
     existing = stored_settings(study)
     if existing is not None:
         _check_same(existing, settings, f"study {study_name!r}")

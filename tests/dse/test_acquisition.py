@@ -34,6 +34,14 @@ def test_with_the_widest_candidates_at_parity_it_tries_the_cheap_ones_next():
     assert search.choose(seen, [], set(SPACE.candidates())) is None, "nothing left to ask"
 
 
+def test_where_energy_is_not_estimated_it_chooses_on_return_luts_and_latency():
+    predicted = {candidate: hardware(candidate)[:, :2] for candidate in SPACE.candidates()}
+    search = HypervolumeSearch(SPACE, BAND, predicted)
+    seen = {candidate: Observed(value, losses([[value, *predicted[candidate][0]]]))
+            for candidate, value in ((Candidate(64, 2, 8, 8), 110.0), (Candidate(64, 3, 8, 8), 120.0))}  # fmt: skip
+    assert search.objective_count == 3 and search.choose(seen, [], set(seen)).width == 16
+
+
 def test_a_candidate_that_fits_nowhere_adds_nothing_and_waits_for_the_rest():
     predicted = {candidate: hardware(candidate) for candidate in SPACE.candidates()}
     predicted[Candidate(16, 2, 8, 8)] = np.empty((0, 3))

@@ -19,11 +19,12 @@ from training import TrainSpec
 CANDIDATE = Candidate(16, 2, 6, 8)
 
 
-def _race(tmp_path, front_points=(), baseline_returns=(90.0, 100.0, 110.0), designs=None) -> tuple[SeedRace, RunningFront]:
+def _race(tmp_path, front_points=(), baseline_returns=(90.0, 100.0, 110.0), designs=None,
+          synthesis=SynthesisSettings()) -> tuple[SeedRace, RunningFront]:
     settings = StudySettings(env_id="Pendulum-v1", strategy="search", sampler="tpe", sampler_seed=0, seeds=3,
                              template=TrainSpec("Pendulum-v1"), space=SearchSpace(), synthesis={}, seed_racing=1)
     study = optuna.create_study(directions=["maximize", "minimize", "minimize", "minimize"])
-    pricer = HardwarePricer("Pendulum-v1", SynthesisSettings(), tmp_path / "synth")
+    pricer = HardwarePricer("Pendulum-v1", synthesis, tmp_path / "synth")
     front = RunningFront()
     for point in front_points:
         front.add(point)
@@ -117,3 +118,13 @@ def test_racing_that_cannot_work_is_refused_in_one_line(options, message, tmp_pa
 
 def test_racing_turns_early_stopping_off_by_default(tmp_path, capsys):
     assert main(["run", *TINY_STUDY, "--seed-racing", "1", "--out", str(tmp_path / "x"), "--dry-run"]) == 0
+
+
+def test_on_a_part_whose_energy_is_not_estimated_the_race_weighs_luts_and_latency(tmp_path):
+    race, _ = _race(tmp_path, synthesis=SynthesisSettings(lattice="ice40up5k", clock_mhz=None))
+    priced = race.pricer.fitting(CANDIDATE)
+    assert priced.shape[1] == 2 and len(priced) > 0
+    assert race.verdict(_after_first_seed(100.0), RunningFront()) is None  # an empty front: it may join it
+    front = RunningFront()
+    front.add((1000.0, priced[:, 0].min() / 2, priced[:, 1].min() / 2))
+    assert "no design of it would join the front" in race.verdict(_after_first_seed(100.0), front)

@@ -1,7 +1,10 @@
 """The staged rule asks for exactly the sweeps of the paper's rule, docs/search.md (verdicts from a stub scorer, nothing trained)."""
 
+from dse.storage.settings import StudySettings
+from dse.strategies.samplers import startup_candidates
 from dse.strategies.staged import StagedRule
 from search_spaces import Candidate, SearchSpace
+from training import TrainSpec
 
 
 def run_rule(rule: StagedRule, matches) -> tuple[list[list[Candidate]], object]:
@@ -65,3 +68,17 @@ def test_a_stage_without_a_match_can_stop_the_rule_without_a_pick():
     assert plan.pick is None and plan.wanted == () and batches == [[Candidate(64, 2, 8, 8), Candidate(64, 3, 8, 8)]]
     assert "no core bits value reached FP32 parity; the rule stops without a pick" in plan.notes[0]
 
+
+
+def test_the_search_opens_with_the_rules_first_sweep_at_input_bits_the_parts_pins_carry():
+    space = SearchSpace.from_mapping({"widths": "16,64", "core_bits": "2..3", "input_bits": "4..8"})
+
+    def opening(synthesis: dict) -> list[Candidate]:
+        return startup_candidates(StudySettings(env_id="InvertedPendulum-v4", strategy="search", sampler="tpe",
+                                                sampler_seed=0, seeds=2, template=TrainSpec("InvertedPendulum-v4"),
+                                                space=space, synthesis=synthesis))  # fmt: skip
+
+    assert opening({}) == StagedRule(space).stages()[0] == [Candidate(64, 2, 8, 8), Candidate(64, 3, 8, 8)]
+    # 4 observations x 8 bits + an 8-bit action + 6 = 46 pins of the UP5K's 39; at 6 bits, 38
+    assert opening({"lattice": "ice40up5k"}) == [Candidate(64, 2, 6, 8), Candidate(64, 3, 6, 8)]
+    assert opening({"lattice": "lfe5u-25f"}) == opening({})  # 197 pins

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from objectives import DIRECTIONS, Fp32Band, score
+from objectives import DIRECTIONS, OBJECTIVES, Fp32Band, objectives_for, score
 from objectives.pareto import Normalization, dominated_by_front, hypervolume, hypervolume_history, losses, pareto_mask
 
 BAND = Fp32Band(mean=100.0, std=10.0, seeds=3)
@@ -27,6 +27,14 @@ def test_a_candidate_stopped_early_is_infeasible_even_at_parity():
     result = score([120.0], BAND, luts=1000, latency_s=2e-6, energy_j=5e-8, fits=True, stopped_early=True)
     assert result.parity.feasible and not result.feasible
     assert result.constraints()["trained"] == 1.0
+
+
+def test_where_energy_is_not_estimated_a_score_has_the_first_three_objectives_and_their_losses():
+    result = score([95.0, 85.0], BAND, luts=1000, latency_s=2e-6, energy_j=None, fits=True)
+    assert result.values == (90.0, 1000.0, 2e-6) and result.feasible
+    assert objectives_for(energy=False) == OBJECTIVES[:3] and objectives_for(energy=True) == OBJECTIVES
+    assert losses([result.values, (80.0, 500.0, 3e-6)]).tolist() == [[-90.0, 1000.0, 2e-6], [-80.0, 500.0, 3e-6]]
+    assert losses(np.empty((0, 3))).shape == (0, 3) and losses([]).shape == (0, 4)
 
 
 def test_pareto_mask_matches_brute_force():

@@ -4,13 +4,15 @@ the family's packer; the figures are nextpnr's own."""
 import json
 import re
 
+import numpy as np
 import pytest
 
-from synthesis import lower_qonnx, post_synth
-from synthesis.errors import SynthesisInputError
+from synthesis import lattice, lower_qonnx, post_synth
+from synthesis.errors import SynthesisInputError, ToolFailure
 from synthesis.estimate import SynthesisSettings
 from synthesis.lattice import packed_utilization, place_and_route
-from synthesis.lattice_parts import PARTS, lattice_part, require
+from synthesis.lattice_parts import FAMILIES, PARTS, lattice_part, require
+from synthesis.netlist_sim import simulate_netlist, simulates
 
 
 @pytest.mark.parametrize("name, clock_mhz", [("lfe5u-25f", 100.0), ("ice40up5k", None)])
@@ -28,9 +30,9 @@ def test_a_policy_goes_to_a_bitstream_with_the_routers_resources_and_timing(name
              "ice40": ("ICESTORM_LC", "ICESTORM_RAM", "ICESTORM_DSP", "SB_IO")}[part.family]  # fmt: skip
     assert (placed.luts, placed.block_rams, placed.dsps, placed.io) == tuple(used.get(cell, 0) for cell in cells)
     assert placed.luts > 0 and placed.ffs > 0
-    # the products placed on the part's multipliers are on them (yosys may pack two narrow ones into one SB_MAC16)
+    # the products placed on the part's multipliers are on them, one each
     placed_products = sum(len(layer.dsp_units) for layer in layers)
-    assert 0 < placed_products <= part.dsps and placed_products / 2 <= placed.dsps <= placed_products
+    assert 0 < placed_products <= part.dsps and placed.dsps == placed_products
     ports = policy.obs_dim * policy.input_bits + policy.action_dim * policy.layers[-1].output_bits + 6  # clk rst valid ready
     assert placed.io == ports == len(placed.pins)
     readme = (tmp_path / name / "README.md").read_text()  # how to put it on a board: every pin to constrain
@@ -77,3 +79,35 @@ Info: Device utilisation:
 Info: 	          MULT18X18D:      99/     28   353%
 """
     assert packed_utilization(log) == {"TRELLIS_IO": {"used": 30, "available": 197}, "MULT18X18D": {"used": 36, "available": 28}}
+
+
+def test_a_folded_layers_summed_products_on_sb_mac16s_survive_synthesis(policy_onnx, tmp_path):
+    """yosys's ice40_dsp pass took one registered product as another SB_MAC16's input register too and dropped it
+    (most actions wrong); the flow leaves the pass out, and the synthesized netlist, simulated with yosys's models of
+    the iCE40's cells, agrees with the RTL and the integer forward on every observation, in the same cycles."""
+    policy = lower_qonnx(policy_onnx(obs_dim=3, act_dim=1, width=16, core_bits=2, input_bits=4, output_bits=8))
+    part = require("ice40up5k")
+    layers = post_synth.generate_rtl(policy, [(4, 8), (4, 4), (2, 4)], SynthesisSettings(), tmp_path, part=part)
+    assert any(len(layer.dsp_units) > 1 and layer.synapse_folds > 1 for layer in layers)  # summed over folds on MAC16s
+    levels = np.random.default_rng(0).integers(-8, 8, size=(200, policy.obs_dim))
+    rtl = post_synth.simulate_rtl(policy, tmp_path, levels)
+    place_and_route(tmp_path / "policy.v", part, 12.0)
+    netlist = simulate_netlist(policy, tmp_path, part, levels)
+    assert post_synth.mismatches(policy, rtl, levels) == post_synth.mismatches(policy, netlist, levels) == 0
+    assert (netlist.latency_cycles, netlist.initiation_interval) == (rtl.latency_cycles, rtl.initiation_interval)
+    assert "ice40_dsp" not in FAMILIES["ice40"].synth and simulates(part) and not simulates(require("lfe5u-25f"))
+
+
+def test_a_design_the_placer_finds_no_legal_placement_for_is_not_placed(monkeypatch, tmp_path):
+    """A part about 90% full packs, and nextpnr's placer gives up on it after minutes: not placed, and said why."""
+    folder = tmp_path / "lfe5u-25f"
+    folder.mkdir()
+    (folder / "nextpnr.log").write_text("Info: Device utilisation:\nInfo: \t        TRELLIS_COMB:   22095/  24288    90%\n")
+
+    def placer_gives_up(tool, command, cwd, log=None):
+        raise ToolFailure(tool, "ERROR: Unable to find legal placement for cell 'x' of type 'TRELLIS_COMB' after 139595341 "
+                                "attempts, check constraints and utilisation.")  # fmt: skip
+
+    monkeypatch.setattr(lattice, "run_tool", placer_gives_up)
+    with pytest.raises(lattice.NotPlaced, match=r"^nextpnr found no legal placement \(TRELLIS_COMB 22,095 of 24,288\)$"):
+        lattice._nextpnr(FAMILIES["ecp5"], require("lfe5u-25f"), folder, "lfe5u-25f", [], "nextpnr.log")

@@ -1,6 +1,6 @@
 """The fast model of each Lattice family, fitted on its place-and-route grid and checked on designs held out.
 
-    .venv/bin/python docs/results/hardware/lattice/fit.py [--out fit.json]
+    .venv/bin/python docs/results/hardware/lattice/fit.py [--out synthesis/lattice_model.json]
 
 Per family (``grid-FAMILY.jsonl.gz``, written by ``lattice_grid.py``): LUT4s and FFs as
 non-negative weights of the same terms as the XC7A15T's model (``synthesis.features``,
@@ -10,7 +10,9 @@ non-negative, on relative error. Every fourth design by its name's hash
 (``synthesis.calibration.held_out``) is left out of the fits and measures them: the
 median and worst factor (max(r, 1/r)) of estimate over nextpnr's figure. Designs nextpnr
 could not place count for LUT4s and FFs (their packed counts) but not for the clock. A grid of fewer than
-``MIN_DESIGNS`` is not fitted.
+``MIN_DESIGNS`` is not fitted. The fits go to ``synthesis/lattice_model.json``, which ``synthesis.lattice_model``
+prices designs with (``dse run --device ice40up5k``, ``dse synth --device ...``), with each family's typical clock:
+the geometric mean of its fitted designs' maximum frequencies, which throughput targets are folded for.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 
 from synthesis.calibration import errors, fit_terms, held_out, predict, relative_nnls
 from synthesis.features import FF_TERMS, LUT_TERMS
+from synthesis.lattice_model import MODEL_FILE
 
 HERE = Path(__file__).parent
 MIN_DESIGNS = 30
@@ -54,19 +57,22 @@ def fit(family: str) -> dict:
     timed = lambda group: [record for record in group if record["routed"] and record["fmax_mhz"]]  # noqa: E731
     period = period_fit(timed(train))
     names = lambda group: [record["name"] for record in group]  # noqa: E731
-    checks = {
-        "luts": errors([predict(record, luts) / record["luts"] for record in test], names(test)),
-        "ffs": errors([predict(record, ffs) / record["ffs"] for record in test], names(test)),
-        "fmax": errors([fmax_of(record, period) / record["fmax_mhz"] for record in timed(test)], names(timed(test))),
-        "fmax_fitted_on": errors([fmax_of(record, period) / record["fmax_mhz"] for record in timed(train)], names(timed(train))),
-    }
+    checks = {}
+    for group, suffix in ((test, ""), (train, "_fitted_on")):
+        checks |= {
+            f"luts{suffix}": errors([predict(record, luts) / record["luts"] for record in group], names(group)),
+            f"ffs{suffix}": errors([predict(record, ffs) / record["ffs"] for record in group], names(group)),
+            f"fmax{suffix}": errors([fmax_of(record, period) / record["fmax_mhz"] for record in timed(group)],
+                                    names(timed(group))),
+        }
+    typical = float(np.exp(np.mean([np.log(record["fmax_mhz"]) for record in timed(train)])))
     return {"part": found[0]["part"], "designs": len(found), "fitted_on": len(train), "held_out": len(test), "luts": luts,
-            "ffs": ffs, "period": period, "held_out_errors": checks}  # fmt: skip
+            "ffs": ffs, "period": period, "typical_mhz": typical, "held_out_errors": checks}  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=HERE / "fit.json")
+    parser.add_argument("--out", type=Path, default=MODEL_FILE)
     args = parser.parse_args()
     built = [family for family in ("ice40", "ecp5") if (HERE / f"grid-{family}.jsonl.gz").exists()]
     for family in built:

@@ -2,9 +2,10 @@
 
     .venv/bin/python docs/results/hardware/lattice/lattice_grid.py [--family ice40|ecp5] [--count N] [--out runs/lattice-grid]
 
-Each design is an untrained policy of the pendulum-sized tasks (3 or 4 observations, one
-action), widths 16 to 64, bit widths 2 to 6, folded by FINN's search at a throughput
-target of 1e4 to 1e8 actions/s or fully unrolled, and placed within the part as ``dse
+Each design is one of the calibration grid's trained policies whose ports fit the part, at
+1e4, 1e6 and 1e8 actions/s, or an untrained policy of the pendulum-sized tasks (3 or 4
+observations, one action), widths 16 to 64, bit widths 2 to 6, folded by FINN's search at
+a throughput target of 1e4 to 1e8 actions/s or fully unrolled, and placed within the part as ``dse
 synth --post-synth --device`` places it (its block RAM and multipliers). Its RTL goes
 through the open flow (``synthesis.lattice.place_and_route``, no clock asked: the
 fastest the design closes at). One JSON record per design goes to ``OUT/FAMILY/``: the
@@ -16,7 +17,7 @@ LUT4s per LUT) are skipped before routing, so a family's grid holds the designs 
 fits and checks the family's model on the records.
 
 The iCE40 UltraPlus has 39 I/O pins and the stream is parallel, so its designs are
-drawn among those whose ports (as ``synthesis.post_route.ports`` counts them) fit them.
+drawn among those whose ports (as ``synthesis.lattice_parts.ports`` counts them) fit them.
 """
 
 from __future__ import annotations
@@ -29,14 +30,14 @@ import random
 import sys
 from pathlib import Path
 
-from synthesis import features, model, rtl, timing
+from synthesis import features, lower_qonnx, model, rtl, timing
 from synthesis.estimate import SynthesisSettings
 from synthesis.lattice import place_and_route
-from synthesis.lattice_parts import require
+from synthesis.lattice_parts import ports, require
 from synthesis.post_synth import generate_rtl
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "calibration"))
-from grid import folding_of, policy_of, write  # noqa: E402
+from grid import TRAINED, folding_of, policy_of, write  # noqa: E402
 
 HERE = Path(__file__).parent
 PARTS = {"ice40": "ice40up5k", "ecp5": "lfe5u-25f"}
@@ -62,6 +63,14 @@ def designs(family: str, count: int, seed: int = 0) -> list[dict]:
     return found
 
 
+def trained(family: str) -> list[dict]:
+    """The calibration grid's trained policies (``docs/results/hardware/calibration/trained``) whose ports fit the
+    part's pins, at a slow, a fast and the fastest target: trained weights are sparser than drawn ones."""
+    part = require(PARTS[family])
+    return [{"policy": path.name, "target_fps": target} for path in sorted(TRAINED.glob("*.onnx"))
+            if ports(lower_qonnx(path)) <= part.io for target in (1e4, 1e6, 1e8)]  # fmt: skip
+
+
 def name_of(design: dict, family: str) -> str:
     return hashlib.sha256(json.dumps({**design, "family": family}, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -80,7 +89,7 @@ def run(family: str, count: int, out: Path) -> None:
             if not (records / f"{record['name']}.json").exists():
                 write(records / f"{record['name']}.json", record)
     settings = SynthesisSettings(calibration="yosys")
-    for design in designs(family, count):
+    for design in [*trained(family), *designs(family, count)]:
         name = name_of(design, family)
         if (records / f"{name}.json").exists():
             continue
