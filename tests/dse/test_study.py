@@ -4,6 +4,7 @@ import pytest
 from dse.storage.settings import StudyInputError, StudySettings
 from dse.storage.studies import open_study
 from dse.strategies.samplers import make_sampler
+from objectives import OBJECTIVES
 from search_spaces import SearchSpace
 from synthesis.devices import HARDWARE_MODEL_VERSION
 from training import SACConfig, TrainSpec
@@ -66,7 +67,7 @@ def test_a_run_folder_keeps_optunas_journal_file_and_still_opens_an_older_relati
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    from dse.storage.studies import METRIC_NAMES, storage_url
+    from dse.storage.studies import storage_url
 
     fresh, older = tmp_path / "fresh", tmp_path / "older"
     fresh.mkdir()
@@ -81,7 +82,8 @@ def test_a_run_folder_keeps_optunas_journal_file_and_still_opens_an_older_relati
     again = optuna.load_study(study_name="s", storage=JournalStorage(JournalFileBackend(str(fresh / "study.log"))))
     assert [trial.state for trial in again.trials] == [optuna.trial.TrialState.COMPLETE] * 3
     assert [trial.params for trial in again.trials] == [trial.params for trial in study.trials]
-    assert again.metric_names == list(METRIC_NAMES) == ["mean return", "LUTs", "latency (s)", "energy per action (J)"]
+    assert again.metric_names == [objective.title for objective in OBJECTIVES] == ["mean return", "LUTs", "latency (s)",
+                                                                                  "energy per action (J)"]
     assert not (fresh / "study.db").exists()
 
 
