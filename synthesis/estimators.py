@@ -35,11 +35,16 @@ class Resources:
     notes: tuple[str, ...]
 
 
-def model_resources(policy: IntegerPolicy, graph, settings) -> Resources:
-    """The hardware model's price of ``policy`` at ``graph``'s folding (``settings``: a ``SynthesisSettings``)."""
+def folding_of_graph(graph) -> tuple[list, list[tuple[int, int]], list[str]]:
+    """A folded graph's MVAU nodes, their (PE, SIMD), and their ``ram_style`` ("auto" unless a folding file set it)."""
     mvaus = finn_adapter.mvau_nodes(graph)
     folding = [(finn_adapter.layer_attribute(node, "PE"), finn_adapter.layer_attribute(node, "SIMD")) for node in mvaus]
-    styles = [finn_adapter.layer_attribute(node, "ram_style") for node in mvaus]  # "auto" unless a folding file set it
+    return mvaus, folding, [finn_adapter.layer_attribute(node, "ram_style") for node in mvaus]
+
+
+def model_resources(policy: IntegerPolicy, graph, settings) -> Resources:
+    """The hardware model's price of ``policy`` at ``graph``'s folding (``settings``: a ``SynthesisSettings``)."""
+    mvaus, folding, styles = folding_of_graph(graph)
     placed, price = model.estimate(policy, folding, settings, weight_styles=styles)
     layers = tuple(_model_layer(node, layer, priced, layer.cycles) for node, layer, priced in zip(mvaus, placed, price.layers))
     calibration = model.hardware_model().calibrations[settings.calibration]

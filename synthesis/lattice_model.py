@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from synthesis import estimators, features, finn_adapter, memory, model, timing
+from synthesis import estimators, features, model, timing
 from synthesis.errors import SynthesisInputError
 from synthesis.lattice_parts import FAMILIES, LatticePart, ports
 from synthesis.report import HardwareReport, LayerEstimate, target_notes
@@ -92,31 +92,27 @@ def resources(policy, graph, settings, part: LatticePart) -> estimators.Resource
     """The family model's price of ``policy`` at ``graph``'s folding on ``part``; ``critical_path_ns`` is the period
     the design is estimated to close at on the part."""
     fitted = family_model(part.family)
-    mvaus = finn_adapter.mvau_nodes(graph)
-    folding = [(finn_adapter.layer_attribute(node, "PE"), finn_adapter.layer_attribute(node, "SIMD")) for node in mvaus]
-    styles = [finn_adapter.layer_attribute(node, "ram_style") for node in mvaus]
+    mvaus, folding, styles = estimators.folding_of_graph(graph)
     placed = model.placed(policy, folding, settings, weight_styles=styles, part=part)
     record = features.design_record(placed)
-    counts = features.layer_features(record)
-    shapes = FAMILIES[part.family].block_shapes
+    blocks = model.block_counts(record, placed, FAMILIES[part.family].block_shapes)
     weighed = lambda weights, count: round(sum(weight * count[term] for term, weight in weights.items()))  # noqa: E731
-    layers = []
-    for node, layer, count in zip(mvaus, placed, counts):
-        blocks = sum(memory.blocks_for(rom["depth"], rom["live_bits"], shapes) for rom in record["roms"]
-                     if rom["block"] and rom["layer"] == layer.index)  # fmt: skip
-        layers.append(LayerEstimate(
-            name=node.name, op_type=node.op_type, cycles=layer.cycles, luts=weighed(fitted.luts, count), bram18=blocks,
+    layers = tuple(
+        LayerEstimate(
+            name=node.name, op_type=node.op_type, cycles=layer.cycles, luts=weighed(fitted.luts, count), bram18=block,
             dsps=len(layer.dsp_units), rows=layer.rows, columns=layer.columns, pe=layer.pe, simd=layer.simd,
-            weight_memory="block" if "weight_rom" in layer.block_roms else "distributed",
-            multipliers=estimators.multipliers(layer), ffs=weighed(fitted.ffs, count),
-        ))  # fmt: skip
+            weight_memory=model.rtl_styles(layer)[0], multipliers=estimators.multipliers(layer),
+            ffs=weighed(fitted.ffs, count),
+        )
+        for node, layer, count, block in zip(mvaus, placed, features.layer_features(record), blocks)
+    )  # fmt: skip
     period = 1000 / fitted.fmax_mhz(max(timing.stage_paths(placed).values()))
     cells = FAMILIES[part.family].cells
     notes = (f"resources and clock: {fitted.source}",
              "latency and interval: the RTL's pipeline (synthesis.rtl, checked by Verilator); block RAMs and "
              f"multipliers as placed ({cells['block_rams']}, {cells['dsps']})")  # fmt: skip
     latency, interval = sum(layer.latency for layer in placed), max(layer.latency for layer in placed)
-    return estimators.Resources(tuple(layers), sum(layer.ffs for layer in layers), latency, interval, period,
+    return estimators.Resources(layers, sum(layer.ffs for layer in layers), latency, interval, period,
                                 f"lattice model ({part.family})", notes)  # fmt: skip
 
 
@@ -129,10 +125,7 @@ def report(policy, graph, settings, part: LatticePart, target_fps: float | None,
     dsps = sum(layer.dsps for layer in layers)
     fmax = 1000 / priced.critical_path_ns
     clock = fmax if settings.clock_mhz is None else settings.clock_mhz
-    pins = ports(policy)
-    figures = (("LUT4", luts, part.luts), ("FF", priced.ffs, part.ffs), ("block RAM", blocks, part.block_rams),
-               ("multiplier", dsps, part.dsps), ("I/O pin", pins, part.io))  # fmt: skip
-    over = tuple(f"{name} {used:,} > {available:,}" for name, used, available in figures if used > available)
+    over = part.over(luts, priced.ffs, blocks, dsps, ports(policy))
     if fmax < clock:
         over += (f"clock {fmax:.1f} MHz estimated < {clock:g} MHz",)
     throughput = clock * 1e6 / priced.interval_cycles
@@ -161,8 +154,3 @@ def report(policy, graph, settings, part: LatticePart, target_fps: float | None,
         critical_path_ns=priced.critical_path_ns,
         block_rams=blocks,
     )
-
-
-def folding_clock_mhz(settings, part: LatticePart) -> float:
-    """The clock a throughput target is folded for on ``part``: the one asked, or the family's typical clock."""
-    return settings.clock_mhz if settings.clock_mhz is not None else family_model(part.family).typical_mhz

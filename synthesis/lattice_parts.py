@@ -109,6 +109,14 @@ class LatticePart:
     boards: str = ""
     """boards that carry the part in this package, for the bitstream's README"""
 
+    def over(self, luts: int, ffs: int, block_rams: int, dsps: int, io: int | None = None) -> tuple[str, ...]:
+        """What a design exceeds on this part, e.g. ``("FF 6,102 > 5,280",)``; empty when it fits (``io`` None: not
+        checked)."""
+        figures = ((FAMILIES[self.family].logic, luts, self.luts), ("FF", ffs, self.ffs),
+                   ("block RAM", block_rams, self.block_rams), ("multiplier", dsps, self.dsps), ("I/O pin", io, self.io))  # fmt: skip
+        return tuple(f"{name} {used:,} > {available:,}" for name, used, available in figures
+                     if used is not None and used > available)  # fmt: skip
+
     @property
     def block_memory(self) -> BlockMemory:
         """What ``synthesis.placement`` may put ROMs in."""

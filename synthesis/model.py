@@ -131,10 +131,9 @@ def build(layers: list[rtl.FoldedLayer], calibration: Calibration, bram36: int) 
     record = design_record(layers)
     if calibration.build == "rtl":
         counts = layer_counts_of(record)
-        ramb18 = [sum(memory.ramb18_count(rom["depth"], rom["live_bits"]) for rom in record["roms"]
-                      if rom["block"] and rom["layer"] == layer.index) for layer in layers]  # fmt: skip
-        styles = [_rtl_styles(layer) for layer in layers]
-        return Build(counts, ramb18, [0.0] * len(layers), [weights for weights, _ in styles], [thresholds for _, thresholds in styles])
+        styles = [rtl_styles(layer) for layer in layers]
+        return Build(counts, block_counts(record, layers), [0.0] * len(layers), [weights for weights, _ in styles],
+                     [thresholds for _, thresholds in styles])  # fmt: skip
     last = len(layers) - 1
     counts = layer_counts_of(record, without_thresholds=frozenset({last}))
     memories = finn_build.place(finn_build.memories(layers), len(layers), bram36, calibration.bram_min_bits)
@@ -146,7 +145,14 @@ def build(layers: list[rtl.FoldedLayer], calibration: Calibration, bram36: int) 
     return Build(counts, memories.ramb18, streams, memories.weights, memories.thresholds)
 
 
-def _rtl_styles(layer: rtl.FoldedLayer) -> tuple[str, str]:
+def block_counts(record: dict, layers: list[rtl.FoldedLayer], shapes=memory.RAMB18_SHAPES) -> list[int]:
+    """Per placed layer, the blocks of ``shapes`` (RAMB18s by default; a Lattice family's own) its block ROMs take,
+    each in its best aspect ratio (``record``: the layers' ``design_record``)."""
+    return [sum(memory.blocks_for(rom["depth"], rom["live_bits"], shapes) for rom in record["roms"]
+                if rom["block"] and rom["layer"] == layer.index) for layer in layers]  # fmt: skip
+
+
+def rtl_styles(layer: rtl.FoldedLayer) -> tuple[str, str]:
     """Where this RTL puts most of a layer's weight and threshold bits."""
     bits = {"block": 0, "distributed": 0}
     for name, (words, width) in layer.roms.items():

@@ -106,9 +106,7 @@ def post_route(
     simulation = post_synth.simulate_rtl(policy, rtl_dir, levels)
     placed = place_and_route(rtl_dir / "policy.v", part, clock_mhz)
     netlist = simulate_netlist(policy, rtl_dir, part, levels) if simulates(part) else None
-    figures = (("LUT", placed.luts, part.luts), ("FF", placed.ffs, part.ffs),
-               ("block RAM", placed.block_rams, part.block_rams), ("multiplier", placed.dsps, part.dsps))  # fmt: skip
-    over = tuple(f"{name} {used:,} > {available:,}" for name, used, available in figures if used > available)
+    over = part.over(placed.luts, placed.ffs, placed.block_rams, placed.dsps)
     if placed.routed and not placed.meets_timing:
         over += (f"clock {placed.fmax_mhz:.1f} MHz < {placed.target_mhz:g} MHz",)
     if not placed.routed:

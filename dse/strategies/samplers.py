@@ -9,7 +9,7 @@ import optuna
 from dse.storage.settings import StudySettings
 from search_spaces import Candidate
 from synthesis.lattice_parts import lattice_part, stream_ports
-from training.envs import make_env
+from training.envs import env_spaces
 
 
 def startup_candidates(settings: StudySettings) -> list[Candidate]:
@@ -37,9 +37,8 @@ def _within_pins(candidates: list[Candidate], settings: StudySettings) -> list[C
     part = lattice_part(settings.synthesis.get("lattice") or "")
     if part is None:
         return candidates
-    env = make_env(settings.env_id)
-    obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    env.close()
+    obs_dim, action_low, _ = env_spaces(settings.env_id)
+    action_dim = len(action_low)
     fitting = []
     for candidate in candidates:
         bits = [bits for bits in settings.space.input_bits

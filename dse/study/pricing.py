@@ -14,7 +14,7 @@ import numpy as np
 from dse.study import scoring
 from search_spaces import Candidate
 from synthesis.estimate import SynthesisSettings
-from training.envs import make_env
+from training.envs import env_spaces
 
 
 class HardwarePricer:
@@ -30,9 +30,8 @@ class HardwarePricer:
     def dims(self) -> tuple[int, int]:
         """The env's observation and action sizes, which a policy of a candidate's shape needs."""
         if self._dims is None:
-            env = make_env(self.env_id)
-            self._dims = (env.observation_space.shape[0], env.action_space.shape[0])
-            env.close()
+            obs_dim, action_low, _ = env_spaces(self.env_id)
+            self._dims = (obs_dim, len(action_low))
         return self._dims
 
     def designs(self, candidate: Candidate) -> list:
